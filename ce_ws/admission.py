@@ -1,0 +1,106 @@
+"""Admission: a global cap on concurrent runs, a per-client cap, a bounded line.
+
+`Admission.slot()` is entered by every run before its container exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ce_ws.config import CapacitySettings
+from ce_ws.errors import Busy, RateLimited
+
+
+@dataclass(eq=False)
+class _Waiter:
+    client: str
+    granted: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Admission:
+    """Hands out run slots in arrival order, honouring both caps."""
+
+    def __init__(self, capacity: CapacitySettings) -> None:
+        self._capacity = capacity
+        self._active: Counter[str] = Counter()
+        self._waiting: list[_Waiter] = []
+
+    @property
+    def active(self) -> int:
+        return self._active.total()
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    def has_room(self) -> bool:
+        """Whether a new run would start without waiting (for readiness)."""
+        return self.active < self._capacity.max_runs
+
+    def _fits(self, client: str) -> bool:
+        return (
+            self.active < self._capacity.max_runs
+            and self._active[client] < self._capacity.max_runs_per_client
+        )
+
+    @contextlib.asynccontextmanager
+    async def slot(
+        self, client: str, *, on_queued: Callable[[int], Awaitable[None]]
+    ) -> AsyncIterator[None]:
+        """Hold one run slot for `client`; waits in line, or raises `Busy`."""
+        if not self._waiting and self._fits(client):
+            self._active[client] += 1
+        else:
+            await self._wait_in_line(client, on_queued)
+        try:
+            yield
+        finally:
+            self._active[client] -= 1
+            self._grant_waiters()
+
+    async def _wait_in_line(self, client: str, on_queued: Callable[[int], Awaitable[None]]) -> None:
+        if len(self._waiting) >= self._capacity.max_queue:
+            raise Busy("the server is at capacity and its queue is full; try again later")
+        waiter = _Waiter(client)
+        self._waiting.append(waiter)
+        try:
+            await on_queued(len(self._waiting))
+            await waiter.granted
+        except BaseException:
+            if waiter.granted.done() and not waiter.granted.cancelled():
+                self._active[client] -= 1
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
+            self._grant_waiters()
+            raise
+
+    def _grant_waiters(self) -> None:
+        for waiter in list(self._waiting):
+            if self._fits(waiter.client):
+                self._waiting.remove(waiter)
+                self._active[waiter.client] += 1
+                waiter.granted.set_result(None)
+
+
+class RateLimiter:
+    """A token bucket per client: at most `per_minute` runs, refilled smoothly."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def check(self, client: str) -> None:
+        """Take one token for a new run, or raise `RateLimited`."""
+        now = time.monotonic()
+        tokens, stamp = self._buckets.get(client, (float(self._per_minute), now))
+        tokens = min(float(self._per_minute), tokens + (now - stamp) * self._per_minute / 60)
+        if tokens < 1:
+            raise RateLimited(f"more than {self._per_minute} runs a minute; slow down")
+        self._buckets[client] = (tokens - 1, now)

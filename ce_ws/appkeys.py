@@ -1,0 +1,22 @@
+"""Every shared object of the aiohttp application, each behind one `AppKey`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from ce_ws.admission import Admission, RateLimiter
+from ce_ws.config import Settings
+from ce_ws.languages import LanguageTable
+from ce_ws.sandbox import Engine
+
+SETTINGS = web.AppKey("settings", Settings)
+LANGUAGES = web.AppKey("languages", LanguageTable)
+ENGINE = web.AppKey("engine", Engine)
+ADMISSION = web.AppKey("admission", Admission)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+#: Open WebSockets, closed with 1001 at shutdown.
+SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
+#: Every run's task, so shutdown can end them and the reaper can spare them.
+RUN_TASKS = web.AppKey("run_tasks", dict[str, "asyncio.Task[object]"])

@@ -1,0 +1,111 @@
+"""Every setting of the server, loaded once from `CE_*` environment variables.
+
+`Settings()` is built in `main()` and passed down; nothing else reads the
+environment. Nested groups use `__` in variable names, e.g.
+`CE_DEFAULTS__WALL_MS=30000` or `CE_SANDBOX__RUNTIME=runsc`. Each number has
+a default (the `DEFAULT_*` constants) and a hard ceiling (the `le=` bound) that
+no configuration can exceed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KIB = 1024
+MIB = 1024 * KIB
+
+DEFAULT_WALL_MS = 60_000
+DEFAULT_IDLE_MS = 30_000
+DEFAULT_MEMORY_MB = 256
+DEFAULT_CPUS = 1.0
+DEFAULT_PIDS = 64
+DEFAULT_OUTPUT_BYTES = 1 * MIB
+
+
+class RunLimits(BaseModel):
+    """The limits a client may lower per run (all in the wire contract's units)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wall_ms: int = Field(DEFAULT_WALL_MS, ge=100, le=3_600_000)
+    idle_ms: int = Field(DEFAULT_IDLE_MS, ge=100, le=3_600_000)
+    memory_mb: int = Field(DEFAULT_MEMORY_MB, ge=16, le=16_384)
+    cpus: float = Field(DEFAULT_CPUS, ge=0.05, le=64)
+    pids: int = Field(DEFAULT_PIDS, ge=8, le=4096)
+    output_bytes: int = Field(DEFAULT_OUTPUT_BYTES, ge=1, le=1024 * MIB)
+
+
+def _default_maxima() -> RunLimits:
+    return RunLimits(
+        wall_ms=600_000,
+        idle_ms=600_000,
+        memory_mb=1024,
+        cpus=2.0,
+        pids=256,
+        output_bytes=16 * MIB,
+    )
+
+
+class SandboxSettings(BaseModel):
+    """Fixed parts of every container: image, runtime and kernel-side caps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    docker_url: str = "unix:///var/run/docker.sock"
+    image: str = "code-executor-runtime"
+    runtime: Literal["runc", "runsc"] = "runc"
+    compile_ms: int = Field(30_000, ge=1_000, le=300_000)
+    nofile: int = Field(256, ge=16, le=65_536)
+    fsize_bytes: int = Field(16 * MIB, ge=MIB, le=1024 * MIB)
+    tmp_bytes: int = Field(64 * MIB, ge=MIB, le=1024 * MIB)
+    tmp_inodes: int = Field(4096, ge=64, le=1_000_000)
+    shm_bytes: int = Field(8 * MIB, ge=64 * KIB, le=256 * MIB)
+    staging_root: str = "/tmp"
+    control_timeout_s: float = Field(10.0, gt=0, le=120)
+    reap_interval_s: float = Field(60.0, ge=1, le=3600)
+
+
+class CapacitySettings(BaseModel):
+    """How many runs at once, per client and in the waiting line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_runs: int = Field(32, ge=1, le=1024)
+    max_runs_per_client: int = Field(8, ge=1, le=1024)
+    max_queue: int = Field(32, ge=0, le=10_000)
+    max_connections: int = Field(512, ge=1, le=100_000)
+    runs_per_minute: int = Field(120, ge=1, le=100_000)
+
+
+class Settings(BaseSettings):
+    """The whole configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65_535)
+    server_id: str = Field("ce-default", pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
+    allowed_origins: list[str] = Field(default_factory=list)
+    tokens: list[str] = Field(default_factory=list)
+    max_message_bytes: int = Field(128 * KIB, ge=KIB, le=64 * MIB)
+    max_code_bytes: int = Field(64 * KIB, ge=KIB, le=16 * MIB)
+    max_args: int = Field(64, ge=0, le=1024)
+    max_args_bytes: int = Field(2 * KIB, ge=0, le=3 * KIB)
+    heartbeat_s: float = Field(30.0, gt=0, le=600)
+    shutdown_grace_s: float = Field(5.0, ge=0, le=120)
+    defaults: RunLimits = Field(default_factory=RunLimits)
+    maxima: RunLimits = Field(default_factory=_default_maxima)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
+
+    @model_validator(mode="after")
+    def _defaults_within_maxima(self) -> Settings:
+        for name, value in self.defaults:
+            if value > getattr(self.maxima, name):
+                raise ValueError(f"defaults.{name}={value} is above maxima.{name}")
+        return self

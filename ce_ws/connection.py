@@ -1,0 +1,247 @@
+"""One WebSocket connection: parse each frame, dispatch it, run one run at a time.
+
+Web layer: it sees the socket and the session's `Run`, never Docker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ce_ws import __version__
+from ce_ws.admission import Admission, RateLimiter
+from ce_ws.config import Settings
+from ce_ws.errors import AlreadyRunning, CeError, NotRunning, Unauthorized
+from ce_ws.languages import LanguageTable
+from ce_ws.plan import RunPlan, plan_run
+from ce_ws.protocol import (
+    AckMessage,
+    CloseCode,
+    EofMessage,
+    ErrorMessage,
+    Exit,
+    Hello,
+    KillMessage,
+    LimitsInfo,
+    Output,
+    PingMessage,
+    Pong,
+    Queued,
+    ResizeMessage,
+    RunMessage,
+    ServerMessage,
+    SignalMessage,
+    StdinMessage,
+    parse_client_message,
+)
+from ce_ws.sandbox import Engine
+from ce_ws.session import Run, Terminal
+
+log = logging.getLogger(__name__)
+
+_STOP_TIMEOUT_S = 10.0
+
+
+def token_is_valid(token: str | None, tokens: list[str]) -> bool:
+    """Constant-time check of a client token against the configured ones."""
+    return token is not None and any(hmac.compare_digest(token, known) for known in tokens)
+
+
+def hello_message(settings: Settings, languages: LanguageTable) -> Hello:
+    """The greeting sent on connect."""
+    return Hello(
+        server="code-executor",
+        version=__version__,
+        languages=[language.name for language in languages],
+        limits=LimitsInfo(
+            defaults=settings.defaults.model_dump(), maxima=settings.maxima.model_dump()
+        ),
+    )
+
+
+class SocketClient:
+    """The socket side of a run: control messages as text, output as bytes or text."""
+
+    def __init__(self, ws: web.WebSocketResponse, *, text_output: bool) -> None:
+        self._ws = ws
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace") if text_output else None
+
+    async def send(self, message: ServerMessage) -> None:
+        if isinstance(message, Exit) and self._decoder is not None:
+            await self._send_text(self._decoder.decode(b"", final=True))
+        await self._ws.send_str(message.to_json())
+
+    async def send_output(self, data: bytes) -> None:
+        if self._decoder is None:
+            await self._ws.send_bytes(data)
+        else:
+            await self._send_text(self._decoder.decode(data))
+
+    async def _send_text(self, text: str) -> None:
+        if text:
+            await self._ws.send_str(Output(data=text).to_json())
+
+
+class Connection:
+    """Serves one WebSocket until it closes; at most one run at a time."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        *,
+        client_key: str,
+        authorized: bool,
+        settings: Settings,
+        languages: LanguageTable,
+        engine: Engine,
+        admission: Admission,
+        rate_limiter: RateLimiter,
+        run_tasks: dict[str, asyncio.Task[Any]],
+    ) -> None:
+        self._ws = ws
+        self._client_key = client_key
+        self._authorized = authorized
+        self._settings = settings
+        self._languages = languages
+        self._engine = engine
+        self._admission = admission
+        self._rate_limiter = rate_limiter
+        self._run_tasks = run_tasks
+        self._run: Run | None = None
+        self._run_task: asyncio.Task[Any] | None = None
+        self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
+            RunMessage: self._on_run,
+            StdinMessage: self._on_stdin,
+            EofMessage: self._on_eof,
+            ResizeMessage: self._on_resize,
+            SignalMessage: self._on_signal,
+            KillMessage: self._on_kill,
+            AckMessage: self._on_ack,
+            PingMessage: self._on_ping,
+        }
+
+    async def serve(self) -> None:
+        """The receive loop: the only place this socket is read."""
+        await self._send(hello_message(self._settings, self._languages))
+        try:
+            async for frame in self._ws:
+                if frame.type is WSMsgType.TEXT:
+                    await self._on_text(frame.data)
+                elif frame.type is WSMsgType.BINARY:
+                    await self._guarded(self._on_stdin_bytes(frame.data))
+                else:
+                    break
+        finally:
+            await self._stop_run()
+
+    async def _on_text(self, text: str) -> None:
+        try:
+            message = parse_client_message(text)
+        except CeError as exc:
+            await self._send_error(exc)
+            return
+        await self._guarded(self._handlers[type(message)](message))
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except CeError as exc:
+            await self._send_error(exc)
+
+    async def _send(self, message: ServerMessage) -> None:
+        if not self._ws.closed:
+            await self._ws.send_str(message.to_json())
+
+    async def _send_error(self, exc: CeError) -> None:
+        log.info("refused %s: %s", exc.code, exc.message)
+        await self._send(ErrorMessage(code=exc.code, message=exc.message, field=exc.field))
+
+    def _active_run(self) -> Run:
+        if self._run is None:
+            raise NotRunning("no run is active; send a run message first")
+        return self._run
+
+    # -- handlers, one per message type ------------------------------------
+
+    async def _on_run(self, message: RunMessage) -> None:
+        if self._run_task is not None and not self._run_task.done():
+            raise AlreadyRunning("a run is already active on this connection")
+        if not self._authorized and not token_is_valid(message.token, self._settings.tokens):
+            await self._send_error(Unauthorized("a valid token is required", field="token"))
+            await self._ws.close(code=CloseCode.POLICY, message=b"unauthorized")
+            return
+        self._authorized = True
+        plan = plan_run(message, languages=self._languages, settings=self._settings)
+        self._rate_limiter.check(self._client_key)
+        terminal = Terminal(
+            tty=True,
+            cols=message.tty.cols,
+            rows=message.tty.rows,
+            flow_control=message.flow_control,
+        )
+        client = SocketClient(self._ws, text_output=message.output == "text")
+        task = asyncio.create_task(self._admit_and_run(plan, client, terminal))
+        self._run_task = self._run_tasks[plan.run_id] = task
+        task.add_done_callback(lambda _: self._run_tasks.pop(plan.run_id, None))
+
+    async def _admit_and_run(self, plan: RunPlan, client: SocketClient, terminal: Terminal) -> None:
+        try:
+            async with self._admission.slot(
+                self._client_key, on_queued=lambda position: self._send(Queued(position=position))
+            ):
+                self._run = Run(
+                    plan,
+                    engine=self._engine,
+                    settings=self._settings,
+                    client=client,
+                    terminal=terminal,
+                )
+                await self._run.execute()
+        except CeError as exc:
+            await self._send_error(exc)
+        finally:
+            self._run = None
+
+    async def _on_stdin(self, message: StdinMessage) -> None:
+        await self._active_run().feed_stdin(message.data.encode())
+
+    async def _on_stdin_bytes(self, data: bytes) -> None:
+        await self._active_run().feed_stdin(data)
+
+    async def _on_eof(self, _: EofMessage) -> None:
+        await self._active_run().end_input()
+
+    async def _on_resize(self, message: ResizeMessage) -> None:
+        await self._active_run().resize(message.cols, message.rows)
+
+    async def _on_signal(self, message: SignalMessage) -> None:
+        await self._active_run().signal(message.signal)
+
+    async def _on_kill(self, _: KillMessage) -> None:
+        if self._run is None and self._run_task is not None and not self._run_task.done():
+            await self._stop_run()  # still queued: it never started
+            return
+        await self._active_run().kill()
+
+    async def _on_ack(self, message: AckMessage) -> None:
+        self._active_run().ack(message.bytes)
+
+    async def _on_ping(self, _: PingMessage) -> None:
+        await self._send(Pong())
+
+    async def _stop_run(self) -> None:
+        """End the run because the client left (or killed it while queued)."""
+        task = self._run_task
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            async with asyncio.timeout(_STOP_TIMEOUT_S):
+                await task

@@ -1,0 +1,73 @@
+"""The one error tree of ce_ws; each refusal carries its wire `code`.
+
+    CeError                      code: internal
+    ├── BadMessage               code: bad_message
+    ├── UnknownLanguage          code: unknown_language
+    ├── CodeTooLarge             code: code_too_large
+    ├── LimitExceeded            code: limit_exceeded
+    ├── AlreadyRunning           code: already_running
+    ├── NotRunning               code: not_running
+    ├── Unauthorized             code: unauthorized
+    ├── RateLimited              code: rate_limited
+    ├── Busy                     code: busy
+    └── SandboxError             code: internal (the engine failed; raised
+                                 `from` the aiodocker error)
+
+Handlers translate a `CeError` into an `error` message (WebSocket) or a 4xx/5xx
+body (REST); anything else is a bug and becomes `internal`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class CeError(Exception):
+    """Root of every error the server reports to a client."""
+
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class BadMessage(CeError):
+    code = "bad_message"
+
+
+class UnknownLanguage(CeError):
+    code = "unknown_language"
+
+
+class CodeTooLarge(CeError):
+    code = "code_too_large"
+
+
+class LimitExceeded(CeError):
+    code = "limit_exceeded"
+
+
+class AlreadyRunning(CeError):
+    code = "already_running"
+
+
+class NotRunning(CeError):
+    code = "not_running"
+
+
+class Unauthorized(CeError):
+    code = "unauthorized"
+
+
+class RateLimited(CeError):
+    code = "rate_limited"
+
+
+class Busy(CeError):
+    code = "busy"
+
+
+class SandboxError(CeError):
+    """The container engine failed or did not answer in time."""

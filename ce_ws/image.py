@@ -1,0 +1,118 @@
+"""The runtime image: its recipe hash and its registry-free build.
+
+Called by `python -m ce_ws image` (from `make run`/`make test`) and by the
+doctor and readiness checks, which compare the image's `ce.recipe` label with
+the hash of the recipe in this checkout.
+
+The build never pulls from a registry: debootstrap installs Debian bookworm
+with the packages of `docker/runtime/packages.txt` into a folder, `docker
+import` turns the folder into a base image, and `docker build` of
+`docker/runtime/Dockerfile` adds the user setup and the launcher on top.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RECIPE_DIR = Path(__file__).resolve().parent.parent / "docker" / "runtime"
+RECIPE_FILES = ("packages.txt", "Dockerfile", "launch")
+RECIPE_LABEL = "ce.recipe"
+SUITE = "bookworm"
+
+
+def recipe_hash(recipe_dir: Path = RECIPE_DIR) -> str:
+    """Hash every file of the recipe; called before deciding to rebuild."""
+    digest = hashlib.sha256()
+    for name in RECIPE_FILES:
+        digest.update(name.encode() + b"\0" + (recipe_dir / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def packages(recipe_dir: Path = RECIPE_DIR) -> list[str]:
+    """The Debian packages of the image, from the single list."""
+    lines = (recipe_dir / "packages.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def image_recipe_label(image: str) -> str | None:
+    """The recipe hash the local image was built from, or None if absent."""
+    result = subprocess.run(
+        [
+            "docker",
+            "image",
+            "inspect",
+            "-f",
+            f'{{{{ index .Config.Labels "{RECIPE_LABEL}" }}}}',
+            image,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+class _Progress:
+    """Prints each build stage with the time elapsed since the build began."""
+
+    def __init__(self) -> None:
+        self._began = time.monotonic()
+
+    def stage(self, text: str) -> None:
+        elapsed = time.monotonic() - self._began
+        print(f"[image {elapsed:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def _run(argv: list[str], **kwargs: object) -> None:
+    subprocess.run(argv, check=True, **kwargs)  # type: ignore[call-overload]
+
+
+def build(image: str, *, force: bool = False) -> bool:
+    """Build the image unless its label already matches; True when built."""
+    wanted = recipe_hash()
+    progress = _Progress()
+    if not force and image_recipe_label(image) == wanted:
+        progress.stage(f"{image} is current (recipe {wanted}); nothing to build")
+        return False
+    if shutil.which("debootstrap") is None:
+        raise SystemExit("debootstrap is missing: run scripts/ensure-engine.sh as root first")
+    base = f"{image}-base:{wanted}"
+    with tempfile.TemporaryDirectory(prefix="ce-rootfs-", dir="/var/tmp") as rootfs:
+        progress.stage(f"debootstrap {SUITE} with {len(packages())} packages into {rootfs}")
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(packages())}",
+                SUITE,
+                rootfs,
+            ]
+        )
+        progress.stage(f"docker import as {base}")
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        _run(["docker", "import", "-", base], stdin=tar.stdout, stdout=subprocess.DEVNULL)
+        if tar.wait() != 0:
+            raise SystemExit("tar of the debootstrap folder failed")
+    progress.stage(f"docker build {image} on top of {base}")
+    _run(
+        [
+            "docker",
+            "build",
+            "--network=none",
+            "--build-arg",
+            f"BASE={base}",
+            "--label",
+            f"{RECIPE_LABEL}={wanted}",
+            "-t",
+            image,
+            str(RECIPE_DIR),
+        ]
+    )
+    progress.stage(f"built {image} (recipe {wanted})")
+    return True

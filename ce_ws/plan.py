@@ -1,0 +1,101 @@
+"""From a validated request to a `RunPlan`: language, files, effective limits.
+
+Pure logic (no I/O); called for every `run` and `execute` before admission,
+so a refused request never costs a container.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from ce_ws.config import RunLimits, Settings
+from ce_ws.errors import BadMessage, CodeTooLarge, LimitExceeded
+from ce_ws.languages import Language, LanguageTable
+from ce_ws.protocol import RunRequest
+from ce_ws.sandbox.staging import check_file_name
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """Everything a run needs, checked against the server's settings."""
+
+    run_id: str
+    language: Language
+    files: list[tuple[str, bytes]]
+    args: list[str]
+    stdin: bytes | None
+    limits: RunLimits
+    correlation_id: str | int | None
+
+    @property
+    def entry(self) -> str:
+        return self.files[0][0]
+
+
+def effective_limits(request: RunRequest, settings: Settings) -> RunLimits:
+    """The server defaults, lowered where the client asked; above maxima is refused."""
+    asked = request.limits.model_dump(exclude_none=True) if request.limits else {}
+    for name, value in asked.items():
+        maximum = getattr(settings.maxima, name)
+        if value > maximum:
+            raise LimitExceeded(
+                f"{name}={value} is above the maximum {maximum}", field=f"limits.{name}"
+            )
+    return settings.defaults.model_copy(update=asked)
+
+
+def _files(request: RunRequest, language: Language, settings: Settings) -> list[tuple[str, bytes]]:
+    if request.files is not None and request.code is not None:
+        raise BadMessage("give either code or files, not both", field="code")
+    if request.files is not None:
+        files = [(f.name, f.data()) for f in request.files]
+    elif request.code is not None:
+        files = [(language.entry_file, request.code.encode())]
+    else:
+        raise BadMessage("a run needs code or files", field="code")
+    total = sum(len(data) for _, data in files)
+    if total > settings.max_code_bytes:
+        raise CodeTooLarge(
+            f"code is {total} bytes; the limit is {settings.max_code_bytes}", field="code"
+        )
+    for name, _ in files:
+        check_file_name(name)
+    return files
+
+
+def _args(request: RunRequest, settings: Settings) -> list[str]:
+    if len(request.args) > settings.max_args:
+        raise BadMessage(f"at most {settings.max_args} arguments", field="args")
+    # The arguments travel in the launcher's go line, which a TTY caps.
+    if len(json.dumps(request.args).encode()) > settings.max_args_bytes or any(
+        "\0" in arg for arg in request.args
+    ):
+        raise BadMessage(
+            f"arguments are limited to {settings.max_args_bytes} bytes, no NUL", field="args"
+        )
+    return request.args
+
+
+def plan_run(request: RunRequest, *, languages: LanguageTable, settings: Settings) -> RunPlan:
+    """Resolve and check a request; raises a `CeError` naming the bad field."""
+    language = languages.resolve(request.language)
+    if request.version is not None and not language.version.startswith(request.version):
+        raise BadMessage(
+            f"{language.name} {request.version} is not available; this server has {language.version}",
+            field="version",
+        )
+    files = _files(request, language, settings)
+    stdin = request.stdin.encode() if request.stdin is not None else None
+    if stdin is not None and len(stdin) > settings.max_message_bytes:
+        raise CodeTooLarge("stdin is larger than the message limit", field="stdin")
+    return RunPlan(
+        run_id=uuid.uuid4().hex,
+        language=language,
+        files=files,
+        args=_args(request, settings),
+        stdin=stdin,
+        limits=effective_limits(request, settings),
+        correlation_id=request.id,
+    )

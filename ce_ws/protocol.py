@@ -1,0 +1,253 @@
+"""Every wire message as a pydantic model (contract: docs/protocol.md).
+
+One discriminated union per direction. `parse_client_message` is the only
+place a client's text frame becomes a model; server messages serialize with
+`ServerMessage.to_json`, which leaves out optional fields that are unset.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from ce_ws.errors import BadMessage
+
+PROTOCOL_VERSION = 1
+SUBPROTOCOL = "ce.v1"
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY = 1008
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    TRY_AGAIN_LATER = 1013
+
+
+class Status(StrEnum):
+    """`exit.status`: how a run ended."""
+
+    EXITED = "exited"
+    COMPILE_ERROR = "compile_error"
+    TIMEOUT = "timeout"
+    IDLE_TIMEOUT = "idle_timeout"
+    OOM = "oom"
+    OUTPUT_LIMIT = "output_limit"
+    KILLED = "killed"
+    ERROR = "error"
+
+
+Signal = Literal[
+    "SIGINT", "SIGTERM", "SIGKILL", "SIGQUIT", "SIGHUP",
+    "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGSTOP", "SIGTSTP",
+]  # fmt: skip
+
+
+class _Inbound(BaseModel):
+    # Unknown fields are ignored so newer clients still talk to this server.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SourceFile(_Inbound):
+    name: str = Field(min_length=1, max_length=255)
+    content: str
+    encoding: Literal["utf8", "base64"] = "utf8"
+
+    def data(self) -> bytes:
+        """The file's bytes; called when the file is staged."""
+        if self.encoding == "utf8":
+            return self.content.encode()
+        try:
+            return base64.b64decode(self.content, validate=True)
+        except binascii.Error as exc:
+            raise BadMessage(f"file {self.name!r} is not valid base64", field="files") from exc
+
+
+class LimitRequest(_Inbound):
+    """Limits asked for by a client; each may only lower the server's maximum."""
+
+    wall_ms: int | None = Field(None, ge=1)
+    idle_ms: int | None = Field(None, ge=1)
+    memory_mb: int | None = Field(None, ge=1)
+    cpus: float | None = Field(None, gt=0)
+    pids: int | None = Field(None, ge=1)
+    output_bytes: int | None = Field(None, ge=1)
+
+
+class TtySize(_Inbound):
+    cols: int = Field(80, ge=1, le=500)
+    rows: int = Field(24, ge=1, le=200)
+
+
+class RunRequest(_Inbound):
+    """What to run: shared by the WebSocket `run` and the REST `execute`."""
+
+    language: str = Field(min_length=1, max_length=64)
+    version: str | None = None
+    code: str | None = None
+    files: list[SourceFile] | None = Field(None, min_length=1, max_length=64)
+    args: list[str] = Field(default_factory=list)
+    stdin: str | None = None
+    limits: LimitRequest | None = None
+    token: str | None = None
+    id: str | int | None = None
+
+    @field_validator("files")
+    @classmethod
+    def _unique_names(cls, files: list[SourceFile] | None) -> list[SourceFile] | None:
+        if files is not None and len({f.name for f in files}) != len(files):
+            raise ValueError("file names must be unique")
+        return files
+
+
+class RunMessage(RunRequest):
+    type: Literal["run"]
+    tty: TtySize = Field(default_factory=TtySize)
+    output: Literal["binary", "text"] = "binary"
+    flow_control: bool = False
+
+
+class StdinMessage(_Inbound):
+    type: Literal["stdin"]
+    data: str
+
+
+class EofMessage(_Inbound):
+    type: Literal["eof"]
+
+
+class ResizeMessage(TtySize):
+    type: Literal["resize"]
+    cols: int = Field(ge=1, le=500)
+    rows: int = Field(ge=1, le=200)
+
+
+class SignalMessage(_Inbound):
+    type: Literal["signal"]
+    signal: Signal
+
+
+class KillMessage(_Inbound):
+    type: Literal["kill"]
+
+
+class AckMessage(_Inbound):
+    type: Literal["ack"]
+    bytes: int = Field(ge=0)
+
+
+class PingMessage(_Inbound):
+    type: Literal["ping"]
+
+
+ClientMessage = Annotated[
+    RunMessage | StdinMessage | EofMessage | ResizeMessage | SignalMessage
+    | KillMessage | AckMessage | PingMessage,
+    Field(discriminator="type"),
+]  # fmt: skip
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Turn one text frame into a model, or raise `BadMessage` naming the field."""
+    try:
+        return _client_adapter.validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"][1:]) or None
+        raise BadMessage(f"invalid message: {first['msg']}", field=field) from None
+
+
+def validation_error_to_bad_message(exc: ValidationError) -> BadMessage:
+    """A pydantic failure as a `BadMessage` naming the first bad field."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    return BadMessage(f"invalid request: {first['msg']}", field=field)
+
+
+class ServerMessage(BaseModel):
+    """Base of server→client messages."""
+
+    model_config = ConfigDict(frozen=True)
+    #: Fields left out of the JSON when they are None.
+    omit_if_none: ClassVar[frozenset[str]] = frozenset()
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = self.model_dump(mode="json")
+        for name in self.omit_if_none:
+            if data.get(name) is None:
+                data.pop(name, None)
+        return TypeAdapter(dict[str, Any]).dump_json(data).decode()
+
+
+class LimitsInfo(BaseModel):
+    defaults: dict[str, float]
+    maxima: dict[str, float]
+
+
+class Hello(ServerMessage):
+    type: Literal["hello"] = "hello"
+    server: str
+    version: str
+    protocol: int = PROTOCOL_VERSION
+    languages: list[str]
+    limits: LimitsInfo
+
+
+class Queued(ServerMessage):
+    type: Literal["queued"] = "queued"
+    position: int
+
+
+class Started(ServerMessage):
+    type: Literal["started"] = "started"
+    run_id: str
+    language: str
+    version: str
+    limits: dict[str, float]
+    id: str | int | None = None
+    omit_if_none = frozenset({"id"})
+
+
+class Stage(ServerMessage):
+    type: Literal["stage"] = "stage"
+    stage: Literal["compile", "run"]
+
+
+class Output(ServerMessage):
+    type: Literal["output"] = "output"
+    data: str
+
+
+class Exit(ServerMessage):
+    type: Literal["exit"] = "exit"
+    run_id: str
+    stage: Literal["compile", "run"]
+    status: Status
+    exit_code: int | None
+    signal: str | None
+    wall_ms: int
+    cpu_ms: int | None = None
+    memory_peak_bytes: int | None = None
+    output_bytes: int
+    truncated: bool
+    message: str | None = None
+    id: str | int | None = None
+    omit_if_none = frozenset({"cpu_ms", "memory_peak_bytes", "message", "id"})
+
+
+class ErrorMessage(ServerMessage):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    field: str | None = None
+    omit_if_none = frozenset({"field"})
+
+
+class Pong(ServerMessage):
+    type: Literal["pong"] = "pong"

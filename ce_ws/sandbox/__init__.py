@@ -1,0 +1,9 @@
+"""Everything Docker: the engine client, container spec, staging, boxes, reaper.
+
+Knows nothing of WebSockets; the session layer drives it through `Box`.
+"""
+
+from ce_ws.sandbox.box import Box, BoxExit, BoxPlan, open_box
+from ce_ws.sandbox.engine import Engine
+
+__all__ = ["Box", "BoxExit", "BoxPlan", "Engine", "open_box"]

@@ -1,0 +1,145 @@
+"""The Docker engine connection, its error translation, OOM events, reaping.
+
+One `Engine` per server process, opened by the `docker_engine` cleanup context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiodocker
+import aiohttp
+
+from ce_ws.config import SandboxSettings
+from ce_ws.errors import SandboxError
+from ce_ws.sandbox.staging import stale_staging_dirs
+
+log = logging.getLogger(__name__)
+
+RUN_LABEL = "ce.run"
+OWNER_LABEL = "ce.owner"
+_EVENTS_RETRY_S = 1.0
+
+
+@contextlib.contextmanager
+def engine_errors(action: str) -> Iterator[None]:
+    """Translate engine failures into `SandboxError` (the one boundary)."""
+    try:
+        yield
+    except aiodocker.DockerError as exc:
+        raise SandboxError(f"container engine refused to {action}: {exc.message}") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise SandboxError(f"container engine not reachable to {action}: {exc}") from exc
+    except TimeoutError as exc:
+        raise SandboxError(f"container engine did not {action} in time") from exc
+
+
+class Engine:
+    """The aiodocker client plus what is shared by every box of this server."""
+
+    def __init__(self, settings: SandboxSettings, *, server_id: str, seccomp_profile: str) -> None:
+        self.settings = settings
+        self.server_id = server_id
+        self.seccomp_profile = seccomp_profile
+        self._oom_killed: set[str] = set()
+        # The default connector allows 100 connections and waits forever for a
+        # free one; every attach holds one for its whole life.
+        self._connector = aiohttp.UnixConnector(path=settings.docker_url.removeprefix("unix://"), limit=0)
+        self.docker = aiodocker.Docker(
+            url="unix://localhost",
+            connector=self._connector,
+            timeout=aiohttp.ClientTimeout(total=None, connect=settings.control_timeout_s),
+        )
+
+    async def close(self) -> None:
+        """Close the client; called once at shutdown."""
+        await self.docker.close()
+        await self._connector.close()
+
+    def control_timeout(self) -> asyncio.Timeout:
+        """The deadline of one control call (create, kill, remove...)."""
+        return asyncio.timeout(self.settings.control_timeout_s)
+
+    async def version(self) -> dict[str, Any]:
+        """The engine's version document; raises `SandboxError` if unreachable."""
+        with engine_errors("report its version"):
+            async with self.control_timeout():
+                result: dict[str, Any] = await self.docker.version()
+                return result
+
+    async def image_labels(self, image: str) -> dict[str, str] | None:
+        """The labels of an image, or None when the image is absent."""
+        try:
+            async with self.control_timeout():
+                info = await self.docker.images.inspect(image)
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                return None
+            raise SandboxError(f"cannot inspect image {image}: {exc.message}") from exc
+        labels: dict[str, str] = info.get("Config", {}).get("Labels") or {}
+        return labels
+
+    def was_oom_killed(self, container_id: str) -> bool:
+        """Whether the engine reported an OOM kill inside this container."""
+        return container_id in self._oom_killed
+
+    def forget(self, container_id: str) -> None:
+        """Drop what was recorded about a removed container."""
+        self._oom_killed.discard(container_id)
+
+    async def watch_events(self) -> None:
+        """Record `oom` events of our containers; resubscribes when the stream ends."""
+        filters = {
+            "type": ["container"],
+            "event": ["oom"],
+            "label": [f"{OWNER_LABEL}={self.server_id}"],
+        }
+        while True:
+            try:
+                async for event in self._event_stream(filters):
+                    self._oom_killed.add(event.get("id", ""))
+            except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
+                log.warning("engine events stream failed (%s); resubscribing", exc)
+            await asyncio.sleep(_EVENTS_RETRY_S)
+
+    async def _event_stream(self, filters: dict[str, list[str]]) -> AsyncIterator[dict[str, Any]]:
+        import json
+
+        params = {"filters": json.dumps(filters)}
+        async with self.docker._query(
+            "events", params=params, timeout=aiohttp.ClientTimeout()
+        ) as response:
+            async for line in response.content:
+                if line.strip():
+                    yield json.loads(line)
+
+    async def reap(self, *, keep: set[str], stale_after_s: float) -> int:
+        """Remove our containers not in `keep` and stale staging dirs; returns the count."""
+        removed = 0
+        with engine_errors("list containers"):
+            async with self.control_timeout():
+                containers = await self.docker.containers.list(
+                    all=True, filters={"label": [f"{OWNER_LABEL}={self.server_id}"]}
+                )
+        for container in containers:
+            if container["Labels"].get(RUN_LABEL) in keep:
+                continue
+            with contextlib.suppress(SandboxError), engine_errors("remove a container"):
+                async with self.control_timeout():
+                    await container.delete(force=True)
+                removed += 1
+        for path in stale_staging_dirs(self.settings.staging_root, older_than_s=stale_after_s):
+            if path.name.removeprefix("ce-") not in keep:
+                await asyncio.to_thread(_rmtree, path)
+                removed += 1
+        return removed
+
+
+def _rmtree(path: object) -> None:
+    import shutil
+
+    shutil.rmtree(str(path), ignore_errors=True)

@@ -1,0 +1,81 @@
+"""The hardened container spec. Every field is chosen here, never by a client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ce_ws.config import RunLimits, SandboxSettings
+
+LAUNCHER = "/opt/ce/launch"
+SANDBOX_USER = "65534:65534"
+# Nothing a person types: the engine must never treat keystrokes as a detach.
+DETACH_KEYS = "ctrl-^,ctrl-_,ctrl-^,ctrl-_,ctrl-^,ctrl-_"
+ENV = (
+    "TERM=xterm-256color",
+    "HOME=/tmp",
+    "LANG=C.UTF-8",
+    "PATH=/usr/local/bin:/usr/bin:/bin",
+    "PYTHONDONTWRITEBYTECODE=1",
+)
+
+
+def container_config(
+    *,
+    settings: SandboxSettings,
+    limits: RunLimits,
+    labels: dict[str, str],
+    staging_path: str,
+    seccomp_profile: str,
+    tty: bool,
+    size: tuple[int, int],
+    tmp_exec: bool,
+    command: list[str],
+) -> dict[str, Any]:
+    """The Engine API create body for one run's container."""
+    cols, rows = size
+    tmp_options = (
+        f"rw,nosuid,nodev,size={settings.tmp_bytes},nr_inodes={settings.tmp_inodes},mode=1777"
+    )
+    tmp_options += ",exec" if tmp_exec else ",noexec"
+    return {
+        "Image": settings.image,
+        "Cmd": [LAUNCHER, *command],
+        "Entrypoint": [],
+        "User": SANDBOX_USER,
+        "WorkingDir": "/work",
+        "Env": list(ENV),
+        "Labels": labels,
+        "Tty": tty,
+        "OpenStdin": True,
+        "StdinOnce": True,
+        "AttachStdin": True,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "NetworkDisabled": True,
+        "HostConfig": {
+            "Binds": [f"{staging_path}:/work:ro"],
+            "ReadonlyRootfs": True,
+            "Tmpfs": {"/tmp": tmp_options},
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges:true", f"seccomp={seccomp_profile}"],
+            "NetworkMode": "none",
+            "Memory": limits.memory_mb * 1024 * 1024,
+            "MemorySwap": limits.memory_mb * 1024 * 1024,
+            "NanoCpus": int(limits.cpus * 1e9),
+            "PidsLimit": limits.pids,
+            "Ulimits": [
+                {"Name": "nofile", "Soft": settings.nofile, "Hard": settings.nofile},
+                {"Name": "fsize", "Soft": settings.fsize_bytes, "Hard": settings.fsize_bytes},
+                {"Name": "core", "Soft": 0, "Hard": 0},
+            ],
+            "Init": True,
+            "IpcMode": "private",
+            "ShmSize": settings.shm_bytes,
+            "CgroupnsMode": "private",
+            "OomScoreAdj": 1000,
+            "LogConfig": {"Type": "none", "Config": {}},
+            "AutoRemove": False,
+            "Runtime": settings.runtime,
+            "ConsoleSize": [rows, cols],
+        },
+    }

@@ -1,0 +1,351 @@
+"""One run's life: container, compile stage, pumps, watchdogs, exit, cleanup.
+
+The web layer builds a `Run` from a `RunPlan` and a `RunClient` (how to talk
+back), awaits `Run.execute()`, and meanwhile forwards the client's input to
+its control methods. Nothing here knows about WebSockets or Docker details:
+the sandbox's `Box` is the terminal side, `RunClient` the socket side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ce_ws.config import Settings
+from ce_ws.errors import SandboxError
+from ce_ws.plan import RunPlan
+from ce_ws.protocol import Exit, ServerMessage, Stage, Started, Status
+from ce_ws.sandbox import Box, BoxExit, BoxPlan, Engine, open_box
+
+log = logging.getLogger(__name__)
+
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+EOT = b"\x04"  # Ctrl-D: end of input on a terminal
+_STDIN_QUEUE_CHUNKS = 64
+_USAGE_SAMPLE_S = 0.25
+_EXIT_SEND_TIMEOUT_S = 5.0
+
+
+class RunClient(Protocol):
+    """How a run talks back to whoever started it."""
+
+    async def send(self, message: ServerMessage) -> None:
+        """Send one control message."""
+
+    async def send_output(self, data: bytes) -> None:
+        """Send terminal output bytes (awaiting it is backpressure)."""
+
+
+class RunState(enum.Enum):
+    PENDING = "pending"  # planned, no container yet
+    STARTING = "starting"  # container being created and started
+    COMPILING = "compiling"  # compile stage running beside the launcher
+    RUNNING = "running"  # the program runs; pumps and watchdogs active
+    ENDED = "ended"  # `exit` sent; container removal under way or done
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """The run's terminal: TTY on or off, size, flow control."""
+
+    tty: bool = True
+    cols: int = 80
+    rows: int = 24
+    flow_control: bool = False
+
+
+class Run:
+    """Drives one run from container creation to the single `exit` message."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        *,
+        engine: Engine,
+        settings: Settings,
+        client: RunClient,
+        terminal: Terminal,
+    ) -> None:
+        self.plan = plan
+        self.state = RunState.PENDING
+        self._engine = engine
+        self._settings = settings
+        self._client = client
+        self._terminal = terminal
+        self._box: Box | None = None
+        self._reason: Status | None = None
+        self._reason_message: str | None = None
+        self._ending = asyncio.Event()
+        self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
+        self._window = asyncio.Event()
+        self._window.set()
+        self._unacked = 0
+        self._output_bytes = 0
+        self._truncated = False
+        self._stage: str = "run"
+        self._compile_exit_code: int | None = None
+        self._began = time.monotonic()
+        self._last_activity = self._began
+
+    # -- control, called by the client side while `execute` runs ---------
+
+    async def feed_stdin(self, data: bytes) -> None:
+        """Queue input for the program; waits while the queue is full."""
+        self._last_activity = time.monotonic()
+        put = asyncio.ensure_future(self._stdin.put(data))
+        await self._until_ending(put)
+
+    async def end_input(self) -> None:
+        """End of input: Ctrl-D on a terminal."""
+        await self.feed_stdin(EOT)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        """Resize the program's terminal."""
+        self._terminal = Terminal(self._terminal.tty, cols, rows, self._terminal.flow_control)
+        if self._box is not None and self.state is RunState.RUNNING:
+            await self._box.resize(cols, rows)
+
+    async def signal(self, name: str) -> None:
+        """Deliver a contract signal; SIGKILL means the client killed the run."""
+        if name == "SIGKILL":
+            await self.kill()
+        elif self._box is not None and self.state in {RunState.COMPILING, RunState.RUNNING}:
+            await self._box.signal(name)
+
+    async def kill(self) -> None:
+        """Stop the run now (status `killed`)."""
+        await self._end(Status.KILLED)
+
+    def ack(self, count: int) -> None:
+        """Flow control: the client consumed `count` more output bytes."""
+        self._unacked = max(0, self._unacked - count)
+        if self._unacked <= LOW_WATER:
+            self._window.set()
+
+    # -- the run itself ----------------------------------------------------
+
+    async def execute(self) -> Exit:
+        """Run to the end; sends `started`, `stage`s and exactly one `exit`."""
+        box_exit: BoxExit | None = None
+        try:
+            self.state = RunState.STARTING
+            async with open_box(self._engine, self._box_plan()) as box:
+                self._box = box
+                await self._client.send(self._started())
+                if await self._compile_stage(box):
+                    box_exit = await self._run_stage(box)
+                exit_message = self._exit_message(box_exit)
+                await self._send_exit(exit_message)
+            return exit_message
+        except SandboxError as exc:
+            log.warning("run %s failed in the engine: %s", self.plan.run_id, exc)
+            self._record(Status.ERROR, exc.message)
+            exit_message = self._exit_message(box_exit)
+            await self._send_exit(exit_message)
+            return exit_message
+        finally:
+            self.state = RunState.ENDED
+            self._ending.set()
+
+    def _box_plan(self) -> BoxPlan:
+        language = self.plan.language
+        return BoxPlan(
+            run_id=self.plan.run_id,
+            files=self.plan.files,
+            command=language.run_argv(self.plan.entry),
+            limits=self.plan.limits,
+            tty=self._terminal.tty,
+            size=(self._terminal.cols, self._terminal.rows),
+            tmp_exec=language.compiled,
+        )
+
+    def _started(self) -> Started:
+        return Started(
+            run_id=self.plan.run_id,
+            language=self.plan.language.name,
+            version=self.plan.language.version,
+            limits=self.plan.limits.model_dump(),
+            id=self.plan.correlation_id,
+        )
+
+    async def _compile_stage(self, box: Box) -> bool:
+        """Compile when the language needs it; True when the run stage may follow."""
+        language = self.plan.language
+        if not language.compiled:
+            return True
+        self.state = RunState.COMPILING
+        self._stage = "compile"
+        await self._client.send(Stage(stage="compile"))
+        argv = language.compile_argv([name for name, _ in self.plan.files])
+        code = await box.compile(
+            argv, timeout_s=self._settings.sandbox.compile_ms / 1000, sink=self._compiler_output
+        )
+        if code is None:
+            self._record(Status.TIMEOUT, "the compile stage ran out of time")
+        elif code != 0:
+            self._record(Status.COMPILE_ERROR, f"the compiler exited with code {code}")
+            self._compile_exit_code = code
+        return self._reason is None
+
+    async def _compiler_output(self, data: bytes) -> None:
+        # The compiler has no terminal: turn its newlines into terminal ones.
+        await self._forward(data.replace(b"\n", b"\r\n") if self._terminal.tty else data)
+
+    async def _run_stage(self, box: Box) -> BoxExit:
+        self._stage = "run"
+        await self._client.send(Stage(stage="run"))
+        self._began = self._last_activity = time.monotonic()
+        self.state = RunState.RUNNING
+        if self._terminal.cols and self._terminal.tty:
+            await box.resize(self._terminal.cols, self._terminal.rows)
+        await box.go(self.plan.args)
+        if self.plan.stdin:
+            self._stdin.put_nowait(self.plan.stdin)
+        async with asyncio.TaskGroup() as group:
+            helpers = [
+                group.create_task(self._pump_input(box)),
+                group.create_task(self._watch_wall_clock()),
+                group.create_task(self._watch_idle()),
+                group.create_task(self._sample_usage(box)),
+            ]
+            await self._pump_output(box)
+            for helper in helpers:
+                helper.cancel()
+        return await self._wait_exit(box)
+
+    async def _wait_exit(self, box: Box) -> BoxExit:
+        # The output can end before the container does (a detach); the wall
+        # clock still bounds the wait.
+        remaining = self.plan.limits.wall_ms / 1000 - (time.monotonic() - self._began)
+        try:
+            async with asyncio.timeout(max(remaining, 0) + 1):
+                return await box.wait_exit()
+        except TimeoutError:
+            self._record(Status.TIMEOUT)
+            await box.kill()
+            return await box.wait_exit()
+
+    # -- pumps and watchdogs (siblings in the run's TaskGroup) ------------
+
+    async def _pump_output(self, box: Box) -> None:
+        while (chunk := await box.read()) is not None:
+            self._last_activity = time.monotonic()
+            if self._reason is not None:
+                continue  # ending: drain so the container can stop, forward nothing
+            room = self.plan.limits.output_bytes - self._output_bytes
+            if len(chunk) > room:
+                self._truncated = True
+                await self._forward(chunk[:room])
+                await self._end(Status.OUTPUT_LIMIT)
+                continue
+            await self._forward(chunk)
+
+    async def _forward(self, data: bytes) -> None:
+        if not data or self._reason is not None:
+            return
+        self._output_bytes += len(data)
+        if self._terminal.flow_control:
+            self._unacked += len(data)
+            if self._unacked >= HIGH_WATER:
+                self._window.clear()
+        await self._until_ending(asyncio.ensure_future(self._client.send_output(data)))
+        if not self._window.is_set():
+            await self._until_ending(asyncio.ensure_future(self._window.wait()))
+
+    async def _pump_input(self, box: Box) -> None:
+        while True:
+            data = await self._stdin.get()
+            self._last_activity = time.monotonic()
+            await box.write(data)
+
+    async def _watch_wall_clock(self) -> None:
+        await asyncio.sleep(self.plan.limits.wall_ms / 1000)
+        await self._end(Status.TIMEOUT)
+
+    async def _watch_idle(self) -> None:
+        idle_s = self.plan.limits.idle_ms / 1000
+        while True:
+            quiet = time.monotonic() - self._last_activity
+            if quiet >= idle_s:
+                await self._end(Status.IDLE_TIMEOUT)
+                return
+            await asyncio.sleep(idle_s - quiet)
+
+    async def _sample_usage(self, box: Box) -> None:
+        while True:
+            await asyncio.to_thread(box.sample_usage)
+            await asyncio.sleep(_USAGE_SAMPLE_S)
+
+    # -- ending ------------------------------------------------------------
+
+    def _record(self, reason: Status, message: str | None = None) -> bool:
+        """Record why the run ends; the first reason wins. True if this one did."""
+        if self._reason is not None:
+            return False
+        self._reason, self._reason_message = reason, message
+        self._ending.set()
+        return True
+
+    async def _end(self, reason: Status) -> None:
+        """Record the reason first, then kill: the classification uses ours."""
+        if self._record(reason) and self._box is not None:
+            await self._box.kill()
+
+    async def _until_ending(self, work: asyncio.Future[Any]) -> None:
+        """Await `work` unless the run starts ending first (then drop it)."""
+        if self._ending.is_set() and not work.done():
+            work.cancel()
+            return
+        ending = asyncio.ensure_future(self._ending.wait())
+        try:
+            await asyncio.wait({work, ending}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ending.cancel()
+            if not work.done():
+                work.cancel()
+        if work.done() and not work.cancelled() and work.exception() is not None:
+            raise work.exception()  # type: ignore[misc]
+
+    def _exit_message(self, box_exit: BoxExit | None) -> Exit:
+        status, message = classify(self._reason, box_exit)
+        exit_code = box_exit.exit_code if box_exit else self._compile_exit_code
+        usage = box_exit.usage if box_exit else None
+        return Exit(
+            run_id=self.plan.run_id,
+            stage="compile" if self._stage == "compile" else "run",
+            status=status,
+            exit_code=exit_code,
+            signal=box_exit.signal if box_exit and status is Status.EXITED else None,
+            wall_ms=int((time.monotonic() - self._began) * 1000),
+            cpu_ms=usage.cpu_ns // 1_000_000 if usage and usage.cpu_ns is not None else None,
+            memory_peak_bytes=usage.memory_peak_bytes if usage else None,
+            output_bytes=self._output_bytes,
+            truncated=self._truncated,
+            message=self._reason_message or message,
+            id=self.plan.correlation_id,
+        )
+
+    async def _send_exit(self, message: Exit) -> None:
+        try:
+            async with asyncio.timeout(_EXIT_SEND_TIMEOUT_S):
+                await self._client.send(message)
+        except (TimeoutError, ConnectionError) as exc:
+            log.info("exit of run %s not delivered: %r", self.plan.run_id, exc)
+
+
+def classify(reason: Status | None, box_exit: BoxExit | None) -> tuple[Status, str | None]:
+    """The exit status: our recorded reason wins, then OOM, then the exit code."""
+    if reason is not None:
+        return reason, None
+    if box_exit is None:
+        return Status.ERROR, "the run ended without an exit status"
+    if box_exit.oom_killed and box_exit.signal == "SIGKILL":
+        return Status.OOM, "the program reached its memory limit"
+    if box_exit.oom_killed:
+        return Status.EXITED, "a child process was killed by the memory limit"
+    return Status.EXITED, None

@@ -1,0 +1,181 @@
+"""The aiohttp application: `create_app(settings)`, routes, cleanup contexts.
+
+Knows nothing of Docker: it reaches the engine only through the session layer
+and the `Engine` object kept behind `ENGINE`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from ce_ws.admission import Admission, RateLimiter
+from ce_ws.appkeys import (
+    ADMISSION,
+    ENGINE,
+    LANGUAGES,
+    RATE_LIMITER,
+    RUN_TASKS,
+    SETTINGS,
+    SOCKETS,
+)
+from ce_ws.config import Settings
+from ce_ws.connection import Connection, token_is_valid
+from ce_ws.languages import load_languages
+from ce_ws.protocol import SUBPROTOCOL, CloseCode
+from ce_ws.sandbox import Engine
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+SECCOMP_PROFILE = Path(__file__).resolve().parent.parent / "docker" / "seccomp.json"
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; does no I/O (the cleanup contexts do, at startup)."""
+    app = web.Application(client_max_size=settings.max_message_bytes)
+    app[SETTINGS] = settings
+    app[LANGUAGES] = load_languages()
+    app[ADMISSION] = Admission(settings.capacity)
+    app[RATE_LIMITER] = RateLimiter(settings.capacity.runs_per_minute)
+    app[SOCKETS] = set()
+    app[RUN_TASKS] = {}
+    app.cleanup_ctx.extend([docker_engine, engine_events, orphan_reaper])
+    app.on_shutdown.append(close_sockets)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/v1/ws", websocket)
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    return app
+
+
+# -- cleanup contexts: one per resource -------------------------------------
+
+
+async def docker_engine(app: web.Application) -> AsyncIterator[None]:
+    """Open the engine client; at shutdown end every run, then close it."""
+    settings = app[SETTINGS]
+    profile = await asyncio.to_thread(SECCOMP_PROFILE.read_text)
+    engine = Engine(settings.sandbox, server_id=settings.server_id, seccomp_profile=profile)
+    app[ENGINE] = engine
+    yield
+    tasks = list(app[RUN_TASKS].values())
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(
+            tasks, timeout=settings.shutdown_grace_s + settings.sandbox.control_timeout_s
+        )
+    with contextlib.suppress(Exception):
+        await engine.reap(keep=set(), stale_after_s=_longest_run_s(settings))
+    await engine.close()
+
+
+async def engine_events(app: web.Application) -> AsyncIterator[None]:
+    """Listen to the engine's OOM events for the whole life of the server."""
+    task = asyncio.create_task(app[ENGINE].watch_events())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def orphan_reaper(app: web.Application) -> AsyncIterator[None]:
+    """Remove what a crashed server left behind: at startup, then periodically."""
+    task = asyncio.create_task(_reap_forever(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _reap_forever(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    while True:
+        try:
+            removed = await app[ENGINE].reap(
+                keep=set(app[RUN_TASKS].keys()), stale_after_s=_longest_run_s(settings)
+            )
+            if removed:
+                log.info("reaper removed %d leftovers", removed)
+        except Exception as exc:
+            log.warning("reaper failed: %s", exc)
+        await asyncio.sleep(settings.sandbox.reap_interval_s)
+
+
+def _longest_run_s(settings: Settings) -> float:
+    return (settings.maxima.wall_ms + settings.sandbox.compile_ms) / 1000 + 60
+
+
+async def close_sockets(app: web.Application) -> None:
+    """At shutdown, tell every client we are going away."""
+    sockets: set[web.WebSocketResponse] = app[SOCKETS]
+    for ws in list(sockets):
+        await ws.close(code=CloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+# -- handlers ----------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive."""
+    return web.json_response({"status": "ok"})
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    """The playground page."""
+    return web.FileResponse(STATIC_DIR / "index.html")
+
+
+def origin_allowed(request: web.Request, allowed: list[str]) -> bool:
+    """No Origin (not a browser), the server's own origin, or an allowed one."""
+    origin = request.headers.get("Origin")
+    if origin is None or origin in allowed:
+        return True
+    return urlsplit(origin).netloc == request.host
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """`GET /api/v1/ws`: checks, upgrade, then one `Connection` until close."""
+    app = request.app
+    settings = app[SETTINGS]
+    if not origin_allowed(request, settings.allowed_origins):
+        raise web.HTTPForbidden(text="origin not allowed")
+    ws = web.WebSocketResponse(
+        protocols=(SUBPROTOCOL,),
+        max_msg_size=settings.max_message_bytes,
+        heartbeat=settings.heartbeat_s,
+    )
+    await ws.prepare(request)
+    if len(app[SOCKETS]) >= settings.capacity.max_connections:
+        await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
+        return ws
+    app[SOCKETS].add(ws)
+    try:
+        connection = Connection(
+            ws,
+            client_key=request.remote or "unknown",
+            authorized=not settings.tokens
+            or token_is_valid(_bearer_token(request), settings.tokens),
+            settings=settings,
+            languages=app[LANGUAGES],
+            engine=app[ENGINE],
+            admission=app[ADMISSION],
+            rate_limiter=app[RATE_LIMITER],
+            run_tasks=app[RUN_TASKS],
+        )
+        await connection.serve()
+    finally:
+        app[SOCKETS].discard(ws)
+    return ws

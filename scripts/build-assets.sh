@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build the playground's browser bundle: static/src → static/dist/{app.js,app.css}.
+#
+# Idempotent: installs npm packages only when node_modules is missing or older
+# than package-lock.json, and rebuilds only when a source (static/src, the lock
+# file or this script) is newer than the bundle. Says what it does either way.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+SRC=static/src
+OUT=static/dist
+ENTRY=$SRC/main.js
+BUNDLE=$OUT/app.js
+# npm writes this inside node_modules on every install: a better age than the folder's.
+INSTALLED=node_modules/.package-lock.json
+
+say() { printf '[assets] %s\n' "$*" >&2; }
+die() { printf '[assets] ERROR: %s\n' "$*" >&2; exit 1; }
+
+command -v npm >/dev/null || die "npm not found: install Node.js 18+ (apt-get install nodejs npm)"
+
+if [ ! -f "$INSTALLED" ] || [ package-lock.json -nt "$INSTALLED" ]; then
+    say "installing npm packages (npm ci)"
+    npm ci --no-audit --no-fund --loglevel=error
+    touch "$INSTALLED"
+else
+    say "npm packages up to date"
+fi
+
+stale=""
+if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ]; then
+    stale="no bundle yet"
+else
+    newer=$(find "$SRC" package-lock.json "${BASH_SOURCE[0]}" -type f -newer "$BUNDLE" -print -quit)
+    [ -z "$newer" ] || stale="$newer changed"
+fi
+
+if [ -z "$stale" ]; then
+    say "bundle up to date: $BUNDLE, $OUT/app.css"
+    exit 0
+fi
+
+say "building $BUNDLE and $OUT/app.css ($stale)"
+mkdir -p "$OUT"
+node_modules/.bin/esbuild "$ENTRY" \
+    --bundle \
+    --format=esm \
+    --target=es2022 \
+    --minify \
+    --sourcemap \
+    --legal-comments=linked \
+    --log-level=warning \
+    --outfile="$BUNDLE"
+say "built: $(du -h "$BUNDLE" | cut -f1) app.js, $(du -h "$OUT/app.css" | cut -f1) app.css"

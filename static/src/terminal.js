@@ -1,0 +1,155 @@
+// xterm.js terminal: program output in, keystrokes out. Everything here treats
+// the program's output as hostile: it may not reach the clipboard, the page
+// title or an arbitrary link without the user saying so.
+import { FitAddon } from '@xterm/addon-fit';
+import { Terminal } from '@xterm/xterm';
+
+// ANSI palettes per scheme; background and foreground come from the stylesheet
+// (--term-bg, --term-fg) so the pane around the terminal matches it.
+const PALETTES = {
+  light: {
+    selectionBackground: '#b6d3f7', selectionInactiveBackground: '#d9e4f2',
+    black: '#24292f', red: '#c42b1c', green: '#116329', yellow: '#7d4e00',
+    blue: '#0550ae', magenta: '#8250df', cyan: '#1b7c83', white: '#6e7781',
+    brightBlack: '#57606a', brightRed: '#a40e26', brightGreen: '#1a7f37', brightYellow: '#633c01',
+    brightBlue: '#218bff', brightMagenta: '#a475f9', brightCyan: '#3192aa', brightWhite: '#8c959f',
+  },
+  dark: {
+    selectionBackground: '#2f4f7a', selectionInactiveBackground: '#2a3545',
+    black: '#484f58', red: '#ff7b72', green: '#3fb950', yellow: '#d29922',
+    blue: '#58a6ff', magenta: '#bc8cff', cyan: '#39c5cf', white: '#b1bac4',
+    brightBlack: '#6e7681', brightRed: '#ffa198', brightGreen: '#56d364', brightYellow: '#e3b341',
+    brightBlue: '#79c0ff', brightMagenta: '#d2a8ff', brightCyan: '#56d4dd', brightWhite: '#f0f6fc',
+  },
+};
+
+const RESIZE_DEBOUNCE_MS = 120;
+
+function cssVar(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+function theme(dark) {
+  const background = cssVar('--term-bg');
+  const foreground = cssVar('--term-fg');
+  return {
+    ...PALETTES[dark ? 'dark' : 'light'],
+    background, foreground, cursor: foreground, cursorAccent: background,
+  };
+}
+
+/** Open `url` from an OSC 8 hyperlink, only for http(s) and only after the user agrees. */
+function openLink(_event, text) {
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return;
+  if (window.confirm(`The program printed a link to:\n\n${url.href}\n\nOpen it in a new tab?`)) {
+    window.open(url.href, '_blank', 'noopener,noreferrer');
+  }
+}
+
+/**
+ * Keys the page takes before xterm sees them (returning false hands the key to
+ * the browser):
+ * - Copy/paste as in desktop terminals: Ctrl+Shift+C/V always, Ctrl+C copies
+ *   only while text is selected (otherwise it is ^C), Ctrl+V pastes; the
+ *   browser's copy/paste events are then handled by xterm.
+ * - Tab moves focus out while no program runs, and during a run right after
+ *   Escape (Escape still reaches the program), like CodeMirror's editor.
+ */
+function pageKeys(term, isActive) {
+  let escaped = false;
+  return (event) => {
+    if (event.type !== 'keydown') return true;
+    const afterEscape = escaped;
+    escaped = event.key === 'Escape';
+    if (event.key === 'Tab' && !event.ctrlKey && !event.altKey && !event.metaKey) {
+      return isActive() && !afterEscape;
+    }
+    if (!event.ctrlKey || event.altKey || event.metaKey) return true;
+    const key = event.key.toLowerCase();
+    if (key === 'c' && event.shiftKey) {
+      event.preventDefault(); // not a native copy key (and DevTools' shortcut in Chromium)
+      if (term.hasSelection()) navigator.clipboard?.writeText(term.getSelection()).catch(() => {});
+      return false;
+    }
+    if (key === 'c' && term.hasSelection()) {
+      // Let the native copy happen first, then drop the selection so the next Ctrl+C interrupts.
+      setTimeout(() => term.clearSelection(), 0);
+      return false;
+    }
+    return key !== 'v';
+  };
+}
+
+/**
+ * Mount the terminal in `parent`.
+ * - `onInput(bytes)`: keystrokes and pastes, as UTF-8 bytes.
+ * - `onResize({cols, rows})`: after the pane changed size (debounced).
+ * - `isActive()`: whether a program is running and should get every key.
+ */
+export function createTerminal(parent, { onInput, onResize, isActive }) {
+  const dark = window.matchMedia('(prefers-color-scheme: dark)');
+  const term = new Terminal({
+    // Read from the stylesheet so the terminal uses the page's font stack; nothing is downloaded.
+    fontFamily: cssVar('--mono'),
+    fontSize: 14,
+    lineHeight: 1.15,
+    cursorBlink: true,
+    scrollback: 5000,
+    theme: theme(dark.matches),
+    linkHandler: { activate: openLink },
+  });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+
+  // OSC 52 would let the program write the user's clipboard: swallow it.
+  term.parser.registerOscHandler(52, () => true);
+  // Window titles (OSC 0/1/2) arrive through onTitleChange, which we never
+  // subscribe to, so the program cannot rename the tab.
+
+  term.attachCustomKeyEventHandler(pageKeys(term, isActive));
+
+  const encoder = new TextEncoder();
+  term.onData((data) => onInput(encoder.encode(data)));
+  // Some mouse reports are raw bytes, not text: send them unencoded.
+  term.onBinary((data) => onInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+
+  term.open(parent);
+  fit.fit();
+
+  dark.addEventListener('change', () => {
+    term.options.theme = theme(dark.matches);
+  });
+
+  let resizeTimer;
+  new ResizeObserver(() => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => fit.fit(), RESIZE_DEBOUNCE_MS);
+  }).observe(parent);
+  term.onResize(({ cols, rows }) => onResize({ cols, rows }));
+
+  return {
+    size: () => ({ cols: term.cols, rows: term.rows }),
+    /** Write output bytes; `consumed(n)` runs once the terminal has processed them. */
+    write(bytes, consumed) {
+      term.write(bytes, () => consumed(bytes.length));
+    },
+    reset() {
+      term.reset();
+      fit.fit();
+    },
+    focus: () => term.focus(),
+    /** The whole buffer as plain text, for tests and accessibility tooling. */
+    text() {
+      const buffer = term.buffer.active;
+      const lines = [];
+      for (let i = 0; i < buffer.length; i += 1) lines.push(buffer.getLine(i)?.translateToString(true) ?? '');
+      return lines.join('\n').replace(/\n+$/, '');
+    },
+  };
+}
