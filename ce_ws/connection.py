@@ -20,7 +20,7 @@ from ce_ws.admission import Admission, RateLimiter
 from ce_ws.config import Settings
 from ce_ws.errors import AlreadyRunning, CeError, NotRunning, Unauthorized
 from ce_ws.languages import LanguageTable
-from ce_ws.plan import RunPlan, plan_run
+from ce_ws.plan import plan_run
 from ce_ws.protocol import (
     AckMessage,
     CloseCode,
@@ -42,7 +42,7 @@ from ce_ws.protocol import (
     parse_client_message,
 )
 from ce_ws.sandbox import Engine
-from ce_ws.session import Run, Terminal
+from ce_ws.session import Run, RunState, Terminal
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,10 @@ class Connection:
             await work
         except CeError as exc:
             await self._send_error(exc)
+        except Exception:
+            # A bug must not take the connection (or the server) down with it.
+            log.exception("internal error while handling a message")
+            await self._send_error(CeError("internal error; the server logged it"))
 
     async def _send(self, message: ServerMessage) -> None:
         if not self._ws.closed:
@@ -164,14 +168,14 @@ class Connection:
         await self._send(ErrorMessage(code=exc.code, message=exc.message, field=exc.field))
 
     def _active_run(self) -> Run:
-        if self._run is None:
+        if self._run is None or self._run.state is RunState.ENDED:
             raise NotRunning("no run is active; send a run message first")
         return self._run
 
     # -- handlers, one per message type ------------------------------------
 
     async def _on_run(self, message: RunMessage) -> None:
-        if self._run_task is not None and not self._run_task.done():
+        if self._run is not None and self._run.state is not RunState.ENDED:
             raise AlreadyRunning("a run is already active on this connection")
         if not self._authorized and not token_is_valid(message.token, self._settings.tokens):
             await self._send_error(Unauthorized("a valid token is required", field="token"))
@@ -187,27 +191,26 @@ class Connection:
             flow_control=message.flow_control,
         )
         client = SocketClient(self._ws, text_output=message.output == "text")
-        task = asyncio.create_task(self._admit_and_run(plan, client, terminal))
+        run = Run(
+            plan, engine=self._engine, settings=self._settings, client=client, terminal=terminal
+        )
+        self._run = run
+        # The previous run's task may still be removing its container: it
+        # finishes on its own, tracked in the app's run registry.
+        task = asyncio.create_task(self._admit_and_run(run))
         self._run_task = self._run_tasks[plan.run_id] = task
         task.add_done_callback(lambda _: self._run_tasks.pop(plan.run_id, None))
 
-    async def _admit_and_run(self, plan: RunPlan, client: SocketClient, terminal: Terminal) -> None:
+    async def _admit_and_run(self, run: Run) -> None:
         try:
             async with self._admission.slot(
                 self._client_key, on_queued=lambda position: self._send(Queued(position=position))
             ):
-                self._run = Run(
-                    plan,
-                    engine=self._engine,
-                    settings=self._settings,
-                    client=client,
-                    terminal=terminal,
-                )
-                await self._run.execute()
+                await run.execute()
         except CeError as exc:
             await self._send_error(exc)
         finally:
-            self._run = None
+            run.mark_ended()
 
     async def _on_stdin(self, message: StdinMessage) -> None:
         await self._active_run().feed_stdin(message.data.encode())
@@ -225,10 +228,11 @@ class Connection:
         await self._active_run().signal(message.signal)
 
     async def _on_kill(self, _: KillMessage) -> None:
-        if self._run is None and self._run_task is not None and not self._run_task.done():
+        run = self._active_run()
+        if run.state is RunState.PENDING:
             await self._stop_run()  # still queued: it never started
             return
-        await self._active_run().kill()
+        await run.kill()
 
     async def _on_ack(self, message: AckMessage) -> None:
         self._active_run().ack(message.bytes)

@@ -186,8 +186,8 @@ class ServerMessage(BaseModel):
 
 
 class LimitsInfo(BaseModel):
-    defaults: dict[str, float]
-    maxima: dict[str, float]
+    defaults: dict[str, int | float]
+    maxima: dict[str, int | float]
 
 
 class Hello(ServerMessage):
@@ -209,7 +209,7 @@ class Started(ServerMessage):
     run_id: str
     language: str
     version: str
-    limits: dict[str, float]
+    limits: dict[str, int | float]
     id: str | int | None = None
     omit_if_none = frozenset({"id"})
 

@@ -127,6 +127,11 @@ class Run:
         if self._unacked <= LOW_WATER:
             self._window.set()
 
+    def mark_ended(self) -> None:
+        """The run is over for its client (idempotent; final)."""
+        self.state = RunState.ENDED
+        self._ending.set()
+
     # -- the run itself ----------------------------------------------------
 
     async def execute(self) -> Exit:
@@ -141,6 +146,7 @@ class Run:
                     box_exit = await self._run_stage(box)
                 exit_message = self._exit_message(box_exit)
                 await self._send_exit(exit_message)
+                self.mark_ended()  # the client may start its next run during removal
             return exit_message
         except SandboxError as exc:
             log.warning("run %s failed in the engine: %s", self.plan.run_id, exc)
@@ -149,8 +155,7 @@ class Run:
             await self._send_exit(exit_message)
             return exit_message
         finally:
-            self.state = RunState.ENDED
-            self._ending.set()
+            self.mark_ended()
 
     def _box_plan(self) -> BoxPlan:
         language = self.plan.language

@@ -232,7 +232,7 @@ async def open_box(engine: Engine, plan: BoxPlan) -> AsyncIterator[Box]:
         yield box
     finally:
         # Shielded and bounded: a cancelled run must still leave nothing behind.
-        await asyncio.shield(_cleanup(box, staging))
+        await asyncio.shield(engine.clean_up(_cleanup(box, staging)))
 
 
 async def _cleanup(box: Box | None, staging: StagingDir) -> None:

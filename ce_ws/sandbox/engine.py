@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+import shutil
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import aiodocker
@@ -46,17 +48,29 @@ class Engine:
         self.server_id = server_id
         self.seccomp_profile = seccomp_profile
         self._oom_killed: set[str] = set()
+        self._cleanups: set[asyncio.Task[None]] = set()
         # The default connector allows 100 connections and waits forever for a
         # free one; every attach holds one for its whole life.
-        self._connector = aiohttp.UnixConnector(path=settings.docker_url.removeprefix("unix://"), limit=0)
+        self._connector = aiohttp.UnixConnector(
+            path=settings.docker_url.removeprefix("unix://"), limit=0
+        )
         self.docker = aiodocker.Docker(
             url="unix://localhost",
             connector=self._connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.control_timeout_s),
         )
 
+    def clean_up(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run a cleanup to completion even if its caller is cancelled."""
+        task = asyncio.create_task(work)
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        return task
+
     async def close(self) -> None:
-        """Close the client; called once at shutdown."""
+        """Finish pending cleanups, then close the client; called once at shutdown."""
+        if self._cleanups:
+            await asyncio.wait(self._cleanups, timeout=2 * self.settings.control_timeout_s)
         await self.docker.close()
         await self._connector.close()
 
@@ -100,22 +114,22 @@ class Engine:
         }
         while True:
             try:
-                async for event in self._event_stream(filters):
-                    self._oom_killed.add(event.get("id", ""))
+                await self._follow_events({"filters": json.dumps(filters)})
             except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
                 log.warning("engine events stream failed (%s); resubscribing", exc)
             await asyncio.sleep(_EVENTS_RETRY_S)
 
-    async def _event_stream(self, filters: dict[str, list[str]]) -> AsyncIterator[dict[str, Any]]:
-        import json
-
-        params = {"filters": json.dumps(filters)}
+    async def _follow_events(self, params: dict[str, str]) -> None:
+        # aiodocker's own events helper hides failures; this reads the raw stream.
         async with self.docker._query(
             "events", params=params, timeout=aiohttp.ClientTimeout()
         ) as response:
-            async for line in response.content:
-                if line.strip():
-                    yield json.loads(line)
+            try:
+                async for line in response.content:
+                    if line.strip():
+                        self._oom_killed.add(json.loads(line).get("id", ""))
+            finally:
+                response.close()  # aiodocker leaves finalizing a streamed response to us
 
     async def reap(self, *, keep: set[str], stale_after_s: float) -> int:
         """Remove our containers not in `keep` and stale staging dirs; returns the count."""
@@ -134,12 +148,6 @@ class Engine:
                 removed += 1
         for path in stale_staging_dirs(self.settings.staging_root, older_than_s=stale_after_s):
             if path.name.removeprefix("ce-") not in keep:
-                await asyncio.to_thread(_rmtree, path)
+                await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
                 removed += 1
         return removed
-
-
-def _rmtree(path: object) -> None:
-    import shutil
-
-    shutil.rmtree(str(path), ignore_errors=True)

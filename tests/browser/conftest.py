@@ -1,0 +1,143 @@
+"""Fixtures for the playground page against the real server and engine.
+
+The server runs as a subprocess (`python -m ce_ws serve`) on a free port, the
+page is driven by Debian's Chromium through Playwright (never a browser build
+that Playwright downloads itself), and each test opens its own browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, async_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+STARTUP_TIMEOUT_S = 60.0
+SHUTDOWN_TIMEOUT_S = 20.0
+
+OpenPage = Callable[..., Awaitable[Page]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def page_assets() -> None:
+    """The bundle the page loads (the build is a no-op when it is current)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/ensure-browser.sh` as root")
+    if shutil.which("npm") is None:
+        pytest.fail("npm is missing: install Node.js to build the page's assets")
+    subprocess.run(["bash", str(ROOT / "scripts" / "build-assets.sh")], cwd=ROOT, check=True)
+
+
+@pytest.fixture(scope="session")
+def server_url(page_assets: None) -> Iterator[str]:
+    """Base URL of a real `ce_ws serve`, stopped with SIGTERM at the end."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CE_HOST": "127.0.0.1",
+        "CE_PORT": str(port),
+        "CE_ALLOWED_ORIGINS": json.dumps([url]),
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / "server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ce_ws", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while not healthy(url):
+                if server.poll() is not None:
+                    pytest.fail(f"server exited with {server.returncode}; see {log_path}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server not healthy after {STARTUP_TIMEOUT_S} s; see {log_path}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=SHUTDOWN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+                pytest.fail(f"server ignored SIGTERM for {SHUTDOWN_TIMEOUT_S} s")
+
+
+@pytest.fixture
+async def open_page(server_url: str, request: pytest.FixtureRequest) -> AsyncIterator[OpenPage]:
+    """Open the playground (or `url`) in a fresh headless Chromium context.
+
+    Contexts may read and write the clipboard so tests can check what a program
+    could do to it. At teardown, pass or fail, every opened page is saved as
+    artifacts/<test name>[-N].png to look at by eye.
+    """
+    pages: list[Page] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+
+        async def open_(url: str = "/", *, color_scheme: str = "light") -> Page:
+            context = await browser.new_context(
+                base_url=server_url,
+                viewport={"width": 1280, "height": 760},
+                color_scheme=color_scheme,  # type: ignore[arg-type]
+                permissions=["clipboard-read", "clipboard-write"],
+            )
+            page = await context.new_page()
+            pages.append(page)
+            await page.goto(url)
+            return page
+
+        try:
+            yield open_
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            for index, page in enumerate(pages):
+                suffix = f"-{index + 1}" if index else ""
+                with contextlib.suppress(Exception):
+                    await page.screenshot(path=ARTIFACTS / f"{request.node.name}{suffix}.png")
+            await browser.close()

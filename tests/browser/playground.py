@@ -1,0 +1,72 @@
+"""What a person does on the playground page, as Playwright steps."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+# The first run may wait for a container to start; compiling C takes a moment.
+RUN_TIMEOUT_MS = 60_000
+
+
+async def wait_until_ready(page: Page) -> None:
+    """The server said `hello`: languages are listed and Run is enabled."""
+    await expect(page.locator("#run")).to_be_enabled(timeout=RUN_TIMEOUT_MS)
+
+
+async def choose_language(page: Page, language: str) -> None:
+    await page.select_option("#language", language)
+
+
+async def replace_code(page: Page, code: str, *, typed: bool = False) -> None:
+    """Replace the editor's text: typed key by key, or pasted in one go.
+
+    Typing goes through the editor's auto-indent and bracket closing, so only
+    single-level code is typed; multi-line programs are inserted.
+    """
+    await page.locator(".cm-content").click()
+    await page.keyboard.press("ControlOrMeta+a")
+    await page.keyboard.press("Delete")
+    if typed:
+        await page.keyboard.type(code)
+    else:
+        await page.keyboard.insert_text(code)
+
+
+async def editor_text(page: Page) -> str:
+    """The editor's document, line by line as rendered (fine for short snippets)."""
+    lines = await page.locator(".cm-content .cm-line").all_text_contents()
+    return "\n".join(lines)
+
+
+async def terminal_text(page: Page) -> str:
+    text: str = await page.evaluate("window.__ceTerminalText()")
+    return text
+
+
+async def wait_for_terminal(page: Page, text: str) -> None:
+    await page.wait_for_function(
+        "text => window.__ceTerminalText().includes(text)", arg=text, timeout=RUN_TIMEOUT_MS
+    )
+
+
+async def wait_for_status(page: Page, text: str) -> None:
+    await expect(page.locator("#status")).to_contain_text(text, timeout=RUN_TIMEOUT_MS)
+
+
+async def wait_until_idle(page: Page) -> None:
+    """The run is over: Run is enabled again and Stop is not."""
+    await expect(page.locator("#run")).to_be_enabled(timeout=RUN_TIMEOUT_MS)
+    await expect(page.locator("#stop")).to_be_disabled()
+
+
+async def click_terminal_text(page: Page, text: str) -> None:
+    """Click the start of the rendered terminal row showing `text`, as a mouse would.
+
+    Rows ignore pointer events (xterm's screen above them takes them), so this
+    goes by the row's position; the hover first lets xterm find the link.
+    """
+    box = await page.locator(".xterm-rows > div", has_text=text).bounding_box()
+    assert box is not None, f"no terminal row shows {text!r}"
+    x, y = box["x"] + 20, box["y"] + box["height"] / 2
+    await page.mouse.move(x, y)
+    await page.mouse.click(x, y)

@@ -1,0 +1,192 @@
+"""The playground page end to end: real browser, real server, real containers."""
+
+from __future__ import annotations
+
+import base64
+
+from playwright.async_api import Dialog, expect
+
+from tests.browser.conftest import OpenPage
+from tests.browser.playground import (
+    choose_language,
+    click_terminal_text,
+    editor_text,
+    replace_code,
+    terminal_text,
+    wait_for_status,
+    wait_for_terminal,
+    wait_until_idle,
+    wait_until_ready,
+)
+
+INFINITE_LOOP = 'print("looping", flush=True)\nwhile True:\n    pass\n'
+
+
+async def test_python_program_reads_a_name_typed_into_the_terminal(open_page: OpenPage) -> None:
+    page = await open_page()
+    await wait_until_ready(page)
+    await choose_language(page, "python")
+    await replace_code(
+        page, 'name = input("Name? ")\nprint(f"Hello, {name}")', typed=True
+    )
+
+    await page.click("#run")
+    await wait_for_terminal(page, "Name? ")
+    # Run moved the focus to the terminal: plain typing reaches the program.
+    await page.keyboard.type("Ada")
+    await page.keyboard.press("Enter")
+
+    await wait_for_terminal(page, "Hello, Ada")
+    await wait_for_status(page, "exited 0")
+    await expect(page.locator("#limits")).to_contain_text("MiB")
+
+
+async def test_ctrl_c_typed_into_the_terminal_interrupts_an_endless_loop(
+    open_page: OpenPage,
+) -> None:
+    page = await open_page(color_scheme="dark")
+    await wait_until_ready(page)
+    await choose_language(page, "python")
+    await replace_code(page, INFINITE_LOOP)
+
+    await page.click("#run")
+    await wait_for_terminal(page, "looping")
+    await page.keyboard.press("Control+c")
+
+    await wait_for_terminal(page, "KeyboardInterrupt")
+    await wait_until_idle(page)
+    status = await page.locator("#status").inner_text()
+    assert "exited" in status
+    assert "exited 0" not in status
+
+
+async def test_stop_button_kills_an_endless_loop(open_page: OpenPage) -> None:
+    page = await open_page()
+    await wait_until_ready(page)
+    await choose_language(page, "python")
+    await replace_code(page, INFINITE_LOOP)
+
+    await page.click("#run")
+    await wait_for_terminal(page, "looping")
+    await page.click("#stop")
+
+    await wait_for_status(page, "killed")
+    await wait_until_idle(page)
+
+
+async def test_c_compile_error_shows_the_compiler_message(open_page: OpenPage) -> None:
+    page = await open_page(color_scheme="dark")
+    await wait_until_ready(page)
+    await choose_language(page, "c")
+    await replace_code(
+        page,
+        "#include <stdio.h>\n\nint main(void) {\n    return undefined_name;\n}\n",
+    )
+
+    await page.click("#run")
+
+    await wait_for_status(page, "compile_error")
+    assert "undefined_name" in await terminal_text(page)
+    assert "undeclared" in await terminal_text(page)
+
+
+async def test_program_cannot_set_the_clipboard_or_the_page_title(open_page: OpenPage) -> None:
+    page = await open_page()
+    await wait_until_ready(page)
+    title = await page.title()
+    await page.evaluate("navigator.clipboard.writeText('left alone')")
+    payload = base64.b64encode(b"pwned clipboard").decode()
+    await choose_language(page, "python")
+    await replace_code(
+        page,
+        "import sys\n"
+        f'sys.stdout.write("\\x1b]52;c;{payload}\\x07")\n'
+        'sys.stdout.write("\\x1b]0;pwned\\x07")\n'
+        'print("sequences sent")\n',
+    )
+
+    await page.click("#run")
+    await wait_for_terminal(page, "sequences sent")
+    await wait_for_status(page, "exited 0")
+
+    assert await page.evaluate("navigator.clipboard.readText()") == "left alone"
+    assert await page.title() == title
+    assert "pwned" not in await terminal_text(page)
+
+
+async def test_program_output_cannot_forge_the_status_line(open_page: OpenPage) -> None:
+    page = await open_page(color_scheme="dark")
+    await wait_until_ready(page)
+    await choose_language(page, "python")
+    await replace_code(page, 'print("exited 0 · 1 ms · 1 MiB")\nraise SystemExit(3)\n')
+
+    await page.click("#run")
+
+    await wait_for_status(page, "exited 3")
+    assert "exited 0" not in await page.locator("#status").inner_text()
+
+
+async def test_share_link_reproduces_the_snippet_in_a_new_page(open_page: OpenPage) -> None:
+    page = await open_page()
+    await wait_until_ready(page)
+    code = 'puts "héllo, wörld ✓"\n# shared & saved: 100%\n'
+    await choose_language(page, "ruby")
+    await replace_code(page, code)
+
+    await page.click("#share")
+    link_field = page.locator("#share-url")
+    await expect(link_field).to_be_visible()
+    link = await link_field.input_value()
+    assert "#" in link
+
+    copy = await open_page(link, color_scheme="dark")
+    await wait_until_ready(copy)
+    await expect(copy.locator("#language")).to_have_value("ruby")
+    assert await editor_text(copy) == code
+
+
+async def test_terminal_links_open_only_http_and_only_after_confirmation(
+    open_page: OpenPage,
+) -> None:
+    page = await open_page()
+    await wait_until_ready(page)
+    prompts: list[str] = []
+
+    async def refuse(dialog: Dialog) -> None:
+        prompts.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", refuse)
+    await choose_language(page, "python")
+    await replace_code(
+        page,
+        'print("\\x1b]8;;javascript:alert(1)\\x07SCRIPT-LINK\\x1b]8;;\\x07")\n'
+        'print("\\x1b]8;;https://example.com/page\\x07WEB-LINK\\x1b]8;;\\x07")\n',
+    )
+    await page.click("#run")
+    await wait_for_status(page, "exited 0")
+
+    await click_terminal_text(page, "SCRIPT-LINK")
+    async with page.expect_event("dialog"):
+        await click_terminal_text(page, "WEB-LINK")
+
+    assert len(prompts) == 1  # the javascript: link asked nothing and did nothing
+    assert "https://example.com/page" in prompts[0]
+    assert len(page.context.pages) == 1  # refused: nothing opened
+
+
+async def test_switching_language_loads_its_example_until_the_code_is_edited(
+    open_page: OpenPage,
+) -> None:
+    page = await open_page()
+    await wait_until_ready(page)
+    await choose_language(page, "python")
+    await page.select_option("#example", "input")
+    assert "input(" in await editor_text(page)
+
+    await choose_language(page, "ruby")
+    assert "gets" in await editor_text(page)  # the same kind of example, in Ruby
+
+    await replace_code(page, "puts 42\n")
+    await choose_language(page, "bash")
+    assert await editor_text(page) == "puts 42\n"

@@ -1,0 +1,73 @@
+"""Suite-wide guards: a reachable engine, and nothing left behind.
+
+The leak guard first ASSERTS that no container labelled by this project and
+no `/tmp/ce-*` staging folder remains, and only then sweeps, so a leak fails
+the run instead of being quietly tidied.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+OWNER_LABEL = "ce.owner"
+STAGING_GLOB = "/tmp/ce-*/"  # folders only
+_SETTLE_S = 5.0
+
+
+def project_containers() -> list[str]:
+    """IDs of every container carrying the project's owner label."""
+    result = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={OWNER_LABEL}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split()
+
+
+def leftovers() -> tuple[list[str], list[str]]:
+    return project_containers(), glob.glob(STAGING_GLOB)
+
+
+def wait_until_clean(timeout_s: float = _SETTLE_S) -> tuple[list[str], list[str]]:
+    """Leftovers after giving in-flight cleanups up to `timeout_s` to finish."""
+    deadline = time.monotonic() + timeout_s
+    found = leftovers()
+    while any(found) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = leftovers()
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_is_reachable() -> None:
+    """Fail loudly (never skip) when there is no engine to test against."""
+    result = subprocess.run(["docker", "info", "--format", "{{json .ServerVersion}}"], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.exit(
+            "Docker engine not reachable: run `make test` as root (it starts dockerd) "
+            f"or start dockerd yourself.\n{result.stderr}",
+            returncode=3,
+        )
+    json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_lingers() -> Iterator[None]:
+    """Assert at the end of the session that every run was cleaned up."""
+    before = leftovers()
+    assert before == ([], []), f"leftovers from an earlier run, clean them first: {before}"
+    yield
+    containers, staging = wait_until_clean()
+    for container in containers:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+    for path in staging:
+        shutil.rmtree(path, ignore_errors=True)
+    assert (containers, staging) == ([], []), f"left behind: {containers} {staging}"

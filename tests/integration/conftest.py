@@ -1,0 +1,55 @@
+"""Fixtures for tests against the real engine and the real runtime image."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from ce_ws.config import Settings
+from ce_ws.web import create_app
+from tests.conftest import wait_until_clean
+from tests.integration.terminal import TermClient
+
+TEST_SERVER_ID = "ce-test"
+
+MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+def test_settings(**overrides: Any) -> Settings:
+    """Settings for a test server: its own owner label, fast reaper off."""
+    overrides.setdefault("server_id", TEST_SERVER_ID)
+    return Settings(**overrides)
+
+
+@pytest.fixture(autouse=True)
+def no_leak_after_test() -> Iterator[None]:
+    """Every integration test leaves no container and no staging folder."""
+    yield
+    containers, staging = wait_until_clean()
+    assert (containers, staging) == ([], []), f"test left behind {containers} {staging}"
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any) -> MakeClient:
+    """Build an app from test settings (with overrides) and a client for it."""
+
+    async def make(**overrides: Any) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = await aiohttp_client(create_app(test_settings(**overrides)))
+        return client
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> TestClient[Any, Any]:
+    return await make_client()
+
+
+@pytest.fixture
+async def term(client: TestClient[Any, Any]) -> AsyncIterator[TermClient]:
+    """A connected WebSocket client, hello already read."""
+    async with TermClient.connect(client) as connected:
+        yield connected
