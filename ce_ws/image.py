@@ -40,6 +40,18 @@ def packages(recipe_dir: Path = RECIPE_DIR) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
+def base_hash(recipe_dir: Path = RECIPE_DIR) -> str:
+    """Hash of what the debootstrapped base depends on: suite and packages."""
+    digest = hashlib.sha256(SUITE.encode() + b"\0" + (recipe_dir / "packages.txt").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def image_exists(image: str) -> bool:
+    """Whether the engine has this image locally."""
+    result = subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False)
+    return result.returncode == 0
+
+
 def image_recipe_label(image: str) -> str | None:
     """The recipe hash the local image was built from, or None if absent."""
     result = subprocess.run(
@@ -80,25 +92,11 @@ def build(image: str, *, force: bool = False) -> bool:
     if not force and image_recipe_label(image) == wanted:
         progress.stage(f"{image} is current (recipe {wanted}); nothing to build")
         return False
-    if shutil.which("debootstrap") is None:
-        raise SystemExit("debootstrap is missing: run scripts/ensure-engine.sh as root first")
-    base = f"{image}-base:{wanted}"
-    with tempfile.TemporaryDirectory(prefix="ce-rootfs-", dir="/var/tmp") as rootfs:
-        progress.stage(f"debootstrap {SUITE} with {len(packages())} packages into {rootfs}")
-        _run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(packages())}",
-                SUITE,
-                rootfs,
-            ]
-        )
-        progress.stage(f"docker import as {base}")
-        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
-        _run(["docker", "import", "-", base], stdin=tar.stdout, stdout=subprocess.DEVNULL)
-        if tar.wait() != 0:
-            raise SystemExit("tar of the debootstrap folder failed")
+    base = f"{image}-base:{base_hash()}"
+    if not image_exists(base):
+        _debootstrap_base(base, progress)
+    else:
+        progress.stage(f"reusing base image {base} (same package list)")
     progress.stage(f"docker build {image} on top of {base}")
     _run(
         [
@@ -116,3 +114,16 @@ def build(image: str, *, force: bool = False) -> bool:
     )
     progress.stage(f"built {image} (recipe {wanted})")
     return True
+
+
+def _debootstrap_base(base: str, progress: _Progress) -> None:
+    if shutil.which("debootstrap") is None:
+        raise SystemExit("debootstrap is missing: run scripts/ensure-engine.sh as root first")
+    with tempfile.TemporaryDirectory(prefix="ce-rootfs-", dir="/var/tmp") as rootfs:
+        progress.stage(f"debootstrap {SUITE} with {len(packages())} packages into {rootfs}")
+        _run(["debootstrap", "--variant=minbase", f"--include={','.join(packages())}", SUITE, rootfs])
+        progress.stage(f"docker import as {base}")
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        _run(["docker", "import", "-", base], stdin=tar.stdout, stdout=subprocess.DEVNULL)
+        if tar.wait() != 0:
+            raise SystemExit("tar of the debootstrap folder failed")

@@ -320,6 +320,11 @@ class Run:
         status, message = classify(self._reason, box_exit)
         exit_code = box_exit.exit_code if box_exit else self._compile_exit_code
         usage = box_exit.usage if box_exit else None
+        memory_peak = usage.memory_peak_bytes if usage else None
+        if status is Status.OOM:
+            # The cgroup vanishes with the container, often before a last
+            # sample; reaching the limit is what an OOM kill means.
+            memory_peak = max(memory_peak or 0, self.plan.limits.memory_mb * 1024 * 1024)
         return Exit(
             run_id=self.plan.run_id,
             stage="compile" if self._stage == "compile" else "run",
@@ -328,7 +333,7 @@ class Run:
             signal=box_exit.signal if box_exit and status is Status.EXITED else None,
             wall_ms=int((time.monotonic() - self._began) * 1000),
             cpu_ms=usage.cpu_ns // 1_000_000 if usage and usage.cpu_ns is not None else None,
-            memory_peak_bytes=usage.memory_peak_bytes if usage else None,
+            memory_peak_bytes=memory_peak,
             output_bytes=self._output_bytes,
             truncated=self._truncated,
             message=self._reason_message or message,

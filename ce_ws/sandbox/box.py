@@ -28,11 +28,12 @@ from ce_ws.types import OutputSink
 log = logging.getLogger(__name__)
 
 READY_MARKER = b"\x1e[ce-ready]"
+GO_MARKER = b"\x1e[ce-go]"
 # Only the launcher writes before "go"; a few KiB covers it with room to spare.
 _MAX_PRELUDE = 4096
 # SIGSTOP cannot be forwarded by the init process (it would stop the init
 # itself), so it goes to the program's processes from inside.
-_SIGNALS_FROM_INSIDE = {"SIGSTOP": "STOP"}
+_SIGNALS_FROM_INSIDE = {"SIGSTOP": "-STOP"}
 _SIGNAL_NUMBERS = {
     1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
     7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
@@ -84,13 +85,17 @@ class Box:
 
     async def wait_ready(self) -> None:
         """Consume the launcher's READY line; called once after start."""
-        prelude = b""
-        while READY_MARKER not in prelude:
+        await self._skip_through(READY_MARKER)
+
+    async def _skip_through(self, marker: bytes) -> None:
+        # Before GO only the launcher writes, so nothing skipped here is the user's.
+        prelude = self._pending
+        while marker not in prelude:
             message = await self._stream.read_out()
             if message is None or len(prelude) > _MAX_PRELUDE:
-                raise SandboxError("the runtime image's launcher did not start")
+                raise SandboxError("the runtime image's launcher did not answer")
             prelude += message.data
-        rest = prelude.split(READY_MARKER, 1)[1]
+        rest = prelude.split(marker, 1)[1]
         self._pending = rest.split(b"\n", 1)[1] if b"\n" in rest else b""
 
     async def compile(self, argv: list[str], *, timeout_s: float, sink: OutputSink) -> int | None:
@@ -118,6 +123,8 @@ class Box:
         """Tell the launcher to exec the program (with these extra arguments)."""
         line = json.dumps({"argv": extra_args}).encode() + b"\n"
         await self.write(line)
+        with engine_errors("start the program"):
+            await self._skip_through(GO_MARKER)
 
     async def read(self) -> bytes | None:
         """The next chunk of program output; None at end of stream."""
@@ -148,7 +155,7 @@ class Box:
                     await self._container.kill(signal=name)
                     return
                 execution = await self._container.exec(
-                    ["kill", "-s", inside, "--", "-1"],
+                    ["kill", inside, "-1"],
                     user=SANDBOX_USER,
                     stdout=False,
                     stderr=False,

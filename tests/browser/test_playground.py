@@ -26,9 +26,7 @@ async def test_python_program_reads_a_name_typed_into_the_terminal(open_page: Op
     page = await open_page()
     await wait_until_ready(page)
     await choose_language(page, "python")
-    await replace_code(
-        page, 'name = input("Name? ")\nprint(f"Hello, {name}")', typed=True
-    )
+    await replace_code(page, 'name = input("Name? ")\nprint(f"Hello, {name}")', typed=True)
 
     await page.click("#run")
     await wait_for_terminal(page, "Name? ")
