@@ -55,7 +55,9 @@ class Admission:
         self, client: str, *, on_queued: Callable[[int], Awaitable[None]]
     ) -> AsyncIterator[None]:
         """Hold one run slot for `client`; waits in line, or raises `Busy`."""
-        if not self._waiting and self._fits(client):
+        # Waiters are granted as soon as they fit, so a newcomer that fits
+        # now jumps no one who could have run.
+        if self._fits(client):
             self._active[client] += 1
         else:
             await self._wait_in_line(client, on_queued)

@@ -41,8 +41,7 @@ from ce_ws.protocol import (
     StdinMessage,
     parse_client_message,
 )
-from ce_ws.sandbox import Engine
-from ce_ws.session import Run, RunState, Terminal
+from ce_ws.session import Run, RunState, Sandbox, Terminal
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ class Connection:
         authorized: bool,
         settings: Settings,
         languages: LanguageTable,
-        engine: Engine,
+        sandbox: Sandbox,
         admission: Admission,
         rate_limiter: RateLimiter,
         run_tasks: dict[str, asyncio.Task[Any]],
@@ -110,7 +109,7 @@ class Connection:
         self._authorized = authorized
         self._settings = settings
         self._languages = languages
-        self._engine = engine
+        self._sandbox = sandbox
         self._admission = admission
         self._rate_limiter = rate_limiter
         self._run_tasks = run_tasks
@@ -192,7 +191,7 @@ class Connection:
         )
         client = SocketClient(self._ws, text_output=message.output == "text")
         run = Run(
-            plan, engine=self._engine, settings=self._settings, client=client, terminal=terminal
+            plan, sandbox=self._sandbox, settings=self._settings, client=client, terminal=terminal
         )
         self._run = run
         # The previous run's task may still be removing its container: it

@@ -121,7 +121,9 @@ def _debootstrap_base(base: str, progress: _Progress) -> None:
         raise SystemExit("debootstrap is missing: run scripts/ensure-engine.sh as root first")
     with tempfile.TemporaryDirectory(prefix="ce-rootfs-", dir="/var/tmp") as rootfs:
         progress.stage(f"debootstrap {SUITE} with {len(packages())} packages into {rootfs}")
-        _run(["debootstrap", "--variant=minbase", f"--include={','.join(packages())}", SUITE, rootfs])
+        _run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(packages())}", SUITE, rootfs]
+        )
         progress.stage(f"docker import as {base}")
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         _run(["docker", "import", "-", base], stdin=tar.stdout, stdout=subprocess.DEVNULL)

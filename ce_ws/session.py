@@ -12,6 +12,7 @@ import asyncio
 import enum
 import logging
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,7 +20,8 @@ from ce_ws.config import Settings
 from ce_ws.errors import SandboxError
 from ce_ws.plan import RunPlan
 from ce_ws.protocol import Exit, ServerMessage, Stage, Started, Status
-from ce_ws.sandbox import Box, BoxExit, BoxPlan, Engine, open_box
+from ce_ws.sandbox import BoxExit, BoxPlan, Usage
+from ce_ws.types import OutputSink
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,28 @@ class RunClient(Protocol):
 
     async def send_output(self, data: bytes) -> None:
         """Send terminal output bytes (awaiting it is backpressure)."""
+
+
+class RunBox(Protocol):
+    """The terminal side of a run: one started container (see `sandbox.Box`)."""
+
+    async def compile(
+        self, argv: list[str], *, timeout_s: float, sink: OutputSink
+    ) -> int | None: ...
+    async def go(self, extra_args: list[str]) -> None: ...
+    async def read(self) -> bytes | None: ...
+    async def write(self, data: bytes) -> None: ...
+    async def resize(self, cols: int, rows: int) -> None: ...
+    async def signal(self, name: str) -> None: ...
+    async def kill(self) -> None: ...
+    def sample_usage(self) -> Usage: ...
+    async def wait_exit(self) -> BoxExit: ...
+
+
+class Sandbox(Protocol):
+    """Opens boxes; `sandbox.Engine` is the real one."""
+
+    def open_box(self, plan: BoxPlan) -> AbstractAsyncContextManager[RunBox]: ...
 
 
 class RunState(enum.Enum):
@@ -66,18 +90,18 @@ class Run:
         self,
         plan: RunPlan,
         *,
-        engine: Engine,
+        sandbox: Sandbox,
         settings: Settings,
         client: RunClient,
         terminal: Terminal,
     ) -> None:
         self.plan = plan
         self.state = RunState.PENDING
-        self._engine = engine
+        self._sandbox = sandbox
         self._settings = settings
         self._client = client
         self._terminal = terminal
-        self._box: Box | None = None
+        self._box: RunBox | None = None
         self._reason: Status | None = None
         self._reason_message: str | None = None
         self._ending = asyncio.Event()
@@ -139,7 +163,7 @@ class Run:
         box_exit: BoxExit | None = None
         try:
             self.state = RunState.STARTING
-            async with open_box(self._engine, self._box_plan()) as box:
+            async with self._sandbox.open_box(self._box_plan()) as box:
                 self._box = box
                 await self._client.send(self._started())
                 if await self._compile_stage(box):
@@ -178,7 +202,7 @@ class Run:
             id=self.plan.correlation_id,
         )
 
-    async def _compile_stage(self, box: Box) -> bool:
+    async def _compile_stage(self, box: RunBox) -> bool:
         """Compile when the language needs it; True when the run stage may follow."""
         language = self.plan.language
         if not language.compiled:
@@ -201,7 +225,7 @@ class Run:
         # The compiler has no terminal: turn its newlines into terminal ones.
         await self._forward(data.replace(b"\n", b"\r\n") if self._terminal.tty else data)
 
-    async def _run_stage(self, box: Box) -> BoxExit:
+    async def _run_stage(self, box: RunBox) -> BoxExit:
         self._stage = "run"
         await self._client.send(Stage(stage="run"))
         self._began = self._last_activity = time.monotonic()
@@ -223,7 +247,7 @@ class Run:
                 helper.cancel()
         return await self._wait_exit(box)
 
-    async def _wait_exit(self, box: Box) -> BoxExit:
+    async def _wait_exit(self, box: RunBox) -> BoxExit:
         # The output can end before the container does (a detach); the wall
         # clock still bounds the wait.
         remaining = self.plan.limits.wall_ms / 1000 - (time.monotonic() - self._began)
@@ -237,7 +261,7 @@ class Run:
 
     # -- pumps and watchdogs (siblings in the run's TaskGroup) ------------
 
-    async def _pump_output(self, box: Box) -> None:
+    async def _pump_output(self, box: RunBox) -> None:
         while (chunk := await box.read()) is not None:
             self._last_activity = time.monotonic()
             if self._reason is not None:
@@ -262,7 +286,7 @@ class Run:
         if not self._window.is_set():
             await self._until_ending(asyncio.ensure_future(self._window.wait()))
 
-    async def _pump_input(self, box: Box) -> None:
+    async def _pump_input(self, box: RunBox) -> None:
         while True:
             data = await self._stdin.get()
             self._last_activity = time.monotonic()
@@ -281,7 +305,7 @@ class Run:
                 return
             await asyncio.sleep(idle_s - quiet)
 
-    async def _sample_usage(self, box: Box) -> None:
+    async def _sample_usage(self, box: RunBox) -> None:
         while True:
             await asyncio.to_thread(box.sample_usage)
             await asyncio.sleep(_USAGE_SAMPLE_S)

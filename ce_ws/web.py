@@ -29,7 +29,7 @@ from ce_ws.config import Settings
 from ce_ws.connection import Connection, token_is_valid
 from ce_ws.languages import load_languages
 from ce_ws.protocol import SUBPROTOCOL, CloseCode
-from ce_ws.sandbox import Engine
+from ce_ws.sandbox import DockerSandbox, Engine
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             or token_is_valid(_bearer_token(request), settings.tokens),
             settings=settings,
             languages=app[LANGUAGES],
-            engine=app[ENGINE],
+            sandbox=DockerSandbox(app[ENGINE]),
             admission=app[ADMISSION],
             rate_limiter=app[RATE_LIMITER],
             run_tasks=app[RUN_TASKS],

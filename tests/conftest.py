@@ -49,7 +49,9 @@ def wait_until_clean(timeout_s: float = _SETTLE_S) -> tuple[list[str], list[str]
 @pytest.fixture(scope="session", autouse=True)
 def engine_is_reachable() -> None:
     """Fail loudly (never skip) when there is no engine to test against."""
-    result = subprocess.run(["docker", "info", "--format", "{{json .ServerVersion}}"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["docker", "info", "--format", "{{json .ServerVersion}}"], capture_output=True, text=True
+    )
     if result.returncode != 0:
         pytest.exit(
             "Docker engine not reachable: run `make test` as root (it starts dockerd) "

@@ -246,3 +246,14 @@ async def _cleanup(box: Box | None, staging: StagingDir) -> None:
     if box is not None:
         await box.remove()
     await asyncio.to_thread(staging.remove)
+
+
+class DockerSandbox:
+    """The real `Sandbox` of the session layer: boxes on this engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def open_box(self, plan: BoxPlan) -> contextlib.AbstractAsyncContextManager[Box]:
+        """A started container for `plan`, removed when the context ends."""
+        return open_box(self.engine, plan)

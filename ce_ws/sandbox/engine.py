@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -18,7 +19,7 @@ import aiohttp
 
 from ce_ws.config import SandboxSettings
 from ce_ws.errors import SandboxError
-from ce_ws.sandbox.staging import stale_staging_dirs
+from ce_ws.sandbox.staging import STAGING_PREFIX, stale_staging_dirs
 
 log = logging.getLogger(__name__)
 
@@ -140,12 +141,16 @@ class Engine:
                     all=True, filters={"label": [f"{OWNER_LABEL}={self.server_id}"]}
                 )
         for container in containers:
-            if container["Labels"].get(RUN_LABEL) in keep:
+            run_id = container["Labels"].get(RUN_LABEL, "")
+            if run_id in keep:
                 continue
             with contextlib.suppress(SandboxError), engine_errors("remove a container"):
                 async with self.control_timeout():
                     await container.delete(force=True)
                 removed += 1
+                # Its staging folder can go with it, whatever its age.
+                staging = Path(self.settings.staging_root) / f"{STAGING_PREFIX}{run_id}"
+                await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
         for path in stale_staging_dirs(self.settings.staging_root, older_than_s=stale_after_s):
             if path.name.removeprefix("ce-") not in keep:
                 await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, expect
 
 # The first run may wait for a container to start; compiling C takes a moment.
@@ -43,14 +44,26 @@ async def terminal_text(page: Page) -> str:
     return text
 
 
+async def screen(page: Page) -> str:
+    """What the person sees, for failure messages: status line and terminal."""
+    status = await page.locator("#status").inner_text()
+    return f"status: {status!r}\nterminal:\n{await terminal_text(page)}"
+
+
 async def wait_for_terminal(page: Page, text: str) -> None:
-    await page.wait_for_function(
-        "text => window.__ceTerminalText().includes(text)", arg=text, timeout=RUN_TIMEOUT_MS
-    )
+    try:
+        await page.wait_for_function(
+            "text => window.__ceTerminalText().includes(text)", arg=text, timeout=RUN_TIMEOUT_MS
+        )
+    except PlaywrightError as error:
+        raise AssertionError(f"terminal never showed {text!r}\n{await screen(page)}") from error
 
 
 async def wait_for_status(page: Page, text: str) -> None:
-    await expect(page.locator("#status")).to_contain_text(text, timeout=RUN_TIMEOUT_MS)
+    try:
+        await expect(page.locator("#status")).to_contain_text(text, timeout=RUN_TIMEOUT_MS)
+    except AssertionError as error:
+        raise AssertionError(f"status never showed {text!r}\n{await screen(page)}") from error
 
 
 async def wait_until_idle(page: Page) -> None:

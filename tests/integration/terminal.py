@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -27,7 +26,9 @@ class TermClient:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def connect(cls, client: TestClient[Any, Any], **kwargs: Any) -> AsyncIterator[TermClient]:
+    async def connect(
+        cls, client: TestClient[Any, Any], **kwargs: Any
+    ) -> AsyncIterator[TermClient]:
         async with client.ws_connect("/api/v1/ws", **kwargs) as ws:
             term = cls(ws)
             term.hello = await term.next_message("hello")
@@ -85,10 +86,19 @@ class TermClient:
             except TimeoutError:
                 raise AssertionError(f"{needle!r} not in output {bytes(self.output)!r}") from None
 
+    async def drain(self, seconds: float) -> None:
+        """Read whatever arrives for `seconds`."""
+        deadline = time.monotonic() + seconds
+        with contextlib.suppress(TimeoutError):
+            while time.monotonic() < deadline:
+                await self._read_frame(deadline)
+
     async def wait_exit(self, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
         return await self.next_message("exit", timeout=timeout)
 
-    async def run_to_exit(self, language: str, code: str | None = None, **fields: Any) -> dict[str, Any]:
+    async def run_to_exit(
+        self, language: str, code: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """Run a program without input and return its `exit`."""
         started = await self.run(language, code, **fields)
         assert started["type"] == "started", started
@@ -99,5 +109,3 @@ class TermClient:
 
     def types(self) -> list[str]:
         return [message["type"] for message in self.messages]
-
-

@@ -93,7 +93,9 @@ async def test_program_output_is_forwarded_unmodified(term: TermClient) -> None:
 
 async def test_exit_reports_wall_time_and_memory(term: TermClient) -> None:
     began = time.monotonic()
-    exit_message = await term.run_to_exit("python", "import time; x = bytearray(30 * 1024 * 1024); time.sleep(0.3)")
+    exit_message = await term.run_to_exit(
+        "python", "import time; x = bytearray(30 * 1024 * 1024); time.sleep(0.3)"
+    )
     assert 300 <= exit_message["wall_ms"] <= (time.monotonic() - began) * 1000
     assert exit_message["memory_peak_bytes"] >= 30 * 1024 * 1024
     assert exit_message["output_bytes"] == 0 and exit_message["truncated"] is False

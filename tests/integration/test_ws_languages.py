@@ -22,11 +22,20 @@ HELLO = {
     "ruby": 'puts "hello from ruby"',
     "rb": 'puts "hello from ruby"',
 }
-CANONICAL = {"py": "python", "js": "javascript", "node": "javascript", "c++": "cpp", "sh": "bash", "rb": "ruby"}
+CANONICAL = {
+    "py": "python",
+    "js": "javascript",
+    "node": "javascript",
+    "c++": "cpp",
+    "sh": "bash",
+    "rb": "ruby",
+}
 
 
 @pytest.mark.parametrize("language", sorted(HELLO))
-async def test_hello_world_runs_in_every_language_and_alias(term: TermClient, language: str) -> None:
+async def test_hello_world_runs_in_every_language_and_alias(
+    term: TermClient, language: str
+) -> None:
     name = CANONICAL.get(language, language)
     started = await term.run(language, HELLO[language])
     assert started["type"] == "started" and started["language"] == name
@@ -71,7 +80,10 @@ async def test_c_program_of_two_files_compiles_both(term: TermClient) -> None:
     exit_message = await term.run_to_exit(
         "c",
         files=[
-            {"name": "main.c", "content": '#include <stdio.h>\nint twice(int);\nint main(void){printf("%d\\n", twice(21));}'},
+            {
+                "name": "main.c",
+                "content": '#include <stdio.h>\nint twice(int);\nint main(void){printf("%d\\n", twice(21));}',
+            },
             {"name": "twice.c", "content": "int twice(int x) { return 2 * x; }"},
         ],
     )

@@ -14,10 +14,17 @@ from tests.integration.terminal import TermClient
 
 def inspect_run(run_id: str) -> dict:
     ids = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=ce.run={run_id}"], capture_output=True, text=True, check=True
+        ["docker", "ps", "-q", "--filter", f"label=ce.run={run_id}"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert len(ids) == 1, ids
-    return json.loads(subprocess.run(["docker", "inspect", ids[0]], capture_output=True, text=True, check=True).stdout)[0]
+    return json.loads(
+        subprocess.run(
+            ["docker", "inspect", ids[0]], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
 
 
 async def test_default_limits_are_applied_to_the_container(term: TermClient) -> None:
@@ -35,7 +42,14 @@ async def test_default_limits_are_applied_to_the_container(term: TermClient) -> 
 
 
 async def test_lower_limits_are_honoured(term: TermClient) -> None:
-    asked = {"wall_ms": 5000, "idle_ms": 4000, "memory_mb": 96, "cpus": 0.5, "pids": 16, "output_bytes": 4096}
+    asked = {
+        "wall_ms": 5000,
+        "idle_ms": 4000,
+        "memory_mb": 96,
+        "cpus": 0.5,
+        "pids": 16,
+        "output_bytes": 4096,
+    }
     started = await term.run("bash", "echo up; sleep 30", limits=asked)
     await term.expect(b"up")
     assert started["limits"] == asked
@@ -48,7 +62,14 @@ async def test_lower_limits_are_honoured(term: TermClient) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("wall_ms", 600_001), ("idle_ms", 10**9), ("memory_mb", 4096), ("cpus", 8), ("pids", 100_000), ("output_bytes", 1 << 30)],
+    [
+        ("wall_ms", 600_001),
+        ("idle_ms", 10**9),
+        ("memory_mb", 4096),
+        ("cpus", 8),
+        ("pids", 100_000),
+        ("output_bytes", 1 << 30),
+    ],
 )
 async def test_limit_above_maximum_is_refused(term: TermClient, name: str, value: int) -> None:
     refused = await term.run("bash", "echo never", limits={name: value})
@@ -66,7 +87,9 @@ async def test_configured_maxima_bound_requests(make_client: MakeClient) -> None
         assert exit_message["status"] == "timeout" and exit_message["wall_ms"] < 2500
 
 
-async def test_code_over_the_size_cap_is_refused_before_any_container(make_client: MakeClient) -> None:
+async def test_code_over_the_size_cap_is_refused_before_any_container(
+    make_client: MakeClient,
+) -> None:
     client = await make_client(max_code_bytes=2048)
     async with TermClient.connect(client) as term:
         refused = await term.run("python", "#" * 4096)

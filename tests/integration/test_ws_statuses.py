@@ -12,7 +12,11 @@ from tests.integration.terminal import TermClient
 
 async def test_exit_code_is_reported(term: TermClient) -> None:
     exit_message = await term.run_to_exit("python", "import sys; sys.exit(42)")
-    assert (exit_message["status"], exit_message["exit_code"], exit_message["signal"]) == ("exited", 42, None)
+    assert (exit_message["status"], exit_message["exit_code"], exit_message["signal"]) == (
+        "exited",
+        42,
+        None,
+    )
 
 
 async def test_segfault_reports_the_signal(term: TermClient) -> None:
@@ -94,7 +98,9 @@ async def test_kill_during_compile_gives_killed(term: TermClient) -> None:
 
 
 async def test_engine_failure_gives_error(make_client: MakeClient) -> None:
-    client: TestClient[Any, Any] = await make_client(sandbox={"image": "code-executor-no-such-image"})
+    client: TestClient[Any, Any] = await make_client(
+        sandbox={"image": "code-executor-no-such-image"}
+    )
     async with TermClient.connect(client) as term:
         await term.send(type="run", language="python", code="print(1)")
         exit_message = await term.next_message("exit")

@@ -1,0 +1,91 @@
+"""Nothing lingers: disconnects, shutdowns, crashes and the reaper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import leftovers, project_containers
+from tests.integration.conftest import MakeClient
+from tests.integration.server_process import server_process
+from tests.integration.terminal import TermClient
+
+
+async def wait_for_no_leftovers(timeout_s: float) -> float:
+    began = time.monotonic()
+    while any(await asyncio.to_thread(leftovers)):
+        if time.monotonic() - began > timeout_s:
+            raise AssertionError(
+                f"still there after {timeout_s}s: {await asyncio.to_thread(leftovers)}"
+            )
+        await asyncio.sleep(0.05)
+    return time.monotonic() - began
+
+
+async def test_client_disconnect_removes_the_container_within_two_seconds(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    async with TermClient.connect(client) as term:
+        started = await term.run("bash", "echo running; sleep 100")
+        await term.expect(b"running")
+        assert Path(f"/tmp/ce-{started['run_id']}").is_dir()
+        assert await asyncio.to_thread(project_containers)
+    assert await wait_for_no_leftovers(2.0) < 2.0
+
+
+async def test_server_shutdown_ends_and_removes_every_run() -> None:
+    with server_process() as server:
+        terms = []
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(3):
+                term = await stack.enter_async_context(TermClient.connect_url(server.ws_url))
+                await term.run("bash", "echo running; sleep 100")
+                await term.expect(b"running")
+                terms.append(term)
+            assert len(await asyncio.to_thread(project_containers)) == 3
+            server.process.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(server.process.wait, 30) == 0
+        assert await asyncio.to_thread(leftovers) == ([], [])
+
+
+async def test_restart_after_sigkill_reaps_what_the_crash_left() -> None:
+    with server_process() as server:
+        async with TermClient.connect_url(server.ws_url) as term:
+            await term.run("bash", "echo running; sleep 100")
+            await term.expect(b"running")
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+    containers, staging = await asyncio.to_thread(leftovers)
+    assert len(containers) == 1 and len(staging) == 1, "the crash should leave its run behind"
+    with server_process():
+        await wait_for_no_leftovers(10.0)
+
+
+async def test_reaper_removes_orphans_but_not_other_servers_runs(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    orphan = subprocess.run(
+        ["docker", "create", "--label", "ce.owner=ce-test", "--label", "ce.run=orphan", "--network", "none",
+         "code-executor-runtime", "sleep", "100"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    stale = Path("/tmp/ce-orphan-stale")
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    fresh = Path("/tmp/ce-orphan-fresh")
+    fresh.mkdir()
+    try:
+        await make_client()
+        deadline = time.monotonic() + 10
+        while orphan in await asyncio.to_thread(project_containers) or stale.exists():
+            assert time.monotonic() < deadline, "reaper did not remove the orphans"
+            await asyncio.sleep(0.1)
+        assert fresh.exists(), "a staging folder younger than the longest run must be spared"
+    finally:
+        fresh.rmdir()

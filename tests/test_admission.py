@@ -1,0 +1,74 @@
+"""Admission order, caps, the bounded line, and the per-client rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ce_ws.admission import Admission, RateLimiter
+from ce_ws.config import CapacitySettings
+from ce_ws.errors import Busy, RateLimited
+
+
+async def never_queued(position: int) -> None:
+    raise AssertionError(f"queued at {position}")
+
+
+async def test_slots_are_granted_in_arrival_order_within_caps() -> None:
+    admission = Admission(CapacitySettings(max_runs=1, max_queue=5))
+    events: list[str] = []
+    positions: list[int] = []
+
+    async def run(name: str, hold: asyncio.Event) -> None:
+        async def queued(position: int) -> None:
+            positions.append(position)
+
+        async with admission.slot(name, on_queued=queued):
+            events.append(name)
+            await hold.wait()
+
+    holds = [asyncio.Event() for _ in range(3)]
+    tasks = [asyncio.create_task(run(f"c{i}", holds[i])) for i in range(3)]
+    await asyncio.sleep(0.01)
+    assert events == ["c0"] and positions == [1, 2] and admission.queued == 2
+    for hold in holds:
+        hold.set()
+    await asyncio.gather(*tasks)
+    assert events == ["c0", "c1", "c2"] and admission.active == 0
+
+
+async def test_full_line_raises_busy() -> None:
+    admission = Admission(CapacitySettings(max_runs=1, max_queue=0))
+    async with admission.slot("a", on_queued=never_queued):
+        with pytest.raises(Busy):
+            async with admission.slot("b", on_queued=never_queued):
+                pass
+    assert admission.active == 0
+
+
+async def test_per_client_cap_lets_other_clients_pass() -> None:
+    admission = Admission(CapacitySettings(max_runs=4, max_runs_per_client=1, max_queue=4))
+    waiting = asyncio.Event()
+
+    async def queued(position: int) -> None:
+        waiting.set()
+
+    async with admission.slot("a", on_queued=never_queued):
+        blocked = asyncio.create_task(admission.slot("a", on_queued=queued).__aenter__())
+        await waiting.wait()
+        async with admission.slot("b", on_queued=never_queued):
+            assert admission.active == 2
+        blocked.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+    assert admission.active == 0 and admission.queued == 0
+
+
+def test_rate_limiter_refuses_past_the_budget() -> None:
+    limiter = RateLimiter(per_minute=2)
+    limiter.check("a")
+    limiter.check("a")
+    with pytest.raises(RateLimited):
+        limiter.check("a")
+    limiter.check("b")

@@ -1,0 +1,85 @@
+"""Wire messages parse into models or fail as `bad_message` naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from ce_ws.errors import BadMessage
+from ce_ws.protocol import (
+    ErrorMessage,
+    Exit,
+    ResizeMessage,
+    RunMessage,
+    SignalMessage,
+    Status,
+    parse_client_message,
+)
+
+
+def test_run_message_gets_defaults() -> None:
+    message = parse_client_message('{"type": "run", "language": "py", "code": "print(1)"}')
+    assert isinstance(message, RunMessage)
+    assert (message.tty.cols, message.tty.rows, message.output, message.flow_control) == (
+        80,
+        24,
+        "binary",
+        False,
+    )
+
+
+def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
+    message = parse_client_message('{"type": "resize", "cols": 90, "rows": 30, "dpi": 2}')
+    assert message == ResizeMessage(type="resize", cols=90, rows=30)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"type": "resize", "cols": 501, "rows": 10}', "cols"),
+        ('{"type": "resize", "cols": 10, "rows": 201}', "rows"),
+        ('{"type": "signal", "signal": "SIGSEGV"}', "signal"),
+        ('{"type": "nope"}', None),
+        ("not json", None),
+    ],
+)
+def test_invalid_messages_name_the_field(raw: str, field: str | None) -> None:
+    with pytest.raises(BadMessage) as caught:
+        parse_client_message(raw)
+    assert caught.value.field == field
+
+
+def test_deep_nesting_is_a_bad_message_not_a_crash() -> None:
+    with pytest.raises(BadMessage):
+        parse_client_message("[" * 100_000 + "]" * 100_000)
+
+
+def test_every_contract_signal_is_accepted() -> None:
+    for name in (
+        "SIGINT",
+        "SIGTERM",
+        "SIGKILL",
+        "SIGQUIT",
+        "SIGHUP",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+    ):
+        assert parse_client_message(f'{{"type": "signal", "signal": "{name}"}}') == SignalMessage(
+            type="signal", signal=name
+        )
+
+
+def test_exit_keeps_nullable_fields_and_drops_unset_optional_ones() -> None:
+    exit_message = Exit(
+        run_id="r", stage="run", status=Status.EXITED, exit_code=None, signal=None,
+        wall_ms=5, output_bytes=0, truncated=False,
+    )  # fmt: skip
+    json = exit_message.to_json()
+    assert '"exit_code":null' in json and '"signal":null' in json
+    assert "memory_peak_bytes" not in json and '"id"' not in json and "message" not in json
+
+
+def test_error_field_is_omitted_when_unknown() -> None:
+    assert "field" not in ErrorMessage(code="busy", message="full").to_json()
