@@ -42,6 +42,7 @@ from ce_ws.protocol import (
     parse_client_message,
 )
 from ce_ws.session import Run, RunState, Sandbox, Terminal
+from ce_ws.types import StreamId
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,8 @@ class SocketClient:
             await self._send_text(self._decoder.decode(b"", final=True))
         await self._ws.send_str(message.to_json())
 
-    async def send_output(self, data: bytes) -> None:
+    async def send_output(self, data: bytes, stream: StreamId) -> None:
+        # A terminal merges stdout and stderr already; the stream is not needed.
         if self._decoder is None:
             await self._ws.send_bytes(data)
         else:

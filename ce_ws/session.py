@@ -21,13 +21,14 @@ from ce_ws.errors import SandboxError
 from ce_ws.plan import RunPlan
 from ce_ws.protocol import Exit, ServerMessage, Stage, Started, Status
 from ce_ws.sandbox import BoxExit, BoxPlan, Usage
-from ce_ws.types import OutputSink
+from ce_ws.types import OutputSink, StreamId
 
 log = logging.getLogger(__name__)
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 EOT = b"\x04"  # Ctrl-D: end of input on a terminal
+_END_OF_INPUT = b""  # in the stdin queue: close stdin (no terminal)
 _STDIN_QUEUE_CHUNKS = 64
 _USAGE_SAMPLE_S = 0.25
 _EXIT_SEND_TIMEOUT_S = 5.0
@@ -39,8 +40,8 @@ class RunClient(Protocol):
     async def send(self, message: ServerMessage) -> None:
         """Send one control message."""
 
-    async def send_output(self, data: bytes) -> None:
-        """Send terminal output bytes (awaiting it is backpressure)."""
+    async def send_output(self, data: bytes, stream: StreamId) -> None:
+        """Send output bytes from `stream` (awaiting it is backpressure)."""
 
 
 class RunBox(Protocol):
@@ -50,8 +51,9 @@ class RunBox(Protocol):
         self, argv: list[str], *, timeout_s: float, sink: OutputSink
     ) -> int | None: ...
     async def go(self, extra_args: list[str]) -> None: ...
-    async def read(self) -> bytes | None: ...
+    async def read(self) -> tuple[StreamId, bytes] | None: ...
     async def write(self, data: bytes) -> None: ...
+    async def close_stdin(self) -> None: ...
     async def resize(self, cols: int, rows: int) -> None: ...
     async def signal(self, name: str) -> None: ...
     async def kill(self) -> None: ...
@@ -125,8 +127,8 @@ class Run:
         await self._until_ending(put)
 
     async def end_input(self) -> None:
-        """End of input: Ctrl-D on a terminal."""
-        await self.feed_stdin(EOT)
+        """End of input: Ctrl-D on a terminal, closing stdin without one."""
+        await self.feed_stdin(EOT if self._terminal.tty else _END_OF_INPUT)
 
     async def resize(self, cols: int, rows: int) -> None:
         """Resize the program's terminal."""
@@ -221,9 +223,9 @@ class Run:
             self._compile_exit_code = code
         return self._reason is None
 
-    async def _compiler_output(self, data: bytes) -> None:
+    async def _compiler_output(self, data: bytes, stream: StreamId) -> None:
         # The compiler has no terminal: turn its newlines into terminal ones.
-        await self._forward(data.replace(b"\n", b"\r\n") if self._terminal.tty else data)
+        await self._forward(data.replace(b"\n", b"\r\n") if self._terminal.tty else data, stream)
 
     async def _run_stage(self, box: RunBox) -> BoxExit:
         self._stage = "run"
@@ -235,6 +237,8 @@ class Run:
         await box.go(self.plan.args)
         if self.plan.stdin:
             self._stdin.put_nowait(self.plan.stdin)
+        if not self._terminal.tty:
+            self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
         async with asyncio.TaskGroup() as group:
             helpers = [
                 group.create_task(self._pump_input(box)),
@@ -263,18 +267,19 @@ class Run:
 
     async def _pump_output(self, box: RunBox) -> None:
         while (chunk := await box.read()) is not None:
+            stream, data = chunk
             self._last_activity = time.monotonic()
             if self._reason is not None:
                 continue  # ending: drain so the container can stop, forward nothing
             room = self.plan.limits.output_bytes - self._output_bytes
-            if len(chunk) > room:
+            if len(data) > room:
                 self._truncated = True
-                await self._forward(chunk[:room])
+                await self._forward(data[:room], stream)
                 await self._end(Status.OUTPUT_LIMIT)
                 continue
-            await self._forward(chunk)
+            await self._forward(data, stream)
 
-    async def _forward(self, data: bytes) -> None:
+    async def _forward(self, data: bytes, stream: StreamId) -> None:
         if not data or self._reason is not None:
             return
         self._output_bytes += len(data)
@@ -282,7 +287,7 @@ class Run:
             self._unacked += len(data)
             if self._unacked >= HIGH_WATER:
                 self._window.clear()
-        await self._until_ending(asyncio.ensure_future(self._client.send_output(data)))
+        await self._until_ending(asyncio.ensure_future(self._client.send_output(data, stream)))
         if not self._window.is_set():
             await self._until_ending(asyncio.ensure_future(self._window.wait()))
 
@@ -290,7 +295,10 @@ class Run:
         while True:
             data = await self._stdin.get()
             self._last_activity = time.monotonic()
-            await box.write(data)
+            if data == _END_OF_INPUT:
+                await box.close_stdin()
+            else:
+                await box.write(data)
 
     async def _watch_wall_clock(self) -> None:
         await asyncio.sleep(self.plan.limits.wall_ms / 1000)

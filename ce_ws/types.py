@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-#: Receives terminal output bytes in arrival order; awaiting it is backpressure.
-OutputSink = Callable[[bytes], Awaitable[None]]
+#: Where a chunk of output came from (values of Docker's stream header).
+StreamId = int
+STDOUT: StreamId = 1
+STDERR: StreamId = 2
+#: The compile stage's output (stdout and stderr of the compiler, merged).
+COMPILER: StreamId = 3
+#: Receives output bytes in arrival order; awaiting it is backpressure.
+OutputSink = Callable[[bytes, StreamId], Awaitable[None]]
 #: The label value identifying one run's container and staging directory.
 RunId = str

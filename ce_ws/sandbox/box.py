@@ -23,7 +23,7 @@ from ce_ws.sandbox.cgroup import Usage, read_usage
 from ce_ws.sandbox.engine import OWNER_LABEL, RUN_LABEL, Engine, engine_errors
 from ce_ws.sandbox.spec import DETACH_KEYS, SANDBOX_USER, container_config
 from ce_ws.sandbox.staging import StagingDir
-from ce_ws.types import OutputSink
+from ce_ws.types import COMPILER, STDOUT, OutputSink, StreamId
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class Box:
                 with engine_errors("stream the compiler's output"):
                     async with execution.start(detach=False) as stream:
                         while (message := await stream.read_out()) is not None:
-                            await sink(message.data)
+                            await sink(message.data, COMPILER)
         except TimeoutError:
             return None
         with engine_errors("inspect the compiler"):
@@ -126,19 +126,27 @@ class Box:
         with engine_errors("start the program"):
             await self._skip_through(GO_MARKER)
 
-    async def read(self) -> bytes | None:
-        """The next chunk of program output; None at end of stream."""
+    async def read(self) -> tuple[StreamId, bytes] | None:
+        """The next chunk of program output and its stream; None at the end."""
         if self._pending:
             chunk, self._pending = self._pending, b""
-            return chunk
+            return STDOUT, chunk
         with engine_errors("stream output"):
             message = await self._stream.read_out()
-        return None if message is None else message.data
+        return None if message is None else (message.stream, message.data)
 
     async def write(self, data: bytes) -> None:
         """Bytes to the program's stdin; waits while the engine pushes back."""
         with engine_errors("write stdin"):
             await self._stream.write_in(data)
+
+    async def close_stdin(self) -> None:
+        """End of input without a terminal: half-close the attach stream."""
+        # aiodocker has no half-close; the engine closes the program's stdin
+        # when ours ends (StdinOnce), while output keeps flowing.
+        connection = self._stream._resp.connection if self._stream._resp else None
+        if connection is not None and connection.transport is not None:
+            connection.transport.write_eof()
 
     async def resize(self, cols: int, rows: int) -> None:
         """Set the terminal size the program sees."""

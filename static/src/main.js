@@ -31,6 +31,9 @@ const ui = {
 const status = createStatus($('status'), $('limits'));
 
 let serverReady = false; // `hello` received on the current connection
+// The status line shows a run's outcome (or refusal) until the next run; connection
+// news only fills it when there is no outcome to keep.
+let hasOutcome = false;
 // The active run: {phase: 'starting' | 'queued' | 'started', limits, tty}, or null.
 let run = null;
 let generation = 0; // tags output writes so late terminal callbacks never ack a newer run
@@ -39,6 +42,7 @@ let ackTimer = null;
 
 // --- language picker -------------------------------------------------------
 
+/** Offer the server's languages; false when the current choice is not among them. */
 function fillLanguages(names, versions = {}) {
   const current = ui.language.value;
   ui.language.replaceChildren(
@@ -47,11 +51,8 @@ function fillLanguages(names, versions = {}) {
   // Keep the choice across a refill; server names may differ from ours (`node` vs `javascript`).
   const match = names.find((name) => name === current)
     ?? names.find((name) => canonical(name) === canonical(current));
-  if (match) {
-    ui.language.value = match;
-  } else if (names.length) {
-    status.set('warn', `This server does not run ${label(current)}; choose another language.`);
-  }
+  if (match) ui.language.value = match;
+  return match !== undefined;
 }
 
 async function addVersions(names) {
@@ -179,7 +180,6 @@ function flushAck() {
 function updateControls() {
   ui.run.disabled = !serverReady || run !== null;
   ui.stop.disabled = run === null;
-  document.body.dataset.running = String(run !== null);
 }
 
 function startRun() {
@@ -197,6 +197,7 @@ function startRun() {
   });
   if (!sent) return;
   run = { phase: 'starting', limits: {}, tty };
+  hasOutcome = false;
   status.set('busy', 'starting…');
   status.setLimits(null);
   updateControls();
@@ -220,14 +221,14 @@ ui.stop.addEventListener('click', () => {
 const handlers = {
   hello(msg) {
     serverReady = true;
+    const wanted = ui.language.value;
     const names = (msg.languages ?? []).map(String);
-    if (names.length) {
-      fillLanguages(names);
-      addVersions(names);
-    }
+    const offered = names.length === 0 || fillLanguages(names);
+    if (names.length) addVersions(names);
     editor.setLanguage(ui.language.value);
     previousLanguage = ui.language.value;
-    if (!run) status.set('idle', 'ready');
+    if (!offered) status.set('warn', `This server does not run ${label(wanted)}; choose another language.`);
+    else if (!hasOutcome) status.set('idle', 'ready');
     updateControls();
   },
   queued(msg) {
@@ -252,6 +253,7 @@ const handlers = {
   exit(msg) {
     const { tone, text } = describeExit(msg, run?.limits);
     status.set(tone, text);
+    hasOutcome = true;
     endRun();
   },
   error(msg) {
@@ -260,13 +262,14 @@ const handlers = {
     // An error before `started` means the run was refused.
     if (run && run.phase !== 'started') endRun();
     status.set('error', describeError(msg));
+    hasOutcome = true;
   },
 };
 
 const connection = new Connection(socketUrl(), {
   onOpen() {
     ui.banner.hidden = true;
-    status.set('busy', 'connected, waiting for the server…');
+    if (!hasOutcome) status.set('busy', 'connected, waiting for the server…');
   },
   onMessage(msg) {
     handlers[msg.type]?.(msg);
@@ -281,7 +284,12 @@ const connection = new Connection(socketUrl(), {
     endRun();
     ui.banner.textContent = describeClose(info);
     ui.banner.hidden = false;
-    status.set('error', wasRunning ? 'connection lost during the run' : 'disconnected');
+    if (wasRunning) {
+      status.set('error', 'connection lost during the run');
+      hasOutcome = true;
+    } else if (!hasOutcome) {
+      status.set('error', 'disconnected');
+    }
   },
 });
 

@@ -144,7 +144,7 @@ export function createTerminal(parent, { onInput, onResize, isActive }) {
       fit.fit();
     },
     focus: () => term.focus(),
-    /** The whole buffer as plain text, for tests and accessibility tooling. */
+    /** The whole buffer as plain text (trailing blank lines dropped). */
     text() {
       const buffer = term.buffer.active;
       const lines = [];
