@@ -80,6 +80,20 @@ class CapacitySettings(BaseModel):
     runs_per_minute: int = Field(120, ge=1, le=100_000)
 
 
+class PoolSettings(BaseModel):
+    """Warm pool: containers started ahead of time, launcher waiting for "go"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    per_profile: int = Field(2, ge=0, le=64)
+    max_total: int = Field(8, ge=0, le=512)
+    #: The pool's memory limits may add up to at most this share of host memory.
+    max_memory_share: float = Field(0.25, gt=0, le=0.9)
+    max_age_s: float = Field(600.0, ge=10, le=86_400)
+    refill_concurrency: int = Field(1, ge=1, le=16)
+
+
 class Settings(BaseSettings):
     """The whole configuration; see the README's configuration table."""
 
@@ -102,6 +116,7 @@ class Settings(BaseSettings):
     maxima: RunLimits = Field(default_factory=_default_maxima)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
+    pool: PoolSettings = Field(default_factory=PoolSettings)
 
     @model_validator(mode="after")
     def _defaults_within_maxima(self) -> Settings:

@@ -19,7 +19,13 @@ INSTALLED=node_modules/.package-lock.json
 say() { printf '[assets] %s\n' "$*" >&2; }
 die() { printf '[assets] ERROR: %s\n' "$*" >&2; exit 1; }
 
-command -v npm >/dev/null || die "npm not found: install Node.js 18+ (apt-get install nodejs npm)"
+if ! command -v npm >/dev/null; then
+    [ "$(id -u)" -eq 0 ] || die "npm not found: install Node.js 18+ (apt-get install nodejs npm)"
+    say "installing Debian packages: nodejs npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null \
+        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null; } \
+        || die "apt-get install nodejs npm failed: install Node.js 18+ and retry"
+fi
 
 if [ ! -f "$INSTALLED" ] || [ package-lock.json -nt "$INSTALLED" ]; then
     say "installing npm packages (npm ci)"

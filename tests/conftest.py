@@ -1,14 +1,18 @@
 """Suite-wide guards: a reachable engine, and nothing left behind.
 
-The leak guard first ASSERTS that no container labelled by this project and
-no `/tmp/ce-*` staging folder remains, and only then sweeps, so a leak fails
-the run instead of being quietly tidied.
+Every server this suite starts uses `TEST_SERVER_ID` (unique per session) as
+its owner label, and its staging folders are `/tmp/ce-<owner>-<run>`. The leak
+guard first ASSERTS that none of this session's containers or staging
+folders remains, and only then sweeps, so a leak fails the run instead of
+being quietly tidied. Scoping by owner keeps a developer's own `make run`
+(or a second suite) from failing this one.
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -17,14 +21,15 @@ from collections.abc import Iterator
 import pytest
 
 OWNER_LABEL = "ce.owner"
-STAGING_GLOB = "/tmp/ce-*/"  # folders only
+TEST_SERVER_ID = f"ce-test-{os.getpid()}"
+STAGING_GLOB = f"/tmp/ce-{TEST_SERVER_ID}-*/"  # folders only
 _SETTLE_S = 5.0
 
 
 def project_containers() -> list[str]:
-    """IDs of every container carrying the project's owner label."""
+    """IDs of every container this session's servers created."""
     result = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label={OWNER_LABEL}"],
+        ["docker", "ps", "-aq", "--filter", f"label={OWNER_LABEL}={TEST_SERVER_ID}"],
         capture_output=True,
         text=True,
         check=True,

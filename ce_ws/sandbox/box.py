@@ -216,7 +216,9 @@ class Box:
 @contextlib.asynccontextmanager
 async def open_box(engine: Engine, plan: BoxPlan) -> AsyncIterator[Box]:
     """Stage, create, attach, start and wait for the launcher; always clean up."""
-    staging = await asyncio.to_thread(StagingDir, engine.settings.staging_root, plan.run_id)
+    staging = await asyncio.to_thread(
+        StagingDir, engine.settings.staging_root, engine.server_id, plan.run_id
+    )
     box: Box | None = None
     try:
         await asyncio.to_thread(staging.write_files, plan.files)

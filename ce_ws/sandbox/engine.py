@@ -11,7 +11,6 @@ import json
 import logging
 import shutil
 from collections.abc import Coroutine, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -19,7 +18,7 @@ import aiohttp
 
 from ce_ws.config import SandboxSettings
 from ce_ws.errors import SandboxError
-from ce_ws.sandbox.staging import STAGING_PREFIX, stale_staging_dirs
+from ce_ws.sandbox.staging import staging_path, stale_staging_dirs
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +148,13 @@ class Engine:
                     await container.delete(force=True)
                 removed += 1
                 # Its staging folder can go with it, whatever its age.
-                staging = Path(self.settings.staging_root) / f"{STAGING_PREFIX}{run_id}"
+                staging = staging_path(self.settings.staging_root, self.server_id, run_id)
                 await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
-        for path in stale_staging_dirs(self.settings.staging_root, older_than_s=stale_after_s):
-            if path.name.removeprefix("ce-") not in keep:
+        prefix = staging_path(self.settings.staging_root, self.server_id, "").name
+        for path in stale_staging_dirs(
+            self.settings.staging_root, self.server_id, older_than_s=stale_after_s
+        ):
+            if path.name.removeprefix(prefix) not in keep:
                 await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
                 removed += 1
         return removed

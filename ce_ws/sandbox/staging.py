@@ -31,11 +31,16 @@ def check_file_name(name: str) -> None:
         raise BadMessage(f"invalid file name {name!r}", field="files")
 
 
-class StagingDir:
-    """`<root>/ce-<run_id>`, created empty; files are added before "go"."""
+def staging_path(root: str, owner: str, run_id: str) -> Path:
+    """`<root>/ce-<owner>-<run_id>`: the owner lets servers sharing a host tell theirs apart."""
+    return Path(root) / f"{STAGING_PREFIX}{owner}-{run_id}"
 
-    def __init__(self, root: str, run_id: str) -> None:
-        self.path = Path(root) / f"{STAGING_PREFIX}{run_id}"
+
+class StagingDir:
+    """A run's staging folder, created empty; files are added before "go"."""
+
+    def __init__(self, root: str, owner: str, run_id: str) -> None:
+        self.path = staging_path(root, owner, run_id)
         os.mkdir(self.path, 0o700)
 
     def write_files(self, files: list[tuple[str, bytes]]) -> None:
@@ -56,11 +61,11 @@ class StagingDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def stale_staging_dirs(root: str, *, older_than_s: float) -> list[Path]:
-    """Staging folders whose run must be over (used by the reaper)."""
+def stale_staging_dirs(root: str, owner: str, *, older_than_s: float) -> list[Path]:
+    """This owner's staging folders whose run must be over (used by the reaper)."""
     cutoff = time.time() - older_than_s
     found = []
-    for entry in Path(root).glob(f"{STAGING_PREFIX}*"):
+    for entry in Path(root).glob(f"{STAGING_PREFIX}{owner}-*"):
         try:
             if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
                 found.append(entry)

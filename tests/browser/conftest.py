@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright
 
+from tests.conftest import TEST_SERVER_ID
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -76,6 +78,7 @@ def server_url(page_assets: None) -> Iterator[str]:
         "CE_HOST": "127.0.0.1",
         "CE_PORT": str(port),
         "CE_ALLOWED_ORIGINS": json.dumps([url]),
+        "CE_SERVER_ID": TEST_SERVER_ID,
     }
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "server.log"

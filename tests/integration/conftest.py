@@ -10,10 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from ce_ws.config import Settings
 from ce_ws.web import create_app
-from tests.conftest import wait_until_clean
+from tests.conftest import TEST_SERVER_ID, wait_until_clean
 from tests.integration.terminal import TermClient
-
-TEST_SERVER_ID = "ce-test"
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 

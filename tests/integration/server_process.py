@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.conftest import TEST_SERVER_ID
+
 ROOT = Path(__file__).resolve().parents[2]
 _START_TIMEOUT_S = 20.0
 
@@ -68,7 +70,7 @@ def server_process(port: int | None = None, **env: str) -> Iterator[ServerProces
         **os.environ,
         "CE_HOST": "127.0.0.1",
         "CE_PORT": str(port),
-        "CE_SERVER_ID": "ce-test",
+        "CE_SERVER_ID": TEST_SERVER_ID,
         **env,
     }
     process = subprocess.Popen(

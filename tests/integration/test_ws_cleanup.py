@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import leftovers, project_containers
+from tests.conftest import TEST_SERVER_ID, leftovers, project_containers
 from tests.integration.conftest import MakeClient
 from tests.integration.server_process import server_process
 from tests.integration.terminal import TermClient
@@ -34,7 +34,7 @@ async def test_client_disconnect_removes_the_container_within_two_seconds(
     async with TermClient.connect(client) as term:
         started = await term.run("bash", "echo running; sleep 100")
         await term.expect(b"running")
-        assert Path(f"/tmp/ce-{started['run_id']}").is_dir()
+        assert Path(f"/tmp/ce-{TEST_SERVER_ID}-{started['run_id']}").is_dir()
         assert await asyncio.to_thread(project_containers)
     assert await wait_for_no_leftovers(2.0) < 2.0
 
@@ -71,14 +71,14 @@ async def test_reaper_removes_orphans_but_not_other_servers_runs(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
     orphan = subprocess.run(
-        ["docker", "create", "--label", "ce.owner=ce-test", "--label", "ce.run=orphan", "--network", "none",
+        ["docker", "create", "--label", f"ce.owner={TEST_SERVER_ID}", "--label", "ce.run=orphan", "--network", "none",
          "code-executor-runtime", "sleep", "100"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    stale = Path("/tmp/ce-orphan-stale")
+    stale = Path(f"/tmp/ce-{TEST_SERVER_ID}-orphan-stale")
     stale.mkdir()
     os.utime(stale, (0, 0))
-    fresh = Path("/tmp/ce-orphan-fresh")
+    fresh = Path(f"/tmp/ce-{TEST_SERVER_ID}-orphan-fresh")
     fresh.mkdir()
     try:
         await make_client()

@@ -1,0 +1,48 @@
+# The two front doors: `make run` (set up, then serve) and `make test`
+# (set up, then every check and test). Each step is idempotent and says what
+# it did; run as root on a fresh Debian-like machine, it installs what it needs.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup engine image assets browser lint unit bench doctor clean-leftovers
+
+run: setup
+	$(PY) -m ce_ws serve
+
+test: setup browser lint
+	$(PY) -m pytest tests
+
+setup: $(STAMP) engine image assets
+
+$(STAMP): pyproject.toml
+	@echo "[setup] creating $(VENV) and installing the package with its test tools"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+engine:
+	@bash scripts/ensure-engine.sh
+
+image: $(STAMP) engine
+	@$(PY) -m ce_ws image
+
+assets:
+	@bash scripts/build-assets.sh
+
+browser:
+	@bash scripts/ensure-browser.sh
+
+lint: $(STAMP)
+	$(PY) -m ruff check ce_ws tests bench
+	$(PY) -m ruff format --check ce_ws tests bench
+	$(PY) -m mypy ce_ws
+
+doctor: $(STAMP)
+	$(PY) -m ce_ws doctor
+
+bench: setup
+	$(PY) -m bench
