@@ -241,6 +241,14 @@ class Connection:
     async def _on_ping(self, _: PingMessage) -> None:
         await self._send(Pong())
 
+    async def shut_down(self, *, grace_s: float) -> None:
+        """Server shutdown: end the run (its `exit` says why), then close 1001."""
+        if self._run is not None and self._run.state is not RunState.ENDED:
+            await self._run.abort("the server is shutting down")
+            if self._run_task is not None:
+                await asyncio.wait([self._run_task], timeout=grace_s)
+        await self._ws.close(code=CloseCode.GOING_AWAY, message=b"server shutdown")
+
     async def _stop_run(self) -> None:
         """End the run because the client left (or killed it while queued)."""
         task = self._run_task

@@ -147,6 +147,10 @@ class Run:
         """Stop the run now (status `killed`)."""
         await self._end(Status.KILLED)
 
+    async def abort(self, message: str) -> None:
+        """The server cannot go on with this run (status `error`, with why)."""
+        await self._end(Status.ERROR, message)
+
     def ack(self, count: int) -> None:
         """Flow control: the client consumed `count` more output bytes."""
         self._unacked = max(0, self._unacked - count)
@@ -328,9 +332,9 @@ class Run:
         self._ending.set()
         return True
 
-    async def _end(self, reason: Status) -> None:
+    async def _end(self, reason: Status, message: str | None = None) -> None:
         """Record the reason first, then kill: the classification uses ours."""
-        if self._record(reason) and self._box is not None:
+        if self._record(reason, message) and self._box is not None:
             await self._box.kill()
 
     async def _until_ending(self, work: asyncio.Future[Any]) -> None:

@@ -18,12 +18,12 @@ from aiohttp import web
 from ce_ws.admission import Admission, RateLimiter
 from ce_ws.appkeys import (
     ADMISSION,
+    CONNECTIONS,
     ENGINE,
     LANGUAGES,
     RATE_LIMITER,
     RUN_TASKS,
     SETTINGS,
-    SOCKETS,
 )
 from ce_ws.config import Settings
 from ce_ws.connection import Connection, token_is_valid
@@ -44,10 +44,10 @@ def create_app(settings: Settings) -> web.Application:
     app[LANGUAGES] = load_languages()
     app[ADMISSION] = Admission(settings.capacity)
     app[RATE_LIMITER] = RateLimiter(settings.capacity.runs_per_minute)
-    app[SOCKETS] = set()
+    app[CONNECTIONS] = set()
     app[RUN_TASKS] = {}
     app.cleanup_ctx.extend([docker_engine, engine_events, orphan_reaper])
-    app.on_shutdown.append(close_sockets)
+    app.on_shutdown.append(close_connections)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/ws", websocket)
     app.router.add_get("/", index)
@@ -113,11 +113,11 @@ def _longest_run_s(settings: Settings) -> float:
     return (settings.maxima.wall_ms + settings.sandbox.compile_ms) / 1000 + 60
 
 
-async def close_sockets(app: web.Application) -> None:
-    """At shutdown, tell every client we are going away."""
-    sockets: set[web.WebSocketResponse] = app[SOCKETS]
-    for ws in list(sockets):
-        await ws.close(code=CloseCode.GOING_AWAY, message=b"server shutdown")
+async def close_connections(app: web.Application) -> None:
+    """At shutdown, end every run (sending its `exit`), then say we are going away."""
+    connections: set[Connection] = app[CONNECTIONS]
+    grace = app[SETTINGS].shutdown_grace_s
+    await asyncio.gather(*(connection.shut_down(grace_s=grace) for connection in list(connections)))
 
 
 # -- handlers ----------------------------------------------------------------
@@ -158,24 +158,23 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         heartbeat=settings.heartbeat_s,
     )
     await ws.prepare(request)
-    if len(app[SOCKETS]) >= settings.capacity.max_connections:
+    if len(app[CONNECTIONS]) >= settings.capacity.max_connections:
         await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
         return ws
-    app[SOCKETS].add(ws)
+    connection = Connection(
+        ws,
+        client_key=request.remote or "unknown",
+        authorized=not settings.tokens or token_is_valid(_bearer_token(request), settings.tokens),
+        settings=settings,
+        languages=app[LANGUAGES],
+        sandbox=DockerSandbox(app[ENGINE]),
+        admission=app[ADMISSION],
+        rate_limiter=app[RATE_LIMITER],
+        run_tasks=app[RUN_TASKS],
+    )
+    app[CONNECTIONS].add(connection)
     try:
-        connection = Connection(
-            ws,
-            client_key=request.remote or "unknown",
-            authorized=not settings.tokens
-            or token_is_valid(_bearer_token(request), settings.tokens),
-            settings=settings,
-            languages=app[LANGUAGES],
-            sandbox=DockerSandbox(app[ENGINE]),
-            admission=app[ADMISSION],
-            rate_limiter=app[RATE_LIMITER],
-            run_tasks=app[RUN_TASKS],
-        )
         await connection.serve()
     finally:
-        app[SOCKETS].discard(ws)
+        app[CONNECTIONS].discard(connection)
     return ws

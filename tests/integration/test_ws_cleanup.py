@@ -39,7 +39,7 @@ async def test_client_disconnect_removes_the_container_within_two_seconds(
     assert await wait_for_no_leftovers(2.0) < 2.0
 
 
-async def test_server_shutdown_ends_and_removes_every_run() -> None:
+async def test_server_shutdown_reports_and_removes_every_run() -> None:
     with server_process() as server:
         terms = []
         async with contextlib.AsyncExitStack() as stack:
@@ -50,6 +50,12 @@ async def test_server_shutdown_ends_and_removes_every_run() -> None:
                 terms.append(term)
             assert len(await asyncio.to_thread(project_containers)) == 3
             server.process.send_signal(signal.SIGTERM)
+            for term in terms:
+                exit_message = await term.wait_exit(timeout=20)
+                assert exit_message["status"] == "error"
+                assert "shutting down" in exit_message["message"]
+                closing = await term.ws.receive(timeout=20)
+                assert closing.data == 1001
             assert await asyncio.to_thread(server.process.wait, 30) == 0
         assert await asyncio.to_thread(leftovers) == ([], [])
 
