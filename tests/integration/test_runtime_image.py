@@ -130,6 +130,8 @@ def test_image_has_no_setuid_binaries() -> None:
             "docker",
             "run",
             "--rm",
+            "--user",
+            "0:0",
             "--network",
             "none",
             IMAGE,
