@@ -36,11 +36,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(settings: Settings) -> int:
     """Run the server until interrupted."""
+    from ce_ws.logs import configure_event_log
     from ce_ws.web import create_app
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    configure_event_log()
     print(f"Code Executor on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
     return 0

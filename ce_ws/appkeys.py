@@ -10,7 +10,10 @@ from ce_ws.admission import Admission, RateLimiter
 from ce_ws.config import Settings
 from ce_ws.connection import Connection
 from ce_ws.languages import LanguageTable
-from ce_ws.sandbox import Engine
+from ce_ws.metrics import Metrics
+from ce_ws.sandbox import DockerSandbox, Engine, WarmPool
+from ce_ws.session import Run
+from ce_ws.telemetry import Telemetry
 
 SETTINGS = web.AppKey("settings", Settings)
 LANGUAGES = web.AppKey("languages", LanguageTable)
@@ -19,5 +22,15 @@ ADMISSION = web.AppKey("admission", Admission)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 #: Open WebSocket connections, ended (runs first, then 1001) at shutdown.
 CONNECTIONS = web.AppKey("connections", set[Connection])
-#: Every run's task, so shutdown can end them and the reaper can spare them.
-RUN_TASKS = web.AppKey("run_tasks", dict[str, "asyncio.Task[object]"])
+#: Every run's task, so shutdown can end them.
+RUN_TASKS = web.AppKey("run_tasks", set["asyncio.Task[None]"])
+#: Where runs get their boxes: the warm pool first, cold starts otherwise.
+SANDBOX = web.AppKey("sandbox", DockerSandbox)
+#: The warm pool, when enabled.
+POOL = web.AppKey("pool", WarmPool)
+#: The server's Prometheus metrics (its own registry).
+METRICS = web.AppKey("metrics", Metrics)
+#: Metrics and the event log, handed out per client.
+TELEMETRY = web.AppKey("telemetry", Telemetry)
+#: REST runs in flight and their tasks, ended at shutdown.
+BATCH_RUNS = web.AppKey("batch_runs", dict[Run, "asyncio.Task[None]"])

@@ -78,6 +78,8 @@ class CapacitySettings(BaseModel):
     max_queue: int = Field(32, ge=0, le=10_000)
     max_connections: int = Field(512, ge=1, le=100_000)
     runs_per_minute: int = Field(120, ge=1, le=100_000)
+    #: How long a REST `execute` may wait in line for a slot before a 503.
+    rest_queue_wait_s: float = Field(10.0, ge=0, le=300)
 
 
 class PoolSettings(BaseModel):

@@ -42,6 +42,7 @@ from ce_ws.protocol import (
     parse_client_message,
 )
 from ce_ws.session import Run, RunState, Sandbox, Terminal
+from ce_ws.telemetry import ClientTelemetry
 from ce_ws.types import StreamId
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,8 @@ class Connection:
         sandbox: Sandbox,
         admission: Admission,
         rate_limiter: RateLimiter,
-        run_tasks: dict[str, asyncio.Task[Any]],
+        run_tasks: set[asyncio.Task[None]],
+        telemetry: ClientTelemetry,
     ) -> None:
         self._ws = ws
         self._client_key = client_key
@@ -115,6 +117,7 @@ class Connection:
         self._admission = admission
         self._rate_limiter = rate_limiter
         self._run_tasks = run_tasks
+        self._telemetry = telemetry
         self._run: Run | None = None
         self._run_task: asyncio.Task[Any] | None = None
         self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
@@ -176,10 +179,19 @@ class Connection:
     # -- handlers, one per message type ------------------------------------
 
     async def _on_run(self, message: RunMessage) -> None:
+        try:
+            await self._start_run(message)
+        except CeError as exc:
+            self._telemetry.refused(exc)
+            raise
+
+    async def _start_run(self, message: RunMessage) -> None:
         if self._run is not None and self._run.state is not RunState.ENDED:
             raise AlreadyRunning("a run is already active on this connection")
         if not self._authorized and not token_is_valid(message.token, self._settings.tokens):
-            await self._send_error(Unauthorized("a valid token is required", field="token"))
+            refusal = Unauthorized("a valid token is required", field="token")
+            self._telemetry.refused(refusal)
+            await self._send_error(refusal)
             await self._ws.close(code=CloseCode.POLICY, message=b"unauthorized")
             return
         self._authorized = True
@@ -193,14 +205,20 @@ class Connection:
         )
         client = SocketClient(self._ws, text_output=message.output == "text")
         run = Run(
-            plan, sandbox=self._sandbox, settings=self._settings, client=client, terminal=terminal
+            plan,
+            sandbox=self._sandbox,
+            settings=self._settings,
+            client=client,
+            terminal=terminal,
+            observer=self._telemetry.run(plan.language.name),
         )
         self._run = run
         # The previous run's task may still be removing its container: it
         # finishes on its own, tracked in the app's run registry.
         task = asyncio.create_task(self._admit_and_run(run))
-        self._run_task = self._run_tasks[plan.run_id] = task
-        task.add_done_callback(lambda _: self._run_tasks.pop(plan.run_id, None))
+        self._run_task = task
+        self._run_tasks.add(task)
+        task.add_done_callback(self._run_tasks.discard)
 
     async def _admit_and_run(self, run: Run) -> None:
         try:
@@ -209,6 +227,7 @@ class Connection:
             ):
                 await run.execute()
         except CeError as exc:
+            self._telemetry.refused(exc)
             await self._send_error(exc)
         finally:
             run.mark_ended()

@@ -4,6 +4,7 @@
     ├── BadMessage               code: bad_message
     ├── UnknownLanguage          code: unknown_language
     ├── CodeTooLarge             code: code_too_large
+    │   └── BodyTooLarge         (a REST body over the size cap: HTTP 413)
     ├── LimitExceeded            code: limit_exceeded
     ├── AlreadyRunning           code: already_running
     ├── NotRunning               code: not_running
@@ -43,6 +44,10 @@ class UnknownLanguage(CeError):
 
 class CodeTooLarge(CeError):
     code = "code_too_large"
+
+
+class BodyTooLarge(CodeTooLarge):
+    """A REST request body over the size cap."""
 
 
 class LimitExceeded(CeError):

@@ -7,7 +7,6 @@ so a refused request never costs a container.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 
 from ce_ws.config import RunLimits, Settings
@@ -21,7 +20,6 @@ from ce_ws.sandbox.staging import check_file_name
 class RunPlan:
     """Everything a run needs, checked against the server's settings."""
 
-    run_id: str
     language: Language
     files: list[tuple[str, bytes]]
     args: list[str]
@@ -91,7 +89,6 @@ def plan_run(request: RunRequest, *, languages: LanguageTable, settings: Setting
     if stdin is not None and len(stdin) > settings.max_message_bytes:
         raise CodeTooLarge("stdin is larger than the message limit", field="stdin")
     return RunPlan(
-        run_id=uuid.uuid4().hex,
         language=language,
         files=files,
         args=_args(request, settings),

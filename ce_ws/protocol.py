@@ -251,3 +251,96 @@ class ErrorMessage(ServerMessage):
 
 class Pong(ServerMessage):
     type: Literal["pong"] = "pong"
+
+
+# -- REST bodies (contract §2); the OpenAPI document is generated from these --
+
+
+class ExecuteRequest(RunRequest):
+    """`POST /api/v1/execute`: a `run` without a terminal; `stdin` is the whole input."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"language": "python", "code": "print('hello')"}]}
+    )
+
+
+def parse_execute_request(body: bytes) -> ExecuteRequest:
+    """Turn an `execute` body into a model, or raise `BadMessage` naming the field."""
+    try:
+        return ExecuteRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise validation_error_to_bad_message(exc) from None
+
+
+class CompileResult(BaseModel):
+    """The compile stage of a compiled language: `exited` with 0 when it succeeded."""
+
+    status: Status
+    exit_code: int | None
+    output: str
+
+
+class ExecuteResponse(ServerMessage):
+    """The result of `POST /api/v1/execute` (fields as in `exit`, plus the output)."""
+
+    run_id: str
+    language: str
+    version: str
+    status: Status
+    exit_code: int | None
+    signal: str | None
+    stdout: str
+    stderr: str
+    #: stdout and stderr interleaved in arrival order.
+    output: str
+    wall_ms: int
+    cpu_ms: int | None = None
+    memory_peak_bytes: int | None = None
+    output_bytes: int
+    truncated: bool
+    compile: CompileResult | None = None
+    message: str | None = None
+    id: str | int | None = None
+    omit_if_none = frozenset({"cpu_ms", "memory_peak_bytes", "compile", "message", "id"})
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(ServerMessage):
+    """Every REST refusal: 400, 401, 413, 429 or 503, with the WebSocket's error codes."""
+
+    error: ErrorDetail
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+class LanguageInfo(BaseModel):
+    """One entry of `GET /api/v1/languages`."""
+
+    name: str
+    version: str
+    aliases: list[str]
+    compiled: bool
+    entry_file: str
+
+
+class Health(ServerMessage):
+    """`GET /healthz`: the process is alive."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(ServerMessage):
+    """`GET /readyz`: whether a run would start now, and why not."""
+
+    ready: bool
+    reason: str | None = None
+    active_runs: int
+    queued_runs: int
+    max_runs: int
+    omit_if_none = frozenset({"reason"})

@@ -12,6 +12,7 @@ import asyncio
 import enum
 import logging
 import time
+import uuid
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,7 +21,7 @@ from ce_ws.config import Settings
 from ce_ws.errors import SandboxError
 from ce_ws.plan import RunPlan
 from ce_ws.protocol import Exit, ServerMessage, Stage, Started, Status
-from ce_ws.sandbox import BoxExit, BoxPlan, Usage
+from ce_ws.sandbox import BoxExit, BoxPlan, BoxProfile, Usage
 from ce_ws.types import OutputSink, StreamId
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class RunClient(Protocol):
 class RunBox(Protocol):
     """The terminal side of a run: one started container (see `sandbox.Box`)."""
 
+    box_id: str
+
     async def compile(
         self, argv: list[str], *, timeout_s: float, sink: OutputSink
     ) -> int | None: ...
@@ -65,6 +68,22 @@ class Sandbox(Protocol):
     """Opens boxes; `sandbox.Engine` is the real one."""
 
     def open_box(self, plan: BoxPlan) -> AbstractAsyncContextManager[RunBox]: ...
+
+
+class RunObserver(Protocol):
+    """Told about a run's timings and its end (metrics, event log)."""
+
+    def container_started(self, seconds: float) -> None: ...
+    def first_output(self, seconds: float) -> None: ...
+    def ended(self, exit_message: Exit) -> None: ...
+
+
+class _Unobserved:
+    """The observer of a run nobody watches."""
+
+    def container_started(self, seconds: float) -> None: ...
+    def first_output(self, seconds: float) -> None: ...
+    def ended(self, exit_message: Exit) -> None: ...
 
 
 class RunState(enum.Enum):
@@ -96,13 +115,17 @@ class Run:
         settings: Settings,
         client: RunClient,
         terminal: Terminal,
+        observer: RunObserver | None = None,
     ) -> None:
         self.plan = plan
+        #: Until a box exists the run has an id of its own; then it is the box's.
+        self.run_id = uuid.uuid4().hex
         self.state = RunState.PENDING
         self._sandbox = sandbox
         self._settings = settings
         self._client = client
         self._terminal = terminal
+        self._observer = observer or _Unobserved()
         self._box: RunBox | None = None
         self._reason: Status | None = None
         self._reason_message: str | None = None
@@ -115,8 +138,9 @@ class Run:
         self._truncated = False
         self._stage: str = "run"
         self._compile_exit_code: int | None = None
-        self._began = time.monotonic()
+        self._began = self._admitted = time.monotonic()
         self._last_activity = self._began
+        self._printed = False
 
     # -- control, called by the client side while `execute` runs ---------
 
@@ -169,17 +193,20 @@ class Run:
         box_exit: BoxExit | None = None
         try:
             self.state = RunState.STARTING
+            self._admitted = time.monotonic()
             async with self._sandbox.open_box(self._box_plan()) as box:
-                self._box = box
+                self._observer.container_started(time.monotonic() - self._admitted)
+                self._box, self.run_id = box, box.box_id
                 await self._client.send(self._started())
-                if await self._compile_stage(box):
+                # A kill or abort while the box was starting had nothing to kill yet.
+                if self._reason is None and await self._compile_stage(box):
                     box_exit = await self._run_stage(box)
                 exit_message = self._exit_message(box_exit)
                 await self._send_exit(exit_message)
                 self.mark_ended()  # the client may start its next run during removal
             return exit_message
         except SandboxError as exc:
-            log.warning("run %s failed in the engine: %s", self.plan.run_id, exc)
+            log.warning("run %s failed in the engine: %s", self.run_id, exc)
             self._record(Status.ERROR, exc.message)
             exit_message = self._exit_message(box_exit)
             await self._send_exit(exit_message)
@@ -188,20 +215,15 @@ class Run:
             self.mark_ended()
 
     def _box_plan(self) -> BoxPlan:
-        language = self.plan.language
-        return BoxPlan(
-            run_id=self.plan.run_id,
-            files=self.plan.files,
-            command=language.run_argv(self.plan.entry),
-            limits=self.plan.limits,
-            tty=self._terminal.tty,
-            size=(self._terminal.cols, self._terminal.rows),
-            tmp_exec=language.compiled,
+        profile = BoxProfile.of(
+            self.plan.limits, tty=self._terminal.tty, tmp_exec=self.plan.language.compiled
         )
+        size = (self._terminal.cols, self._terminal.rows)
+        return BoxPlan(profile=profile, files=self.plan.files, size=size)
 
     def _started(self) -> Started:
         return Started(
-            run_id=self.plan.run_id,
+            run_id=self.run_id,
             language=self.plan.language.name,
             version=self.plan.language.version,
             limits=self.plan.limits.model_dump(),
@@ -238,7 +260,7 @@ class Run:
         self.state = RunState.RUNNING
         if self._terminal.cols and self._terminal.tty:
             await box.resize(self._terminal.cols, self._terminal.rows)
-        await box.go(self.plan.args)
+        await box.go(self.plan.language.run_argv(self.plan.entry) + self.plan.args)
         if self.plan.stdin:
             self._stdin.put_nowait(self.plan.stdin)
         if not self._terminal.tty:
@@ -250,7 +272,7 @@ class Run:
                 group.create_task(self._watch_idle()),
                 group.create_task(self._sample_usage(box)),
             ]
-            await self._pump_output(box)
+            await self._pump_output(box, group)
             for helper in helpers:
                 helper.cancel()
         return await self._wait_exit(box)
@@ -269,17 +291,23 @@ class Run:
 
     # -- pumps and watchdogs (siblings in the run's TaskGroup) ------------
 
-    async def _pump_output(self, box: RunBox) -> None:
+    async def _pump_output(self, box: RunBox, group: asyncio.TaskGroup) -> None:
         while (chunk := await box.read()) is not None:
             stream, data = chunk
             self._last_activity = time.monotonic()
+            if not self._printed:
+                self._printed = True
+                self._observer.first_output(self._last_activity - self._admitted)
             if self._reason is not None:
                 continue  # ending: drain so the container can stop, forward nothing
             room = self.plan.limits.output_bytes - self._output_bytes
             if len(data) > room:
                 self._truncated = True
                 await self._forward(data[:room], stream)
-                await self._end(Status.OUTPUT_LIMIT)
+                # Kill beside this loop: without a terminal the engine reports
+                # the exit only once the output is drained.
+                self._record(Status.OUTPUT_LIMIT)
+                group.create_task(box.kill())
                 continue
             await self._forward(data, stream)
 
@@ -362,7 +390,7 @@ class Run:
             # sample; reaching the limit is what an OOM kill means.
             memory_peak = max(memory_peak or 0, self.plan.limits.memory_mb * 1024 * 1024)
         return Exit(
-            run_id=self.plan.run_id,
+            run_id=self.run_id,
             stage="compile" if self._stage == "compile" else "run",
             status=status,
             exit_code=exit_code,
@@ -377,11 +405,12 @@ class Run:
         )
 
     async def _send_exit(self, message: Exit) -> None:
+        self._observer.ended(message)
         try:
             async with asyncio.timeout(_EXIT_SEND_TIMEOUT_S):
                 await self._client.send(message)
         except (TimeoutError, ConnectionError) as exc:
-            log.info("exit of run %s not delivered: %r", self.plan.run_id, exc)
+            log.info("exit of run %s not delivered: %r", self.run_id, exc)
 
 
 def classify(reason: Status | None, box_exit: BoxExit | None) -> tuple[Status, str | None]:

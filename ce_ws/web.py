@@ -15,21 +15,30 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ce_ws import rest
 from ce_ws.admission import Admission, RateLimiter
 from ce_ws.appkeys import (
     ADMISSION,
+    BATCH_RUNS,
     CONNECTIONS,
     ENGINE,
     LANGUAGES,
+    METRICS,
+    POOL,
     RATE_LIMITER,
     RUN_TASKS,
+    SANDBOX,
     SETTINGS,
+    TELEMETRY,
 )
 from ce_ws.config import Settings
 from ce_ws.connection import Connection, token_is_valid
 from ce_ws.languages import load_languages
+from ce_ws.logs import EventLog
+from ce_ws.metrics import Metrics
 from ce_ws.protocol import SUBPROTOCOL, CloseCode
-from ce_ws.sandbox import DockerSandbox, Engine
+from ce_ws.sandbox import BoxProfile, DockerSandbox, Engine, WarmPool, host_memory_bytes
+from ce_ws.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +54,35 @@ def create_app(settings: Settings) -> web.Application:
     app[ADMISSION] = Admission(settings.capacity)
     app[RATE_LIMITER] = RateLimiter(settings.capacity.runs_per_minute)
     app[CONNECTIONS] = set()
-    app[RUN_TASKS] = {}
-    app.cleanup_ctx.extend([docker_engine, engine_events, orphan_reaper])
-    app.on_shutdown.append(close_connections)
+    app[RUN_TASKS] = set()
+    app[BATCH_RUNS] = {}
+    _add_telemetry(app)
+    app.cleanup_ctx.extend([docker_engine, engine_events, orphan_reaper, warm_pool])
+    app.on_shutdown.extend([close_connections, rest.end_batch_runs])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/ws", websocket)
+    app.router.add_get("/api/v1/languages", rest.languages)
+    app.router.add_post("/api/v1/execute", rest.execute)
+    app.router.add_get("/api/v1/openapi.json", rest.openapi)
+    app.router.add_get("/docs", rest.docs)
+    app.router.add_get("/readyz", rest.readyz)
+    app.router.add_get("/metrics", rest.metrics)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app
+
+
+def _add_telemetry(app: web.Application) -> None:
+    """Metrics (gauges read from their owners at scrape time) and the event log."""
+    metrics = Metrics()
+    admission, connections = app[ADMISSION], app[CONNECTIONS]
+    metrics.watch(
+        active_runs=lambda: admission.active,
+        queued_runs=lambda: admission.queued,
+        websocket_connections=lambda: len(connections),
+    )
+    app[METRICS] = metrics
+    app[TELEMETRY] = Telemetry(metrics, EventLog())
 
 
 # -- cleanup contexts: one per resource -------------------------------------
@@ -65,15 +95,17 @@ async def docker_engine(app: web.Application) -> AsyncIterator[None]:
     engine = Engine(settings.sandbox, server_id=settings.server_id, seccomp_profile=profile)
     app[ENGINE] = engine
     yield
-    tasks = list(app[RUN_TASKS].values())
+    running: set[asyncio.Task[None]] = app[RUN_TASKS]
+    tasks = list(running)
     for task in tasks:
         task.cancel()
     if tasks:
         await asyncio.wait(
             tasks, timeout=settings.shutdown_grace_s + settings.sandbox.control_timeout_s
         )
+    await engine.finish_cleanups()
     with contextlib.suppress(Exception):
-        await engine.reap(keep=set(), stale_after_s=_longest_run_s(settings))
+        await engine.reap(stale_after_s=_longest_run_s(settings), spare_live=False)
     await engine.close()
 
 
@@ -99,14 +131,46 @@ async def _reap_forever(app: web.Application) -> None:
     settings = app[SETTINGS]
     while True:
         try:
-            removed = await app[ENGINE].reap(
-                keep=set(app[RUN_TASKS].keys()), stale_after_s=_longest_run_s(settings)
-            )
+            removed = await app[ENGINE].reap(stale_after_s=_longest_run_s(settings))
             if removed:
                 log.info("reaper removed %d leftovers", removed)
+                app[METRICS].reaped(removed)
         except Exception as exc:
             log.warning("reaper failed: %s", exc)
         await asyncio.sleep(settings.sandbox.reap_interval_s)
+
+
+async def warm_pool(app: web.Application) -> AsyncIterator[None]:
+    """Keep containers started ahead of time (when enabled); destroy them at shutdown."""
+    settings = app[SETTINGS]
+    engine = app[ENGINE]
+    if not settings.pool.enabled:
+        app[SANDBOX] = DockerSandbox(engine)
+        yield
+        return
+    pool = WarmPool(
+        engine,
+        settings.pool,
+        profiles=pooled_profiles(settings),
+        memory_budget_bytes=int(host_memory_bytes() * settings.pool.max_memory_share),
+    )
+    app[POOL] = pool
+    app[SANDBOX] = DockerSandbox(engine, pool)
+    task = asyncio.create_task(pool.keep_filled())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await pool.close()
+
+
+def pooled_profiles(settings: Settings) -> list[BoxProfile]:
+    """Default limits, with and without a terminal, for interpreted and compiled languages."""
+    return [
+        BoxProfile.of(settings.defaults, tty=tty, tmp_exec=tmp_exec)
+        for tty in (True, False)
+        for tmp_exec in (False, True)
+    ]
 
 
 def _longest_run_s(settings: Settings) -> float:
@@ -161,16 +225,18 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     if len(app[CONNECTIONS]) >= settings.capacity.max_connections:
         await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
         return ws
+    client_key = request.remote or "unknown"
     connection = Connection(
         ws,
-        client_key=request.remote or "unknown",
+        client_key=client_key,
         authorized=not settings.tokens or token_is_valid(_bearer_token(request), settings.tokens),
         settings=settings,
         languages=app[LANGUAGES],
-        sandbox=DockerSandbox(app[ENGINE]),
+        sandbox=app[SANDBOX],
         admission=app[ADMISSION],
         rate_limiter=app[RATE_LIMITER],
         run_tasks=app[RUN_TASKS],
+        telemetry=app[TELEMETRY].for_client(client_key, via="ws"),
     )
     app[CONNECTIONS].add(connection)
     try:

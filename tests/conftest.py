@@ -37,6 +37,17 @@ def project_containers() -> list[str]:
     return result.stdout.split()
 
 
+def run_remains(run_id: str) -> tuple[list[str], bool]:
+    """The containers labelled with this run, and whether its staging folder exists."""
+    result = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=ce.run={run_id}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.split(), os.path.isdir(f"/tmp/ce-{TEST_SERVER_ID}-{run_id}")
+
+
 def leftovers() -> tuple[list[str], list[str]]:
     return project_containers(), glob.glob(STAGING_GLOB)
 

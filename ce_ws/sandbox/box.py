@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiodocker
 from aiodocker.containers import DockerContainer
 from aiodocker.stream import Stream
 
@@ -42,16 +44,27 @@ _SIGNAL_NUMBERS = {
 
 
 @dataclass(frozen=True, slots=True)
-class BoxPlan:
-    """What one container needs; built by the session from a validated run."""
+class BoxProfile:
+    """Everything fixed when a container is created: what a warm box must match."""
 
-    run_id: str
-    files: list[tuple[str, bytes]]
-    command: list[str]
-    limits: RunLimits
+    memory_mb: int
+    cpus: float
+    pids: int
     tty: bool
-    size: tuple[int, int]
     tmp_exec: bool
+
+    @classmethod
+    def of(cls, limits: RunLimits, *, tty: bool, tmp_exec: bool) -> BoxProfile:
+        return cls(limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec)
+
+
+@dataclass(frozen=True, slots=True)
+class BoxPlan:
+    """What one run needs from the sandbox; built by the session."""
+
+    profile: BoxProfile
+    files: list[tuple[str, bytes]]
+    size: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,26 +85,82 @@ def signal_of_exit_code(code: int) -> str | None:
 class Box:
     """A started container whose launcher waits for "go"."""
 
-    def __init__(self, engine: Engine, container: DockerContainer, stream: Stream) -> None:
+    def __init__(
+        self, engine: Engine, box_id: str, staging: StagingDir, profile: BoxProfile
+    ) -> None:
+        self.box_id = box_id
+        self.profile = profile
+        self.created = time.monotonic()
         self._engine = engine
-        self._container = container
-        self._stream = stream
+        self._staging = staging
+        self._container: DockerContainer | None = None
+        self._stream: Stream | None = None
         self._pending = b""
         self._last_usage = Usage(None, None)
 
     @property
     def id(self) -> str:
-        return self._container.id
+        """The engine's container id."""
+        return self._live_container().id
 
-    async def wait_ready(self) -> None:
-        """Consume the launcher's READY line; called once after start."""
-        await self._skip_through(READY_MARKER)
+    def _live_container(self) -> DockerContainer:
+        if self._container is None:
+            raise RuntimeError("the box has no container yet")
+        return self._container
+
+    def _live_stream(self) -> Stream:
+        if self._stream is None:
+            raise RuntimeError("the box is not attached")
+        return self._stream
+
+    async def _start(self, size: tuple[int, int]) -> None:
+        engine = self._engine
+        config = container_config(
+            settings=engine.settings,
+            limits=RunLimits(
+                memory_mb=self.profile.memory_mb, cpus=self.profile.cpus, pids=self.profile.pids
+            ),
+            labels={RUN_LABEL: self.box_id, OWNER_LABEL: engine.server_id},
+            staging_path=str(self._staging.path),
+            seccomp_profile=engine.seccomp_profile,
+            tty=self.profile.tty,
+            size=size,
+            tmp_exec=self.profile.tmp_exec,
+        )
+        with engine_errors("create a container"):
+            async with engine.control_timeout():
+                # Shielded: a create cancelled in flight still makes a container,
+                # and without its id nothing could remove it.
+                creating = asyncio.ensure_future(
+                    engine.docker.containers.create(config, name=f"ce-{self.box_id}")
+                )
+                try:
+                    self._container = await asyncio.shield(creating)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        self._container = await creating
+                    raise
+        self._stream = self._container.attach(
+            stdin=True, stdout=True, stderr=True, detach_keys=DETACH_KEYS
+        )
+        # Attach before start: output written before the attach exists is lost.
+        with engine_errors("attach and start"):
+            async with engine.control_timeout():
+                await self._stream.__aenter__()
+                await self._container.start()
+                if self.profile.tty:
+                    await self._container.resize(h=size[1], w=size[0])
+                await self._skip_through(READY_MARKER)
+
+    async def stage(self, files: list[tuple[str, bytes]]) -> None:
+        """Write the program's files; called once, before "go"."""
+        await asyncio.to_thread(self._staging.write_files, files)
 
     async def _skip_through(self, marker: bytes) -> None:
         # Before GO only the launcher writes, so nothing skipped here is the user's.
         prelude = self._pending
         while marker not in prelude:
-            message = await self._stream.read_out()
+            message = await self._live_stream().read_out()
             if message is None or len(prelude) > _MAX_PRELUDE:
                 raise SandboxError("the runtime image's launcher did not answer")
             prelude += message.data
@@ -102,7 +171,7 @@ class Box:
         """Run the compiler beside the waiting launcher; None when it timed out."""
         with engine_errors("start the compiler"):
             async with self._engine.control_timeout():
-                execution = await self._container.exec(
+                execution = await self._live_container().exec(
                     argv, user=SANDBOX_USER, workdir="/tmp", stdout=True, stderr=True
                 )
         try:
@@ -119,9 +188,9 @@ class Box:
         code: int = info["ExitCode"]
         return code
 
-    async def go(self, extra_args: list[str]) -> None:
-        """Tell the launcher to exec the program (with these extra arguments)."""
-        line = json.dumps({"argv": extra_args}).encode() + b"\n"
+    async def go(self, argv: list[str]) -> None:
+        """Tell the launcher to exec the program; returns once it has."""
+        line = json.dumps({"argv": argv}).encode() + b"\n"
         await self.write(line)
         with engine_errors("start the program"):
             await self._skip_through(GO_MARKER)
@@ -132,19 +201,20 @@ class Box:
             chunk, self._pending = self._pending, b""
             return STDOUT, chunk
         with engine_errors("stream output"):
-            message = await self._stream.read_out()
+            message = await self._live_stream().read_out()
         return None if message is None else (message.stream, message.data)
 
     async def write(self, data: bytes) -> None:
         """Bytes to the program's stdin; waits while the engine pushes back."""
         with engine_errors("write stdin"):
-            await self._stream.write_in(data)
+            await self._live_stream().write_in(data)
 
     async def close_stdin(self) -> None:
         """End of input without a terminal: half-close the attach stream."""
         # aiodocker has no half-close; the engine closes the program's stdin
         # when ours ends (StdinOnce), while output keeps flowing.
-        connection = self._stream._resp.connection if self._stream._resp else None
+        response = self._live_stream()._resp
+        connection = response.connection if response else None
         if connection is not None and connection.transport is not None:
             connection.transport.write_eof()
 
@@ -152,7 +222,7 @@ class Box:
         """Set the terminal size the program sees."""
         with engine_errors("resize the terminal"):
             async with self._engine.control_timeout():
-                await self._container.resize(h=rows, w=cols)
+                await self._live_container().resize(h=rows, w=cols)
 
     async def signal(self, name: str) -> None:
         """Deliver a signal to the program."""
@@ -160,9 +230,9 @@ class Box:
         with engine_errors(f"send {name}"):
             async with self._engine.control_timeout():
                 if inside is None:
-                    await self._container.kill(signal=name)
+                    await self._live_container().kill(signal=name)
                     return
-                execution = await self._container.exec(
+                execution = await self._live_container().exec(
                     ["kill", inside, "-1"],
                     user=SANDBOX_USER,
                     stdout=False,
@@ -174,7 +244,7 @@ class Box:
         """Stop everything in the container at once (idempotent)."""
         with contextlib.suppress(SandboxError), engine_errors("kill"):
             async with self._engine.control_timeout():
-                await self._container.kill(signal="SIGKILL")
+                await self._live_container().kill(signal="SIGKILL")
 
     def sample_usage(self) -> Usage:
         """Read the cgroup now and remember the reading for `wait_exit`."""
@@ -187,9 +257,9 @@ class Box:
         """Wait for the container to stop and say how its program ended."""
         self.sample_usage()
         with engine_errors("wait for the program"):
-            result: dict[str, Any] = await self._container.wait()
+            result: dict[str, Any] = await self._live_container().wait()
             async with self._engine.control_timeout():
-                info = await self._container.show()
+                info = await self._live_container().show()
         code = int(result.get("StatusCode", -1))
         state = info.get("State", {})
         oom = bool(state.get("OOMKilled")) or self._engine.was_oom_killed(self.id)
@@ -200,70 +270,53 @@ class Box:
             usage=self._last_usage,
         )
 
-    async def remove(self) -> None:
-        """Remove the container, bounded in time; the reaper catches a failure."""
+    async def destroy(self) -> None:
+        """Remove the container, then the staging folder; bounded, never raises.
+
+        Runs to completion even when the caller is cancelled.
+        """
+        await asyncio.shield(self._engine.clean_up(self._destroy()))
+
+    async def _destroy(self) -> None:
+        container, self._container = self._container, None
+        if container is None:
+            # The create may have failed on our side yet succeeded in the engine.
+            container = self._engine.docker.containers.container(f"ce-{self.box_id}")
         try:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._stream.close(), timeout=1)
+            if self._stream is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._stream.close(), timeout=1)
             async with self._engine.control_timeout():
-                await self._container.delete(force=True)
+                await _delete(container)
+            self._engine.forget(container.id)
         except Exception as exc:
-            log.warning("container %s not removed now (%s); the reaper will", self.id[:12], exc)
+            log.warning("box %s not removed now (%s); the reaper will", self.box_id, exc)
+            return  # the folder stays mounted: the reaper removes both later
         finally:
-            self._engine.forget(self.id)
+            self._engine.live_boxes.discard(self.box_id)
+        await asyncio.to_thread(self._staging.remove)
 
 
-@contextlib.asynccontextmanager
-async def open_box(engine: Engine, plan: BoxPlan) -> AsyncIterator[Box]:
-    """Stage, create, attach, start and wait for the launcher; always clean up."""
-    staging = await asyncio.to_thread(
-        StagingDir, engine.settings.staging_root, engine.server_id, plan.run_id
-    )
-    box: Box | None = None
+async def _delete(container: DockerContainer) -> None:
     try:
-        await asyncio.to_thread(staging.write_files, plan.files)
-        config = container_config(
-            settings=engine.settings,
-            limits=plan.limits,
-            labels={RUN_LABEL: plan.run_id, OWNER_LABEL: engine.server_id},
-            staging_path=str(staging.path),
-            seccomp_profile=engine.seccomp_profile,
-            tty=plan.tty,
-            size=plan.size,
-            tmp_exec=plan.tmp_exec,
-            command=plan.command,
-        )
-        with engine_errors("create a container"):
-            async with engine.control_timeout():
-                container = await engine.docker.containers.create(config, name=f"ce-{plan.run_id}")
-        stream = container.attach(stdin=True, stdout=True, stderr=True, detach_keys=DETACH_KEYS)
-        box = Box(engine, container, stream)
-        # Attach before start: output written before the attach exists is lost.
-        with engine_errors("attach and start"):
-            async with engine.control_timeout():
-                await stream.__aenter__()
-                await container.start()
-                if plan.tty:
-                    await container.resize(h=plan.size[1], w=plan.size[0])
-                await box.wait_ready()
-        yield box
-    finally:
-        # Shielded and bounded: a cancelled run must still leave nothing behind.
-        await asyncio.shield(engine.clean_up(_cleanup(box, staging)))
+        await container.delete(force=True)
+    except aiodocker.DockerError as exc:
+        if exc.status != 404:
+            raise
 
 
-async def _cleanup(box: Box | None, staging: StagingDir) -> None:
-    if box is not None:
-        await box.remove()
-    await asyncio.to_thread(staging.remove)
-
-
-class DockerSandbox:
-    """The real `Sandbox` of the session layer: boxes on this engine."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def open_box(self, plan: BoxPlan) -> contextlib.AbstractAsyncContextManager[Box]:
-        """A started container for `plan`, removed when the context ends."""
-        return open_box(self.engine, plan)
+async def start_box(
+    engine: Engine, profile: BoxProfile, *, size: tuple[int, int] = (80, 24)
+) -> Box:
+    """A started, empty container whose launcher waits; cleaned up if starting fails."""
+    box_id = uuid.uuid4().hex
+    engine.live_boxes.add(box_id)
+    # A plain mkdir, not in a thread: a cancelled thread would still create it.
+    staging = StagingDir(engine.settings.staging_root, engine.server_id, box_id)
+    box = Box(engine, box_id, staging, profile)
+    try:
+        await box._start(size)
+    except BaseException:
+        await box.destroy()
+        raise
+    return box

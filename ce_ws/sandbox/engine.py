@@ -49,6 +49,8 @@ class Engine:
         self.seccomp_profile = seccomp_profile
         self._oom_killed: set[str] = set()
         self._cleanups: set[asyncio.Task[None]] = set()
+        #: Box ids whose container this process owns (running or warm): the reaper spares them.
+        self.live_boxes: set[str] = set()
         # The default connector allows 100 connections and waits forever for a
         # free one; every attach holds one for its whole life.
         self._connector = aiohttp.UnixConnector(
@@ -67,10 +69,14 @@ class Engine:
         task.add_done_callback(self._cleanups.discard)
         return task
 
-    async def close(self) -> None:
-        """Finish pending cleanups, then close the client; called once at shutdown."""
+    async def finish_cleanups(self) -> None:
+        """Wait (bounded) for every cleanup started so far."""
         if self._cleanups:
             await asyncio.wait(self._cleanups, timeout=2 * self.settings.control_timeout_s)
+
+    async def close(self) -> None:
+        """Finish pending cleanups, then close the client; called once at shutdown."""
+        await self.finish_cleanups()
         await self.docker.close()
         await self._connector.close()
 
@@ -88,12 +94,14 @@ class Engine:
     async def image_labels(self, image: str) -> dict[str, str] | None:
         """The labels of an image, or None when the image is absent."""
         try:
-            async with self.control_timeout():
-                info = await self.docker.images.inspect(image)
-        except aiodocker.DockerError as exc:
-            if exc.status == 404:
+            with engine_errors(f"inspect image {image}"):
+                async with self.control_timeout():
+                    info = await self.docker.images.inspect(image)
+        except SandboxError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiodocker.DockerError) and cause.status == 404:
                 return None
-            raise SandboxError(f"cannot inspect image {image}: {exc.message}") from exc
+            raise
         labels: dict[str, str] = info.get("Config", {}).get("Labels") or {}
         return labels
 
@@ -131,8 +139,11 @@ class Engine:
             finally:
                 response.close()  # aiodocker leaves finalizing a streamed response to us
 
-    async def reap(self, *, keep: set[str], stale_after_s: float) -> int:
-        """Remove our containers not in `keep` and stale staging dirs; returns the count."""
+    async def reap(self, *, stale_after_s: float, spare_live: bool = True) -> int:
+        """Remove our containers no live box owns, and stale staging dirs; returns the count.
+
+        At shutdown `spare_live=False` removes every container of this server.
+        """
         removed = 0
         with engine_errors("list containers"):
             async with self.control_timeout():
@@ -141,7 +152,8 @@ class Engine:
                 )
         for container in containers:
             run_id = container["Labels"].get(RUN_LABEL, "")
-            if run_id in keep:
+            # Checked now, not before the listing: a box may have started meanwhile.
+            if spare_live and run_id in self.live_boxes:
                 continue
             with contextlib.suppress(SandboxError), engine_errors("remove a container"):
                 async with self.control_timeout():
@@ -154,7 +166,7 @@ class Engine:
         for path in stale_staging_dirs(
             self.settings.staging_root, self.server_id, older_than_s=stale_after_s
         ):
-            if path.name.removeprefix(prefix) not in keep:
+            if not (spare_live and path.name.removeprefix(prefix) in self.live_boxes):
                 await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
                 removed += 1
         return removed

@@ -29,7 +29,6 @@ def container_config(
     tty: bool,
     size: tuple[int, int],
     tmp_exec: bool,
-    command: list[str],
 ) -> dict[str, Any]:
     """The Engine API create body for one run's container."""
     cols, rows = size
@@ -39,7 +38,9 @@ def container_config(
     tmp_options += ",exec" if tmp_exec else ",noexec"
     return {
         "Image": settings.image,
-        "Cmd": [LAUNCHER, *command],
+        # The program comes later, in the launcher's go line: a started
+        # container can then wait in the warm pool for any language.
+        "Cmd": [LAUNCHER],
         "Entrypoint": [],
         "User": SANDBOX_USER,
         "WorkingDir": "/work",

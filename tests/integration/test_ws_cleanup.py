@@ -8,21 +8,21 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import TEST_SERVER_ID, leftovers, project_containers
+from tests.conftest import TEST_SERVER_ID, leftovers, project_containers, run_remains
 from tests.integration.conftest import MakeClient
 from tests.integration.server_process import server_process
 from tests.integration.terminal import TermClient
 
 
-async def wait_for_no_leftovers(timeout_s: float) -> float:
+async def wait_until_gone(what: str, check: Callable[[], bool], timeout_s: float) -> float:
+    """Seconds until `check()` says gone; fails after `timeout_s`."""
     began = time.monotonic()
-    while any(await asyncio.to_thread(leftovers)):
+    while not await asyncio.to_thread(check):
         if time.monotonic() - began > timeout_s:
-            raise AssertionError(
-                f"still there after {timeout_s}s: {await asyncio.to_thread(leftovers)}"
-            )
+            raise AssertionError(f"{what} still there after {timeout_s}s")
         await asyncio.sleep(0.05)
     return time.monotonic() - began
 
@@ -34,9 +34,12 @@ async def test_client_disconnect_removes_the_container_within_two_seconds(
     async with TermClient.connect(client) as term:
         started = await term.run("bash", "echo running; sleep 100")
         await term.expect(b"running")
-        assert Path(f"/tmp/ce-{TEST_SERVER_ID}-{started['run_id']}").is_dir()
-        assert await asyncio.to_thread(project_containers)
-    assert await wait_for_no_leftovers(2.0) < 2.0
+        containers, staged = await asyncio.to_thread(run_remains, started["run_id"])
+        assert len(containers) == 1 and staged
+    elapsed = await wait_until_gone(
+        "the run's container", lambda: run_remains(started["run_id"]) == ([], False), 2.0
+    )
+    assert elapsed < 2.0
 
 
 async def test_server_shutdown_reports_and_removes_every_run() -> None:
@@ -45,10 +48,10 @@ async def test_server_shutdown_reports_and_removes_every_run() -> None:
         async with contextlib.AsyncExitStack() as stack:
             for _ in range(3):
                 term = await stack.enter_async_context(TermClient.connect_url(server.ws_url))
-                await term.run("bash", "echo running; sleep 100")
+                started = await term.run("bash", "echo running; sleep 100")
                 await term.expect(b"running")
+                assert len((await asyncio.to_thread(run_remains, started["run_id"]))[0]) == 1
                 terms.append(term)
-            assert len(await asyncio.to_thread(project_containers)) == 3
             server.process.send_signal(signal.SIGTERM)
             for term in terms:
                 exit_message = await term.wait_exit(timeout=20)
@@ -63,14 +66,22 @@ async def test_server_shutdown_reports_and_removes_every_run() -> None:
 async def test_restart_after_sigkill_reaps_what_the_crash_left() -> None:
     with server_process() as server:
         async with TermClient.connect_url(server.ws_url) as term:
-            await term.run("bash", "echo running; sleep 100")
+            started = await term.run("bash", "echo running; sleep 100")
             await term.expect(b"running")
             os.kill(server.process.pid, signal.SIGKILL)
             server.process.wait()
-    containers, staging = await asyncio.to_thread(leftovers)
-    assert len(containers) == 1 and len(staging) == 1, "the crash should leave its run behind"
+    containers, staged = await asyncio.to_thread(run_remains, started["run_id"])
+    assert len(containers) == 1 and staged, "the crash should leave its run behind"
+    crashed_containers, crashed_folders = await asyncio.to_thread(leftovers)
+
+    def crash_cleaned() -> bool:
+        containers, folders = leftovers()
+        return not set(crashed_containers) & set(containers) and not set(crashed_folders) & set(
+            folders
+        )
+
     with server_process():
-        await wait_for_no_leftovers(10.0)
+        await wait_until_gone("what the crash left", crash_cleaned, 10.0)
 
 
 async def test_reaper_removes_orphans_but_not_other_servers_runs(

@@ -1,0 +1,111 @@
+"""Prometheus metrics of one server, in a registry of its own (`GET /metrics`).
+
+One `Metrics` per application, kept behind `METRICS`: tests that build several
+apps never share a counter. Adding a metric: one attribute in `__init__` (with
+`registry=self.registry`) and one small method named after the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+#: The `Content-Type` of `render()`'s text (the classic text format, read by every Prometheus).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_PREFIX = "ce"
+_WALL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    """Every metric of the server; the web and session layers call its methods."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._runs = Counter(
+            f"{_PREFIX}_runs",
+            "Runs ended, by language and exit status.",
+            ["language", "status"],
+            registry=self.registry,
+        )
+        self._wall = Histogram(
+            f"{_PREFIX}_run_wall_seconds",
+            "Wall-clock time of the run stage, by language.",
+            ["language"],
+            buckets=_WALL_BUCKETS,
+            registry=self.registry,
+        )
+        self._first_output = Histogram(
+            f"{_PREFIX}_run_first_output_seconds",
+            "From the run's admission to its program's first output byte, by language.",
+            ["language"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._container_start = Histogram(
+            f"{_PREFIX}_container_start_seconds",
+            "From a run asking for a container to having it started and staged "
+            "(warm-pool claims included).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._rejected = Counter(
+            f"{_PREFIX}_runs_rejected",
+            "Runs refused before they started, by error code.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._reaped = Counter(
+            f"{_PREFIX}_reaper_removals",
+            "Leftover containers and staging folders removed by the reaper.",
+            registry=self.registry,
+        )
+        self._active = Gauge(
+            f"{_PREFIX}_active_runs", "Runs holding a slot.", registry=self.registry
+        )
+        self._queued = Gauge(
+            f"{_PREFIX}_queued_runs", "Runs waiting for a slot.", registry=self.registry
+        )
+        self._connections = Gauge(
+            f"{_PREFIX}_websocket_connections",
+            "Open WebSocket connections.",
+            registry=self.registry,
+        )
+
+    def watch(
+        self,
+        *,
+        active_runs: Callable[[], float],
+        queued_runs: Callable[[], float],
+        websocket_connections: Callable[[], float],
+    ) -> None:
+        """Read these gauges from their owners at scrape time; called by `create_app`."""
+        self._active.set_function(active_runs)
+        self._queued.set_function(queued_runs)
+        self._connections.set_function(websocket_connections)
+
+    def run_ended(self, language: str, status: str, wall_s: float) -> None:
+        """A run sent its `exit`."""
+        self._runs.labels(language=language, status=status).inc()
+        self._wall.labels(language=language).observe(wall_s)
+
+    def first_output(self, language: str, seconds: float) -> None:
+        """A run's program printed its first byte."""
+        self._first_output.labels(language=language).observe(seconds)
+
+    def container_started(self, seconds: float) -> None:
+        """A run got its started, staged container."""
+        self._container_start.observe(seconds)
+
+    def rejected(self, reason: str) -> None:
+        """A run was refused (`reason` is the error code)."""
+        self._rejected.labels(reason=reason).inc()
+
+    def reaped(self, count: int) -> None:
+        """The reaper removed `count` leftovers."""
+        self._reaped.inc(count)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric; called per scrape."""
+        return generate_latest(self.registry)

@@ -1,0 +1,161 @@
+"""The warm pool: containers created, attached and started ahead of time.
+
+Each idle box is a hardened container with an empty staging folder mounted
+and its launcher waiting for "go"; no user code has ever run in it. A run
+whose profile matches claims one and skips container creation entirely. A
+claimed box is never returned: it is destroyed after its run like any other.
+
+Refilling runs in one background task with bounded concurrency, so it never
+competes with live runs for more than `refill_concurrency` container starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+
+from ce_ws.config import PoolSettings
+from ce_ws.errors import SandboxError
+from ce_ws.sandbox.box import Box, BoxProfile, start_box
+from ce_ws.sandbox.engine import Engine
+
+log = logging.getLogger(__name__)
+
+_RETRY_AFTER_FAILURE_S = 2.0
+_AGE_CHECK_S = 5.0
+MIB = 1024 * 1024
+
+
+@dataclass
+class PoolStats:
+    """What /readyz and /metrics report about the pool."""
+
+    hits: int = 0
+    misses: int = 0
+    refills: int = 0
+    refill_failures: int = 0
+    last_refill_s: float = 0.0
+
+
+def host_memory_bytes() -> int:
+    """Total memory of this host, for the pool's memory budget."""
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no MemTotal in /proc/meminfo")
+
+
+class WarmPool:
+    """Idle boxes per profile, refilled in the background."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: PoolSettings,
+        *,
+        profiles: list[BoxProfile],
+        memory_budget_bytes: int,
+    ) -> None:
+        """`profiles` are kept warm; their memory limits never add up past the budget."""
+        self._engine = engine
+        self._settings = settings
+        self._profiles = profiles
+        self._memory_budget = memory_budget_bytes
+        self._idle: dict[BoxProfile, deque[Box]] = {profile: deque() for profile in profiles}
+        self._starting: Counter[BoxProfile] = Counter()
+        self._wanted = asyncio.Event()
+        self._wanted.set()
+        self.stats = PoolStats()
+
+    @property
+    def size(self) -> int:
+        return sum(len(boxes) for boxes in self._idle.values())
+
+    def claim(self, profile: BoxProfile) -> Box | None:
+        """An idle box for this profile, or None (the caller takes the cold path)."""
+        boxes = self._idle.get(profile)
+        if not boxes:
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        self._wanted.set()
+        return boxes.popleft()
+
+    async def keep_filled(self) -> None:
+        """The background task: top every profile up, recycle old boxes; runs until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_AGE_CHECK_S):
+                    await self._wanted.wait()
+            self._wanted.clear()
+            await self._recycle_old()
+            if not await self._fill():
+                await asyncio.sleep(_RETRY_AFTER_FAILURE_S)
+                self._wanted.set()
+
+    async def close(self) -> None:
+        """Destroy every idle box; called once at shutdown after `keep_filled` stopped."""
+        boxes = [box for queue in self._idle.values() for box in queue]
+        for queue in self._idle.values():
+            queue.clear()
+        await asyncio.gather(*(box.destroy() for box in boxes))
+
+    def _memory_in_use(self) -> int:
+        idle = [box.profile for queue in self._idle.values() for box in queue]
+        return sum(p.memory_mb * MIB for p in [*idle, *self._starting.elements()])
+
+    def _has_room_for(self, profile: BoxProfile) -> bool:
+        return (
+            len(self._idle[profile]) + self._starting[profile] < self._settings.per_profile
+            and self.size + self._starting.total() < self._settings.max_total
+            and self._memory_in_use() + profile.memory_mb * MIB <= self._memory_budget
+        )
+
+    async def _fill(self) -> bool:
+        """Start boxes until every profile is full; False when the engine failed."""
+        limit = asyncio.Semaphore(self._settings.refill_concurrency)
+
+        async def one(profile: BoxProfile) -> bool:
+            async with limit:
+                if not self._has_room_for(profile):
+                    return True
+                self._starting[profile] += 1
+                try:
+                    return await self._add(profile)
+                finally:
+                    self._starting[profile] -= 1
+
+        while True:
+            needed = [profile for profile in self._profiles if self._has_room_for(profile)]
+            if not needed:
+                return True
+            # A TaskGroup, not gather: cancelled, it still waits for every start,
+            # so no container is left half-made behind a closed engine client.
+            async with asyncio.TaskGroup() as group:
+                starts = [group.create_task(one(profile)) for profile in needed]
+            if not all(start.result() for start in starts):
+                return False
+
+    async def _add(self, profile: BoxProfile) -> bool:
+        began = time.monotonic()
+        try:
+            box = await start_box(self._engine, profile)
+        except SandboxError as exc:
+            self.stats.refill_failures += 1
+            log.warning("warm pool refill failed: %s", exc)
+            return False
+        self.stats.refills += 1
+        self.stats.last_refill_s = time.monotonic() - began
+        self._idle[profile].append(box)
+        return True
+
+    async def _recycle_old(self) -> None:
+        cutoff = time.monotonic() - self._settings.max_age_s
+        for queue in self._idle.values():
+            while queue and queue[0].created < cutoff:
+                await queue.popleft().destroy()
