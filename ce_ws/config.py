@@ -88,11 +88,11 @@ class PoolSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
-    per_profile: int = Field(2, ge=0, le=64)
+    per_profile: int = Field(1, ge=0, le=64)
     max_total: int = Field(8, ge=0, le=512)
     #: The pool's memory limits may add up to at most this share of host memory.
     max_memory_share: float = Field(0.25, gt=0, le=0.9)
-    max_age_s: float = Field(600.0, ge=10, le=86_400)
+    max_age_s: float = Field(600.0, ge=1, le=86_400)
     refill_concurrency: int = Field(1, ge=1, le=16)
 
 

@@ -72,6 +72,24 @@ class Metrics:
             "Open WebSocket connections.",
             registry=self.registry,
         )
+        self._box_start = Histogram(
+            f"{_PREFIX}_container_create_start_seconds",
+            "Creating, attaching and starting one container until its launcher waits "
+            "(cold starts and warm-pool refills).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._pool_size = Gauge(
+            f"{_PREFIX}_pool_idle_containers", "Warm containers waiting.", registry=self.registry
+        )
+        self._pool_hits = Gauge(
+            f"{_PREFIX}_pool_hits", "Runs that got a warm container.", registry=self.registry
+        )
+        self._pool_misses = Gauge(
+            f"{_PREFIX}_pool_misses",
+            "Runs that found no warm container of their profile.",
+            registry=self.registry,
+        )
 
     def watch(
         self,
@@ -84,6 +102,22 @@ class Metrics:
         self._active.set_function(active_runs)
         self._queued.set_function(queued_runs)
         self._connections.set_function(websocket_connections)
+
+    def watch_pool(
+        self,
+        *,
+        size: Callable[[], float],
+        hits: Callable[[], float],
+        misses: Callable[[], float],
+    ) -> None:
+        """Read the warm pool's figures at scrape time; called when the pool starts."""
+        self._pool_size.set_function(size)
+        self._pool_hits.set_function(hits)
+        self._pool_misses.set_function(misses)
+
+    def box_started(self, seconds: float) -> None:
+        """A container was created and started (for a run or for the pool)."""
+        self._box_start.observe(seconds)
 
     def run_ended(self, language: str, status: str, wall_s: float) -> None:
         """A run sent its `exit`."""

@@ -343,4 +343,7 @@ class Readiness(ServerMessage):
     active_runs: int
     queued_runs: int
     max_runs: int
-    omit_if_none = frozenset({"reason"})
+    pool_idle: int | None = None
+    pool_hits: int | None = None
+    pool_misses: int | None = None
+    omit_if_none = frozenset({"reason", "pool_idle", "pool_hits", "pool_misses"})

@@ -22,6 +22,7 @@ from ce_ws.appkeys import (
     ENGINE,
     LANGUAGES,
     METRICS,
+    POOL,
     RATE_LIMITER,
     RUN_TASKS,
     SANDBOX,
@@ -341,12 +342,16 @@ async def readyz(request: web.Request) -> web.Response:
     app = request.app
     reason = await _not_ready_because(app)
     admission = app[ADMISSION]
+    pool = app.get(POOL)
     body = Readiness(
         ready=reason is None,
         reason=reason,
         active_runs=admission.active,
         queued_runs=admission.queued,
         max_runs=app[SETTINGS].capacity.max_runs,
+        pool_idle=pool.size if pool else None,
+        pool_hits=pool.stats.hits if pool else None,
+        pool_misses=pool.stats.misses if pool else None,
     )
     return json_response(body, HTTPStatus.OK if reason is None else HTTPStatus.SERVICE_UNAVAILABLE)
 

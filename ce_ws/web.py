@@ -93,6 +93,7 @@ async def docker_engine(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     profile = await asyncio.to_thread(SECCOMP_PROFILE.read_text)
     engine = Engine(settings.sandbox, server_id=settings.server_id, seccomp_profile=profile)
+    engine.on_box_started = app[METRICS].box_started
     app[ENGINE] = engine
     yield
     running: set[asyncio.Task[None]] = app[RUN_TASKS]
@@ -156,6 +157,9 @@ async def warm_pool(app: web.Application) -> AsyncIterator[None]:
     )
     app[POOL] = pool
     app[SANDBOX] = DockerSandbox(engine, pool)
+    app[METRICS].watch_pool(
+        size=lambda: pool.size, hits=lambda: pool.stats.hits, misses=lambda: pool.stats.misses
+    )
     task = asyncio.create_task(pool.keep_filled())
     yield
     task.cancel()

@@ -319,4 +319,5 @@ async def start_box(
     except BaseException:
         await box.destroy()
         raise
+    engine.on_box_started(time.monotonic() - box.created)
     return box

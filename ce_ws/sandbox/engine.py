@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import aiodocker
@@ -51,6 +51,8 @@ class Engine:
         self._cleanups: set[asyncio.Task[None]] = set()
         #: Box ids whose container this process owns (running or warm): the reaper spares them.
         self.live_boxes: set[str] = set()
+        #: Called with the seconds each container took to create and start (for metrics).
+        self.on_box_started: Callable[[float], None] = lambda seconds: None
         # The default connector allows 100 connections and waits forever for a
         # free one; every attach holds one for its whole life.
         self._connector = aiohttp.UnixConnector(

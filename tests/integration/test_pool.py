@@ -1,0 +1,119 @@
+"""The warm pool: runs claim started containers, which are never reused."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from ce_ws.appkeys import ENGINE, POOL
+from ce_ws.config import PoolSettings, Settings
+from ce_ws.sandbox import BoxProfile, WarmPool
+from tests.conftest import project_containers, run_remains
+from tests.integration.conftest import MakeClient
+from tests.integration.terminal import TermClient
+
+MIB = 1024 * 1024
+
+
+async def readiness(client: TestClient[Any, Any]) -> dict[str, Any]:
+    response = await client.get("/readyz")
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def wait_for_idle(
+    client: TestClient[Any, Any], count: int, timeout_s: float = 20
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while (body := await readiness(client))["pool_idle"] < count:
+        assert time.monotonic() < deadline, f"pool stuck at {body}"
+        await asyncio.sleep(0.1)
+    return body
+
+
+async def test_run_claims_a_warm_container_and_the_pool_refills(make_client: MakeClient) -> None:
+    client = await make_client(pool={"per_profile": 1, "max_total": 4})
+    before = await wait_for_idle(client, 4)
+    pool = client.app[POOL]
+    warm_ids = {box.box_id for queue in pool._idle.values() for box in queue}
+    async with TermClient.connect(client) as term:
+        started = await term.run("python", "print('warm hello')")
+        exit_message = await term.wait_exit()
+    assert exit_message["exit_code"] == 0 and b"warm hello" in term.output
+    assert started["run_id"] in warm_ids, "the run should have used a pooled container"
+    after = await wait_for_idle(client, 4)
+    assert after["pool_hits"] == before["pool_hits"] + 1
+    # The used container is destroyed, never returned to the pool.
+    assert await asyncio.to_thread(run_remains, started["run_id"]) == ([], False)
+    assert started["run_id"] not in {box.box_id for queue in pool._idle.values() for box in queue}
+
+
+async def test_run_with_other_fixed_limits_takes_the_cold_path(make_client: MakeClient) -> None:
+    client = await make_client(pool={"per_profile": 1, "max_total": 4})
+    before = await wait_for_idle(client, 4)
+    async with TermClient.connect(client) as term:
+        exit_message = await term.run_to_exit("python", "print('cold')", limits={"memory_mb": 128})
+    assert exit_message["exit_code"] == 0
+    after = await readiness(client)
+    assert after["pool_misses"] == before["pool_misses"] + 1
+    assert after["pool_hits"] == before["pool_hits"]
+
+
+async def test_pool_limits_hold_on_count_and_memory(make_client: MakeClient) -> None:
+    client = await make_client(pool={"per_profile": 4, "max_total": 3})
+    await wait_for_idle(client, 3)
+    await asyncio.sleep(1)
+    assert (await readiness(client))["pool_idle"] == 3
+    engine = client.app[ENGINE]
+    profile = BoxProfile.of(Settings().defaults, tty=True, tmp_exec=False)
+    budget_for_two = 2 * profile.memory_mb * MIB + MIB
+    pool = WarmPool(
+        engine, PoolSettings(per_profile=5), profiles=[profile], memory_budget_bytes=budget_for_two
+    )
+    filler = asyncio.create_task(pool.keep_filled())
+    try:
+        deadline = time.monotonic() + 20
+        while pool.size < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
+        assert pool.size == 2, "the memory budget allows two boxes"
+    finally:
+        filler.cancel()
+        await asyncio.gather(filler, return_exceptions=True)
+        await pool.close()
+
+
+async def test_old_idle_containers_are_recycled(make_client: MakeClient) -> None:
+    client = await make_client(pool={"per_profile": 1, "max_total": 1, "max_age_s": 1})
+    await wait_for_idle(client, 1)
+    first = {box.box_id for queue in client.app[POOL]._idle.values() for box in queue}
+    deadline = time.monotonic() + 15
+    while True:
+        current = {box.box_id for queue in client.app[POOL]._idle.values() for box in queue}
+        if current and not current & first:
+            break
+        assert time.monotonic() < deadline, "the old box was not recycled"
+        await asyncio.sleep(0.2)
+    for box_id in first:
+        assert await asyncio.to_thread(run_remains, box_id) == ([], False)
+
+
+async def test_pool_off_keeps_no_idle_containers(make_client: MakeClient) -> None:
+    client = await make_client(pool={"enabled": False})
+    await asyncio.sleep(0.5)
+    assert await asyncio.to_thread(project_containers) == []
+    assert "pool_idle" not in await readiness(client)
+    async with TermClient.connect(client) as term:
+        assert (await term.run_to_exit("bash", "echo cold"))["exit_code"] == 0
+
+
+async def test_metrics_show_the_pool(make_client: MakeClient) -> None:
+    client = await make_client(pool={"per_profile": 1, "max_total": 4})
+    await wait_for_idle(client, 4)
+    text = await (await client.get("/metrics")).text()
+    assert "ce_pool_idle_containers 4.0" in text
+    assert "ce_container_create_start_seconds_count" in text
