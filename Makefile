@@ -14,6 +14,8 @@ run: setup
 
 test: setup browser lint
 	$(PY) -m pytest tests
+	@echo "[test] again without the warm pool: every run takes the cold path"
+	CE_POOL__ENABLED=false $(PY) -m pytest tests/integration tests/hostile
 
 setup: $(STAMP) engine image assets
 

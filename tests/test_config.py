@@ -1,0 +1,51 @@
+"""Settings: defaults within maxima, environment names, and the README table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from ce_ws.config import Settings
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def env_names(model: type[BaseModel], prefix: str = "CE_") -> list[str]:
+    names = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += env_names(annotation, f"{prefix}{name.upper()}__")
+        else:
+            names.append(f"{prefix}{name.upper()}")
+    return names
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = README.read_text()
+    missing = [name for name in env_names(Settings) if f"`{name}`" not in readme]
+    assert missing == [], f"add these to the README's configuration table: {missing}"
+
+
+def test_settings_come_from_ce_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CE_DEFAULTS__WALL_MS", "1234")
+    monkeypatch.setenv("CE_POOL__ENABLED", "false")
+    monkeypatch.setenv("CE_ALLOWED_ORIGINS", '["https://a.example"]')
+    settings = Settings()
+    assert settings.defaults.wall_ms == 1234
+    assert settings.pool.enabled is False
+    assert settings.allowed_origins == ["https://a.example"]
+
+
+def test_a_default_above_its_maximum_is_refused() -> None:
+    with pytest.raises(ValidationError, match="above maxima"):
+        Settings(defaults={"memory_mb": 2048}, maxima={"memory_mb": 1024})
+
+
+def test_no_setting_exceeds_its_hard_ceiling() -> None:
+    with pytest.raises(ValidationError):
+        Settings(maxima={"memory_mb": 10**6})
+    with pytest.raises(ValidationError):
+        Settings(sandbox={"runtime": "kata"})
