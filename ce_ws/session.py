@@ -94,6 +94,14 @@ class RunState(enum.Enum):
     ENDED = "ended"  # `exit` sent; container removal under way or done
 
 
+_NEXT_STATES = {
+    RunState.PENDING: {RunState.STARTING},
+    RunState.STARTING: {RunState.COMPILING, RunState.RUNNING},
+    RunState.COMPILING: {RunState.RUNNING},
+    RunState.RUNNING: set(),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Terminal:
     """The run's terminal: TTY on or off, size, flow control."""
@@ -181,9 +189,14 @@ class Run:
         if self._unacked <= LOW_WATER:
             self._window.set()
 
+    def _enter(self, state: RunState) -> None:
+        if state not in _NEXT_STATES.get(self.state, set()):
+            raise RuntimeError(f"run {self.run_id}: {self.state.name} cannot become {state.name}")
+        self.state = state
+
     def mark_ended(self) -> None:
         """The run is over for its client (idempotent; final)."""
-        self.state = RunState.ENDED
+        self.state = RunState.ENDED  # reachable from every state, and final
         self._ending.set()
 
     # -- the run itself ----------------------------------------------------
@@ -192,7 +205,7 @@ class Run:
         """Run to the end; sends `started`, `stage`s and exactly one `exit`."""
         box_exit: BoxExit | None = None
         try:
-            self.state = RunState.STARTING
+            self._enter(RunState.STARTING)
             self._admitted = time.monotonic()
             async with self._sandbox.open_box(self._box_plan()) as box:
                 self._observer.container_started(time.monotonic() - self._admitted)
@@ -235,7 +248,7 @@ class Run:
         language = self.plan.language
         if not language.compiled:
             return True
-        self.state = RunState.COMPILING
+        self._enter(RunState.COMPILING)
         self._stage = "compile"
         await self._client.send(Stage(stage="compile"))
         argv = language.compile_argv([name for name, _ in self.plan.files])
@@ -257,7 +270,7 @@ class Run:
         self._stage = "run"
         await self._client.send(Stage(stage="run"))
         self._began = self._last_activity = time.monotonic()
-        self.state = RunState.RUNNING
+        self._enter(RunState.RUNNING)
         if self._terminal.cols and self._terminal.tty:
             await box.resize(self._terminal.cols, self._terminal.rows)
         await box.go(self.plan.language.run_argv(self.plan.entry) + self.plan.args)

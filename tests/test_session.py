@@ -1,0 +1,213 @@
+"""The run lifecycle, in order, with a recording fake box (pure logic only).
+
+The proof that runs work is in tests/integration against the real engine;
+these tests pin down the order of events and the end classification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from ce_ws.config import RunLimits, Settings
+from ce_ws.languages import load_languages
+from ce_ws.plan import RunPlan
+from ce_ws.protocol import ServerMessage, Status
+from ce_ws.sandbox import BoxExit, BoxPlan, Usage
+from ce_ws.session import Run, RunState, Terminal, classify
+from ce_ws.types import OutputSink
+
+LANGUAGES = load_languages()
+
+
+class RecordingBox:
+    """Plays a program: prints `output`, then exits with `exit_code` (or waits to be killed)."""
+
+    def __init__(
+        self,
+        events: list[str],
+        *,
+        output: list[bytes],
+        exit_code: int = 0,
+        compile_code: int = 0,
+        hang: bool = False,
+    ) -> None:
+        self.box_id = "box-1"
+        self.events = events
+        self._output = list(output)
+        self._exit_code = exit_code
+        self._compile_code = compile_code
+        self._killed = asyncio.Event()
+        self._hang = hang
+        self.went = asyncio.Event()
+
+    async def compile(self, argv: list[str], *, timeout_s: float, sink: OutputSink) -> int | None:
+        self.events.append(f"compile {argv[0]}")
+        return self._compile_code
+
+    async def go(self, argv: list[str]) -> None:
+        self.events.append(f"go {' '.join(argv)}")
+        self.went.set()
+
+    async def read(self) -> tuple[int, bytes] | None:
+        if self._output:
+            return 1, self._output.pop(0)
+        if self._hang:
+            await self._killed.wait()
+        return None
+
+    async def write(self, data: bytes) -> None:
+        self.events.append(f"write {data!r}")
+
+    async def close_stdin(self) -> None:
+        self.events.append("close stdin")
+
+    async def resize(self, cols: int, rows: int) -> None:
+        self.events.append(f"resize {cols}x{rows}")
+
+    async def signal(self, name: str) -> None:
+        self.events.append(f"signal {name}")
+
+    async def kill(self) -> None:
+        self.events.append("kill")
+        self._killed.set()
+
+    def sample_usage(self) -> Usage:
+        return Usage(1024, 5_000_000)
+
+    async def wait_exit(self) -> BoxExit:
+        self.events.append("wait exit")
+        code = 137 if self._killed.is_set() else self._exit_code
+        return BoxExit(
+            exit_code=code,
+            signal="SIGKILL" if code == 137 else None,
+            oom_killed=False,
+            usage=Usage(1024, 5_000_000),
+        )
+
+
+class RecordingSandbox:
+    def __init__(self, box: RecordingBox) -> None:
+        self.box = box
+
+    @contextlib.asynccontextmanager
+    async def open_box(self, plan: BoxPlan) -> AsyncIterator[RecordingBox]:
+        self.box.events.append(f"open tty={plan.profile.tty} exec={plan.profile.tmp_exec}")
+        try:
+            yield self.box
+        finally:
+            self.box.events.append("destroy")
+
+
+class RecordingClient:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    async def send(self, message: ServerMessage) -> None:
+        data: dict[str, Any] = message.model_dump()
+        detail = data.get("stage") if data["type"] == "stage" else data.get("status", "")
+        self.events.append(f"send {data['type']} {detail}".strip())
+
+    async def send_output(self, data: bytes, stream: int) -> None:
+        self.events.append(f"output {data!r}")
+
+
+def make_run(language: str, box: RecordingBox, events: list[str], **limits: Any) -> Run:
+    plan = RunPlan(
+        language=LANGUAGES.resolve(language),
+        files=[("main", b"")],
+        args=["x"],
+        stdin=None,
+        limits=RunLimits(**limits),
+        correlation_id=None,
+    )
+    return Run(
+        plan,
+        sandbox=RecordingSandbox(box),
+        settings=Settings(),
+        client=RecordingClient(events),
+        terminal=Terminal(),
+    )
+
+
+async def test_interpreted_run_events_in_order() -> None:
+    events: list[str] = []
+    run = make_run("python", RecordingBox(events, output=[b"hi\r\n"]), events)
+    exit_message = await run.execute()
+    assert exit_message.status is Status.EXITED and exit_message.run_id == "box-1"
+    assert events == [
+        "open tty=True exec=False",
+        "send started",
+        "send stage run",
+        "resize 80x24",
+        "go python3 -u /work/main x",
+        "output b'hi\\r\\n'",
+        "wait exit",
+        "send exit exited",
+        "destroy",
+    ]
+    assert run.state is RunState.ENDED
+
+
+async def test_compile_error_stops_before_go() -> None:
+    events: list[str] = []
+    run = make_run("c", RecordingBox(events, output=[], compile_code=1), events)
+    exit_message = await run.execute()
+    assert (exit_message.status, exit_message.stage, exit_message.exit_code) == (
+        Status.COMPILE_ERROR,
+        "compile",
+        1,
+    )
+    assert events == [
+        "open tty=True exec=True",
+        "send started",
+        "send stage compile",
+        "compile gcc",
+        "send exit compile_error",
+        "destroy",
+    ]
+
+
+async def test_wall_clock_records_timeout_before_it_kills() -> None:
+    events: list[str] = []
+    run = make_run("bash", RecordingBox(events, output=[], hang=True), events, wall_ms=100)
+    exit_message = await run.execute()
+    assert exit_message.status is Status.TIMEOUT
+    assert events.index("kill") < events.index("wait exit") < events.index("send exit timeout")
+
+
+async def test_client_kill_wins_over_the_exit_code() -> None:
+    events: list[str] = []
+    box = RecordingBox(events, output=[], hang=True)
+    run = make_run("bash", box, events)
+    task = asyncio.create_task(run.execute())
+    await box.went.wait()
+    await run.kill()
+    assert (await task).status is Status.KILLED
+
+
+async def test_a_run_cannot_go_back_to_an_earlier_state() -> None:
+    run = make_run("bash", RecordingBox([], output=[]), [])
+    run._enter(RunState.STARTING)
+    with pytest.raises(RuntimeError, match="cannot become"):
+        run._enter(RunState.STARTING)
+
+
+@pytest.mark.parametrize(
+    ("reason", "box_exit", "status"),
+    [
+        (Status.TIMEOUT, BoxExit(137, "SIGKILL", oom_killed=True), Status.TIMEOUT),
+        (None, BoxExit(137, "SIGKILL", oom_killed=True), Status.OOM),
+        (None, BoxExit(0, None, oom_killed=True), Status.EXITED),
+        (None, BoxExit(139, "SIGSEGV", oom_killed=False), Status.EXITED),
+        (None, None, Status.ERROR),
+    ],
+)
+def test_classification_prefers_our_reason_then_oom_then_exit(
+    reason: Status | None, box_exit: BoxExit | None, status: Status
+) -> None:
+    assert classify(reason, box_exit)[0] is status
