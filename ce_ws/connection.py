@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +16,7 @@ from aiohttp import WSMsgType, web
 
 from ce_ws import __version__
 from ce_ws.admission import Admission, RateLimiter
+from ce_ws.auth import token_is_valid
 from ce_ws.config import Settings
 from ce_ws.errors import AlreadyRunning, CeError, NotRunning, Unauthorized
 from ce_ws.languages import LanguageTable
@@ -48,11 +48,6 @@ from ce_ws.types import StreamId
 log = logging.getLogger(__name__)
 
 _STOP_TIMEOUT_S = 10.0
-
-
-def token_is_valid(token: str | None, tokens: list[str]) -> bool:
-    """Constant-time check of a client token against the configured ones."""
-    return token is not None and any(hmac.compare_digest(token, known) for known in tokens)
 
 
 def hello_message(settings: Settings, languages: LanguageTable) -> Hello:

@@ -29,8 +29,8 @@ from ce_ws.appkeys import (
     SETTINGS,
     TELEMETRY,
 )
+from ce_ws.auth import bearer_token, token_is_valid
 from ce_ws.config import Settings
-from ce_ws.connection import token_is_valid
 from ce_ws.errors import (
     BadMessage,
     BodyTooLarge,
@@ -104,12 +104,6 @@ def error_response(error: CeError) -> web.Response:
     if status is HTTPStatus.UNAUTHORIZED:
         response.headers["WWW-Authenticate"] = "Bearer"
     return response
-
-
-def bearer_token(request: web.Request) -> str | None:
-    """The token of an `Authorization: Bearer` header, if any."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
 
 
 class BatchClient:

@@ -31,8 +31,9 @@ from ce_ws.appkeys import (
     SETTINGS,
     TELEMETRY,
 )
+from ce_ws.auth import bearer_token, token_is_valid
 from ce_ws.config import Settings
-from ce_ws.connection import Connection, token_is_valid
+from ce_ws.connection import Connection
 from ce_ws.languages import load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
@@ -209,11 +210,6 @@ def origin_allowed(request: web.Request, allowed: list[str]) -> bool:
     return urlsplit(origin).netloc == request.host
 
 
-def _bearer_token(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """`GET /api/v1/ws`: checks, upgrade, then one `Connection` until close."""
     app = request.app
@@ -233,7 +229,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     connection = Connection(
         ws,
         client_key=client_key,
-        authorized=not settings.tokens or token_is_valid(_bearer_token(request), settings.tokens),
+        authorized=not settings.tokens or token_is_valid(bearer_token(request), settings.tokens),
         settings=settings,
         languages=app[LANGUAGES],
         sandbox=app[SANDBOX],
