@@ -12,5 +12,3 @@ STDERR: StreamId = 2
 COMPILER: StreamId = 3
 #: Receives output bytes in arrival order; awaiting it is backpressure.
 OutputSink = Callable[[bytes, StreamId], Awaitable[None]]
-#: The label value identifying one run's container and staging directory.
-RunId = str

@@ -97,6 +97,7 @@ class Box:
         self._stream: Stream | None = None
         self._pending = b""
         self._last_usage = Usage(None, None)
+        self._size: tuple[int, int] | None = None
 
     @property
     def id(self) -> str:
@@ -150,6 +151,7 @@ class Box:
                 await self._container.start()
                 if self.profile.tty:
                     await self._container.resize(h=size[1], w=size[0])
+                    self._size = size
                 await self._skip_through(READY_MARKER)
 
     async def stage(self, files: list[tuple[str, bytes]]) -> None:
@@ -219,10 +221,13 @@ class Box:
             connection.transport.write_eof()
 
     async def resize(self, cols: int, rows: int) -> None:
-        """Set the terminal size the program sees."""
+        """Set the terminal size the program sees (no engine call when unchanged)."""
+        if self._size == (cols, rows):
+            return
         with engine_errors("resize the terminal"):
             async with self._engine.control_timeout():
                 await self._live_container().resize(h=rows, w=cols)
+        self._size = (cols, rows)
 
     async def signal(self, name: str) -> None:
         """Deliver a signal to the program."""
