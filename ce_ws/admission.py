@@ -1,6 +1,7 @@
 """Admission: a global cap on concurrent runs, a per-client cap, a bounded line.
 
-`Admission.slot()` is entered by every run before its container exists.
+`Admission.slot()` is entered by every run before its container exists;
+`ClientConnections.hold()` by every WebSocket for its whole life.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from ce_ws.config import CapacitySettings
@@ -106,3 +107,26 @@ class RateLimiter:
         if tokens < 1:
             raise RateLimited(f"more than {self._per_minute} runs a minute; slow down")
         self._buckets[client] = (tokens - 1, now)
+
+
+class ClientConnections:
+    """Counts open WebSockets per client, for the per-client connection cap."""
+
+    def __init__(self, per_client: int) -> None:
+        self.per_client = per_client
+        self._open: Counter[str] = Counter()
+
+    def has_room(self, client: str) -> bool:
+        """Whether `client` may open one more connection."""
+        return self._open[client] < self.per_client
+
+    @contextlib.contextmanager
+    def hold(self, client: str) -> Iterator[None]:
+        """Count one connection of `client` while inside."""
+        self._open[client] += 1
+        try:
+            yield
+        finally:
+            self._open[client] -= 1
+            if self._open[client] <= 0:
+                del self._open[client]

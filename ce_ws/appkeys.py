@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from ce_ws.admission import Admission, RateLimiter
+from ce_ws.admission import Admission, ClientConnections, RateLimiter
 from ce_ws.config import Settings
 from ce_ws.connection import Connection
 from ce_ws.languages import LanguageTable
@@ -20,6 +20,8 @@ LANGUAGES = web.AppKey("languages", LanguageTable)
 ENGINE = web.AppKey("engine", Engine)
 ADMISSION = web.AppKey("admission", Admission)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+#: Open WebSockets per client address, for the per-client connection cap.
+CLIENT_CONNECTIONS = web.AppKey("client_connections", ClientConnections)
 #: Open WebSocket connections, ended (runs first, then 1001) at shutdown.
 CONNECTIONS = web.AppKey("connections", set[Connection])
 #: Every run's task, so shutdown can end them.

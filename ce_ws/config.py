@@ -23,6 +23,10 @@ DEFAULT_MEMORY_MB = 256
 DEFAULT_CPUS = 1.0
 DEFAULT_PIDS = 64
 DEFAULT_OUTPUT_BYTES = 1 * MIB
+DEFAULT_RUNSC_PIDS_HEADROOM = 192
+MAX_RUNSC_PIDS_HEADROOM = 4096
+DEFAULT_RUNSC_MEMORY_HEADROOM_MB = 64
+MAX_RUNSC_MEMORY_HEADROOM_MB = 4096
 
 
 class RunLimits(BaseModel):
@@ -38,15 +42,15 @@ class RunLimits(BaseModel):
     output_bytes: int = Field(DEFAULT_OUTPUT_BYTES, ge=1, le=1024 * MIB)
 
 
-def _default_maxima() -> RunLimits:
-    return RunLimits(
-        wall_ms=600_000,
-        idle_ms=600_000,
-        memory_mb=1024,
-        cpus=2.0,
-        pids=256,
-        output_bytes=16 * MIB,
-    )
+class RunMaxima(RunLimits):
+    """The most a client may ask for; a field left unset keeps its own maximum."""
+
+    wall_ms: int = Field(600_000, ge=100, le=3_600_000)
+    idle_ms: int = Field(600_000, ge=100, le=3_600_000)
+    memory_mb: int = Field(1024, ge=16, le=16_384)
+    cpus: float = Field(2.0, ge=0.05, le=64)
+    pids: int = Field(256, ge=8, le=4096)
+    output_bytes: int = Field(16 * MIB, ge=1, le=1024 * MIB)
 
 
 class SandboxSettings(BaseModel):
@@ -66,6 +70,17 @@ class SandboxSettings(BaseModel):
     staging_root: str = "/tmp"
     control_timeout_s: float = Field(10.0, gt=0, le=120)
     reap_interval_s: float = Field(60.0, ge=1, le=3600)
+    #: gVisor's own tasks (the Sentry's threads and, on the ptrace platform,
+    #: several host tasks per program process) count against the container's
+    #: pids cgroup, so under runsc `PidsLimit` is the run's `pids` plus this.
+    #: The Sentry alone takes about 50-70; each program process about 5 more.
+    runsc_pids_headroom: int = Field(DEFAULT_RUNSC_PIDS_HEADROOM, ge=0, le=MAX_RUNSC_PIDS_HEADROOM)
+    #: The Sentry's own memory (about 20 MiB, plus about 4 MiB per program
+    #: process) is charged to the container, so under runsc `Memory` and
+    #: `MemorySwap` are the run's `memory_mb` plus this.
+    runsc_memory_headroom_mb: int = Field(
+        DEFAULT_RUNSC_MEMORY_HEADROOM_MB, ge=0, le=MAX_RUNSC_MEMORY_HEADROOM_MB
+    )
 
 
 class CapacitySettings(BaseModel):
@@ -77,6 +92,8 @@ class CapacitySettings(BaseModel):
     max_runs_per_client: int = Field(8, ge=1, le=1024)
     max_queue: int = Field(32, ge=0, le=10_000)
     max_connections: int = Field(512, ge=1, le=100_000)
+    #: Open WebSockets from one client address; more are closed with 1008.
+    max_connections_per_client: int = Field(32, ge=1, le=100_000)
     runs_per_minute: int = Field(120, ge=1, le=100_000)
     #: How long a REST `execute` may wait in line for a slot before a 503.
     rest_queue_wait_s: float = Field(10.0, ge=0, le=300)
@@ -113,9 +130,12 @@ class Settings(BaseSettings):
     max_args: int = Field(64, ge=0, le=1024)
     max_args_bytes: int = Field(2 * KIB, ge=0, le=3 * KIB)
     heartbeat_s: float = Field(30.0, gt=0, le=600)
+    #: A WebSocket that sends nothing this long after `hello` is closed with
+    #: 1008. Above the playground's 25 s ping interval.
+    first_message_s: float = Field(30.0, gt=0, le=600)
     shutdown_grace_s: float = Field(5.0, ge=0, le=120)
     defaults: RunLimits = Field(default_factory=RunLimits)
-    maxima: RunLimits = Field(default_factory=_default_maxima)
+    maxima: RunMaxima = Field(default_factory=RunMaxima)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)

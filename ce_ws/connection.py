@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from ce_ws import __version__
 from ce_ws.admission import Admission, RateLimiter
@@ -130,15 +130,34 @@ class Connection:
         """The receive loop: the only place this socket is read."""
         await self._send(hello_message(self._settings, self._languages))
         try:
+            if not await self._on_frame(await self._first_frame()):
+                return
             async for frame in self._ws:
-                if frame.type is WSMsgType.TEXT:
-                    await self._on_text(frame.data)
-                elif frame.type is WSMsgType.BINARY:
-                    await self._guarded(self._on_stdin_bytes(frame.data))
-                else:
+                if not await self._on_frame(frame):
                     break
         finally:
             await self._stop_run()
+
+    async def _first_frame(self) -> WSMessage | None:
+        """The first frame, or None (socket closed 1008) if none came in time."""
+        try:
+            return await self._ws.receive(timeout=self._settings.first_message_s)
+        except TimeoutError:
+            log.info("no message within %s s; closing", self._settings.first_message_s)
+            await self._ws.close(code=CloseCode.POLICY, message=b"no message in time")
+            return None
+
+    async def _on_frame(self, frame: WSMessage | None) -> bool:
+        """Handle one frame; False when the socket is closing."""
+        if frame is None:
+            return False
+        if frame.type is WSMsgType.TEXT:
+            await self._on_text(frame.data)
+        elif frame.type is WSMsgType.BINARY:
+            await self._guarded(self._on_stdin_bytes(frame.data))
+        else:
+            return False
+        return True
 
     async def _on_text(self, text: str) -> None:
         try:

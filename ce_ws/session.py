@@ -31,8 +31,17 @@ LOW_WATER = 64 * 1024
 EOT = b"\x04"  # Ctrl-D: end of input on a terminal
 _END_OF_INPUT = b""  # in the stdin queue: close stdin (no terminal)
 _STDIN_QUEUE_CHUNKS = 64
-_USAGE_SAMPLE_S = 0.25
+# Memory peak is a running maximum in the cgroup: sampling only has to catch
+# it before the container (and its cgroup) is gone. Often at first (short
+# programs), then once a second (idle sessions must cost next to nothing).
+_USAGE_FIRST_SAMPLE_S = 0.05
+_USAGE_SAMPLE_S = 1.0
 _EXIT_SEND_TIMEOUT_S = 5.0
+# Once a run is ending (killed), how long its output may take to end. The
+# engine normally closes the stream at once; with the program's input backed
+# up (a raw terminal that never reads, a client flooding stdin) it has kept
+# it open for minutes, holding the run past its deadline.
+_DRAIN_AFTER_END_S = 2.0
 
 
 class RunClient(Protocol):
@@ -138,6 +147,7 @@ class Run:
         self._reason: Status | None = None
         self._reason_message: str | None = None
         self._ending = asyncio.Event()
+        self._drain: asyncio.Timeout | None = None  # bounds the output once ending
         self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
         self._window = asyncio.Event()
         self._window.set()
@@ -285,10 +295,24 @@ class Run:
                 group.create_task(self._watch_idle()),
                 group.create_task(self._sample_usage(box)),
             ]
-            await self._pump_output(box, group)
+            await self._drain_output(box, group)
             for helper in helpers:
                 helper.cancel()
         return await self._wait_exit(box)
+
+    async def _drain_output(self, box: RunBox, group: asyncio.TaskGroup) -> None:
+        """Pump the output to its end; once the run is ending, for a bounded time."""
+        try:
+            async with asyncio.timeout(None) as self._drain:
+                if self._reason is not None:
+                    self._drain.reschedule(asyncio.get_running_loop().time() + _DRAIN_AFTER_END_S)
+                await self._pump_output(box, group)
+        except TimeoutError:
+            if self._drain is None or not self._drain.expired():
+                raise
+            log.warning("run %s: output still open after its end; not waiting", self.run_id)
+        finally:
+            self._drain = None
 
     async def _wait_exit(self, box: RunBox) -> BoxExit:
         # The output can end before the container does (a detach); the wall
@@ -359,9 +383,11 @@ class Run:
             await asyncio.sleep(idle_s - quiet)
 
     async def _sample_usage(self, box: RunBox) -> None:
+        delay = _USAGE_FIRST_SAMPLE_S
         while True:
-            await asyncio.to_thread(box.sample_usage)
-            await asyncio.sleep(_USAGE_SAMPLE_S)
+            box.sample_usage()  # a few small cgroup file reads: cheaper than a thread hop
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, _USAGE_SAMPLE_S)
 
     # -- ending ------------------------------------------------------------
 
@@ -371,6 +397,8 @@ class Run:
             return False
         self._reason, self._reason_message = reason, message
         self._ending.set()
+        if self._drain is not None:
+            self._drain.reschedule(asyncio.get_running_loop().time() + _DRAIN_AFTER_END_S)
         return True
 
     async def _end(self, reason: Status, message: str | None = None) -> None:

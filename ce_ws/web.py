@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ce_ws import rest
-from ce_ws.admission import Admission, RateLimiter
+from ce_ws.admission import Admission, ClientConnections, RateLimiter
 from ce_ws.appkeys import (
     ADMISSION,
     BATCH_RUNS,
+    CLIENT_CONNECTIONS,
     CONNECTIONS,
     ENGINE,
     LANGUAGES,
@@ -34,10 +35,11 @@ from ce_ws.appkeys import (
 from ce_ws.auth import bearer_token, token_is_valid
 from ce_ws.config import Settings
 from ce_ws.connection import Connection
+from ce_ws.errors import RateLimited
 from ce_ws.languages import load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
-from ce_ws.protocol import SUBPROTOCOL, CloseCode
+from ce_ws.protocol import SUBPROTOCOL, CloseCode, ErrorMessage
 from ce_ws.sandbox import BoxProfile, DockerSandbox, Engine, WarmPool, host_memory_bytes
 from ce_ws.telemetry import Telemetry
 
@@ -54,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LANGUAGES] = load_languages()
     app[ADMISSION] = Admission(settings.capacity)
     app[RATE_LIMITER] = RateLimiter(settings.capacity.runs_per_minute)
+    app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
     app[CONNECTIONS] = set()
     app[RUN_TASKS] = set()
     app[BATCH_RUNS] = {}
@@ -108,7 +111,7 @@ async def docker_engine(app: web.Application) -> AsyncIterator[None]:
         )
     await engine.finish_cleanups()
     with contextlib.suppress(Exception):
-        await engine.reap(stale_after_s=_longest_run_s(settings), spare_live=False)
+        await engine.reap(spare_live=False)
     await engine.close()
 
 
@@ -134,7 +137,7 @@ async def _reap_forever(app: web.Application) -> None:
     settings = app[SETTINGS]
     while True:
         try:
-            removed = await app[ENGINE].reap(stale_after_s=_longest_run_s(settings))
+            removed = await app[ENGINE].reap()
             if removed:
                 log.info("reaper removed %d leftovers", removed)
                 app[METRICS].reaped(removed)
@@ -177,10 +180,6 @@ def pooled_profiles(settings: Settings) -> list[BoxProfile]:
         for tty in (True, False)
         for tmp_exec in (False, True)
     ]
-
-
-def _longest_run_s(settings: Settings) -> float:
-    return (settings.maxima.wall_ms + settings.sandbox.compile_ms) / 1000 + 60
 
 
 async def close_connections(app: web.Application) -> None:
@@ -245,6 +244,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
         return ws
     client_key = request.remote or "unknown"
+    if not app[CLIENT_CONNECTIONS].has_room(client_key):
+        await _refuse_connection(ws, app[CLIENT_CONNECTIONS].per_client)
+        return ws
     connection = Connection(
         ws,
         client_key=client_key,
@@ -259,7 +261,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     )
     app[CONNECTIONS].add(connection)
     try:
-        await connection.serve()
+        with app[CLIENT_CONNECTIONS].hold(client_key):
+            await connection.serve()
     finally:
         app[CONNECTIONS].discard(connection)
     return ws
+
+
+async def _refuse_connection(ws: web.WebSocketResponse, per_client: int) -> None:
+    """Over the per-client connection cap: say why, then close with 1008."""
+    refusal = ErrorMessage(
+        code=RateLimited.code, message=f"more than {per_client} connections from this client"
+    )
+    await ws.send_str(refusal.to_json())
+    await ws.close(code=CloseCode.POLICY, message=b"too many connections from this client")

@@ -23,6 +23,21 @@ Changes applied (and nothing else)
    socket(AF_VSOCK, ...) falls to the default action (EPERM). This is the rule
    newer moby (23.0+) ships. If the base profile already has that rule it is
    kept as is and not duplicated.
+3. Every 32-bit sub-architecture is taken out of ``archMap`` (on x86-64:
+   ``SCMP_ARCH_X86`` and ``SCMP_ARCH_X32``), so a 32-bit system call (``int
+   $0x80``, x32) from a 64-bit container fails the filter's architecture check
+   and the thread is killed with SIGSYS. The reason: i386's ``socketcall``
+   multiplexer carries the socket arguments in memory, where seccomp cannot
+   see them, and libseccomp turns every allowed socket call into an allowed
+   ``socketcall``, so ``socketcall(SYS_SOCKET, [AF_VSOCK, ...])`` went around
+   rule 2 (and an explicit deny rule for it is overridden). The runtime image
+   is 64-bit only, and gVisor has no 32-bit ABI either.
+4. ``ptrace`` is no longer allowed unconditionally (Docker allows it on
+   kernels 4.8+); it stays allowed only with CAP_SYS_PTRACE, which a run never
+   has, as on older kernels. Every process of a run, the container's init
+   included, has the same uid, so without Yama a program could attach to the
+   init, stop it and keep the container alive after the program ends (and
+   poke at its memory). No language in the runtime image needs ptrace.
 
 Usage
 -----
@@ -127,19 +142,34 @@ def transform(base: dict) -> dict:
         rules.insert(pos, copy.deepcopy(SOCKET_RULE))
     rules[:] = [r for r in rules if r["names"]]
 
+    # 4. ptrace only with CAP_SYS_PTRACE (never granted).
+    for rule in rules:
+        if "ptrace" in rule["names"] and not (rule.get("includes") or {}).get("caps"):
+            rule["names"].remove("ptrace")
+    rules[:] = [r for r in rules if r["names"]]
+
+    # 3. no 32-bit compat ABI.
+    for entry in prof["archMap"]:
+        entry["subArchitectures"] = []
+
     check(prof)
     return prof
 
 
 def check(prof: dict) -> None:
-    """Assert the two properties the profile exists for."""
+    """Assert the properties the profile exists for."""
     assert prof["defaultAction"] == "SCMP_ACT_ERRNO", prof["defaultAction"]
+    for entry in prof["archMap"]:
+        assert not entry["subArchitectures"], f"32-bit ABI allowed: {entry}"
     for rule in prof["syscalls"]:
         for n in IO_URING:
             assert n not in rule["names"], f"{n} still listed"
         if "socket" in rule["names"] and rule["action"] == "SCMP_ACT_ALLOW":
             assert is_vsock_socket_rule(rule), f"socket allowed by {rule}"
     assert any(is_vsock_socket_rule(r) for r in prof["syscalls"]), "no socket rule"
+    for rule in prof["syscalls"]:
+        if "ptrace" in rule["names"]:
+            assert rule["includes"].get("caps") == ["CAP_SYS_PTRACE"], f"ptrace allowed by {rule}"
 
 
 def render(prof: dict) -> str:

@@ -6,6 +6,12 @@ guard first ASSERTS that none of this session's containers or staging
 folders remains, and only then sweeps, so a leak fails the run instead of
 being quietly tidied. Scoping by owner keeps a developer's own `make run`
 (or a second suite) from failing this one.
+
+The spec recorder inspects every container any server of this session
+creates (in-process or as a subprocess) and fails the test that created one
+departing from the container spec (tests/container_spec.py); at the end it
+checks, against the engine's own `create` events, that no container escaped
+the recording.
 """
 
 from __future__ import annotations
@@ -17,13 +23,20 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from tests import spec_recorder
+from tests.container_spec import violations
 
 OWNER_LABEL = "ce.owner"
 TEST_SERVER_ID = f"ce-test-{os.getpid()}"
 STAGING_GLOB = f"/tmp/ce-{TEST_SERVER_ID}-*/"  # folders only
 _SETTLE_S = 5.0
+#: Containers a test creates itself with the docker CLI (not judged by the spec).
+CLI_MADE_RUN_LABELS = {"orphan"}
+_EVENTS_SETTLE_S = 1.0
 
 
 def project_containers() -> list[str]:
@@ -89,3 +102,62 @@ def nothing_lingers() -> Iterator[None]:
     for path in staging:
         shutil.rmtree(path, ignore_errors=True)
     assert (containers, staging) == ([], []), f"left behind: {containers} {staging}"
+
+
+class SpecRecorder:
+    """Containers created during the session, in-process and by subprocess servers."""
+
+    def __init__(self, record_file: Path) -> None:
+        self.record_file = record_file
+        self._in_process: list[spec_recorder.Record] = []
+
+    def add(self, record: spec_recorder.Record) -> None:
+        self._in_process.append(record)
+
+    def records(self) -> list[spec_recorder.Record]:
+        return self._in_process + spec_recorder.read_file(self.record_file)
+
+    def failures(self, records: list[spec_recorder.Record]) -> list[str]:
+        found = []
+        for record in records:
+            if record.error is not None:
+                found.append(f"{record.container_id[:12]}: {record.error}")
+            elif record.by_server and record.info is not None:
+                bad = violations(record.body, record.info, owner=TEST_SERVER_ID)
+                found += [f"{record.container_id[:12]}: {item}" for item in bad]
+        return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def spec_recorder_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpecRecorder]:
+    """Record every container of the session; at the end, prove none escaped."""
+    recorder = SpecRecorder(tmp_path_factory.mktemp("spec") / "containers.jsonl")
+    os.environ[spec_recorder.RECORD_ENV] = str(recorder.record_file)
+    watcher = spec_recorder.CreationWatcher(TEST_SERVER_ID)
+    spec_recorder.install(recorder.add)
+    time.sleep(_EVENTS_SETTLE_S)  # let `docker events` subscribe first
+    try:
+        yield recorder
+    finally:
+        spec_recorder.uninstall()
+        time.sleep(_EVENTS_SETTLE_S)
+        created = watcher.stop()
+    recorded = {record.container_id for record in recorder.records()}
+    escaped = {
+        cid: attributes.get("ce.run")
+        for cid, attributes in created.items()
+        if cid not in recorded and attributes.get("ce.run") not in CLI_MADE_RUN_LABELS
+    }
+    assert not escaped, f"containers created without being recorded: {escaped}"
+    failures = recorder.failures(recorder.records())
+    assert not failures, "containers departing from the spec:\n" + "\n".join(failures)
+
+
+@pytest.fixture(autouse=True)
+def containers_follow_the_spec(spec_recorder_session: SpecRecorder) -> Iterator[None]:
+    """Fail the test that created a container departing from the spec."""
+    seen = {record.container_id for record in spec_recorder_session.records()}
+    yield
+    new = [r for r in spec_recorder_session.records() if r.container_id not in seen]
+    failures = spec_recorder_session.failures(new)
+    assert not failures, "containers departing from the spec:\n" + "\n".join(failures)

@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiodocker
 from aiodocker.containers import DockerContainer
 from aiodocker.stream import Stream
 
@@ -246,10 +245,12 @@ class Box:
                 await execution.start(detach=True)
 
     async def kill(self) -> None:
-        """Stop everything in the container at once (idempotent)."""
+        """Stop everything in the container at once (idempotent; no-op once destroyed)."""
+        if self._container is None:
+            return
         with contextlib.suppress(SandboxError), engine_errors("kill"):
             async with self._engine.control_timeout():
-                await self._live_container().kill(signal="SIGKILL")
+                await self._container.kill(signal="SIGKILL")
 
     def sample_usage(self) -> Usage:
         """Read the cgroup now and remember the reading for `wait_exit`."""
@@ -287,27 +288,17 @@ class Box:
         if container is None:
             # The create may have failed on our side yet succeeded in the engine.
             container = self._engine.docker.containers.container(f"ce-{self.box_id}")
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._stream.close(), timeout=1)
         try:
-            if self._stream is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._stream.close(), timeout=1)
-            async with self._engine.control_timeout():
-                await _delete(container)
-            self._engine.forget(container.id)
-        except Exception as exc:
-            log.warning("box %s not removed now (%s); the reaper will", self.box_id, exc)
-            return  # the folder stays mounted: the reaper removes both later
+            await self._engine.remove_container(container)
+        except SandboxError as exc:
+            log.warning("box %s not removed now (%s); the reaper will", self.box_id, exc.message)
+            return  # the folder stays while its container may run: the reaper removes both
         finally:
             self._engine.live_boxes.discard(self.box_id)
         await asyncio.to_thread(self._staging.remove)
-
-
-async def _delete(container: DockerContainer) -> None:
-    try:
-        await container.delete(force=True)
-    except aiodocker.DockerError as exc:
-        if exc.status != 404:
-            raise
 
 
 async def start_box(

@@ -15,16 +15,19 @@ from typing import Any
 
 import aiodocker
 import aiohttp
+from aiodocker.containers import DockerContainer
 
 from ce_ws.config import SandboxSettings
 from ce_ws.errors import SandboxError
-from ce_ws.sandbox.staging import staging_path, stale_staging_dirs
+from ce_ws.sandbox.staging import staging_dirs, staging_path
 
 log = logging.getLogger(__name__)
 
 RUN_LABEL = "ce.run"
 OWNER_LABEL = "ce.owner"
 _EVENTS_RETRY_S = 1.0
+_CONCURRENT_REMOVALS = 8
+_REMOVAL_ATTEMPTS = 3
 
 
 @contextlib.contextmanager
@@ -49,6 +52,9 @@ class Engine:
         self.seccomp_profile = seccomp_profile
         self._oom_killed: set[str] = set()
         self._cleanups: set[asyncio.Task[None]] = set()
+        # The engine serializes much of a removal; hundreds at once would each
+        # time out waiting. A line keeps every removal's own deadline honest.
+        self._removals = asyncio.Semaphore(_CONCURRENT_REMOVALS)
         #: Box ids whose container this process owns (running or warm): the reaper spares them.
         self.live_boxes: set[str] = set()
         #: Called with the seconds each container took to create and start (for metrics).
@@ -85,6 +91,23 @@ class Engine:
     def control_timeout(self) -> asyncio.Timeout:
         """The deadline of one control call (create, kill, remove...)."""
         return asyncio.timeout(self.settings.control_timeout_s)
+
+    async def remove_container(self, container: DockerContainer) -> None:
+        """Force-remove a container (gone already is fine); retries, then raises `SandboxError`."""
+        for attempt in range(1, _REMOVAL_ATTEMPTS + 1):
+            try:
+                async with self._removals:
+                    with engine_errors("remove a container"):
+                        async with self.control_timeout():
+                            await container.delete(force=True)
+                break
+            except SandboxError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, aiodocker.DockerError) and cause.status == 404:
+                    break
+                if attempt == _REMOVAL_ATTEMPTS:
+                    raise
+        self.forget(container.id)
 
     async def version(self) -> dict[str, Any]:
         """The engine's version document; raises `SandboxError` if unreachable."""
@@ -141,10 +164,10 @@ class Engine:
             finally:
                 response.close()  # aiodocker leaves finalizing a streamed response to us
 
-    async def reap(self, *, stale_after_s: float, spare_live: bool = True) -> int:
-        """Remove our containers no live box owns, and stale staging dirs; returns the count.
+    async def reap(self, *, spare_live: bool = True) -> int:
+        """Remove this server's containers and staging folders that no live box owns.
 
-        At shutdown `spare_live=False` removes every container of this server.
+        Returns how many it removed. At shutdown `spare_live=False` removes all.
         """
         removed = 0
         with engine_errors("list containers"):
@@ -153,21 +176,15 @@ class Engine:
                     all=True, filters={"label": [f"{OWNER_LABEL}={self.server_id}"]}
                 )
         for container in containers:
-            run_id = container["Labels"].get(RUN_LABEL, "")
             # Checked now, not before the listing: a box may have started meanwhile.
-            if spare_live and run_id in self.live_boxes:
+            if spare_live and container["Labels"].get(RUN_LABEL, "") in self.live_boxes:
                 continue
-            with contextlib.suppress(SandboxError), engine_errors("remove a container"):
-                async with self.control_timeout():
-                    await container.delete(force=True)
+            with contextlib.suppress(SandboxError):
+                await self.remove_container(container)
                 removed += 1
-                # Its staging folder can go with it, whatever its age.
-                staging = staging_path(self.settings.staging_root, self.server_id, run_id)
-                await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
         prefix = staging_path(self.settings.staging_root, self.server_id, "").name
-        for path in stale_staging_dirs(
-            self.settings.staging_root, self.server_id, older_than_s=stale_after_s
-        ):
+        for path in staging_dirs(self.settings.staging_root, self.server_id):
+            # A box is live from before its folder exists until after it is removed.
             if not (spare_live and path.name.removeprefix(prefix) in self.live_boxes):
                 await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
                 removed += 1

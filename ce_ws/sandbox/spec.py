@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ce_ws.config import RunLimits, SandboxSettings
+from ce_ws.config import MIB, RunLimits, SandboxSettings
 
 LAUNCHER = "/opt/ce/launch"
 SANDBOX_USER = "65534:65534"
@@ -17,6 +17,19 @@ ENV = (
     "PATH=/usr/local/bin:/usr/bin:/bin",
     "PYTHONDONTWRITEBYTECODE=1",
 )
+
+
+def engine_limits(settings: SandboxSettings, limits: RunLimits) -> tuple[int, int]:
+    """The container's memory (bytes) and pids limits: the run's, plus gVisor's headroom.
+
+    Under runsc the Sentry's own threads and memory are charged to the
+    container's cgroups, so they get room of their own on top of the run's.
+    """
+    memory_mb, pids = limits.memory_mb, limits.pids
+    if settings.runtime == "runsc":
+        memory_mb += settings.runsc_memory_headroom_mb
+        pids += settings.runsc_pids_headroom
+    return memory_mb * MIB, pids
 
 
 def container_config(
@@ -32,6 +45,7 @@ def container_config(
 ) -> dict[str, Any]:
     """The Engine API create body for one run's container."""
     cols, rows = size
+    memory_bytes, pids = engine_limits(settings, limits)
     tmp_options = (
         f"rw,nosuid,nodev,size={settings.tmp_bytes},nr_inodes={settings.tmp_inodes},mode=1777"
     )
@@ -58,12 +72,12 @@ def container_config(
             "ReadonlyRootfs": True,
             "Tmpfs": {"/tmp": tmp_options},
             "CapDrop": ["ALL"],
-            "SecurityOpt": ["no-new-privileges:true", f"seccomp={seccomp_profile}"],
+            "SecurityOpt": ["no-new-privileges=true", f"seccomp={seccomp_profile}"],
             "NetworkMode": "none",
-            "Memory": limits.memory_mb * 1024 * 1024,
-            "MemorySwap": limits.memory_mb * 1024 * 1024,
+            "Memory": memory_bytes,
+            "MemorySwap": memory_bytes,
             "NanoCpus": int(limits.cpus * 1e9),
-            "PidsLimit": limits.pids,
+            "PidsLimit": pids,
             "Ulimits": [
                 {"Name": "nofile", "Soft": settings.nofile, "Hard": settings.nofile},
                 {"Name": "fsize", "Soft": settings.fsize_bytes, "Hard": settings.fsize_bytes},

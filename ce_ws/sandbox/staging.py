@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 from ce_ws.errors import BadMessage
@@ -61,14 +60,10 @@ class StagingDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def stale_staging_dirs(root: str, owner: str, *, older_than_s: float) -> list[Path]:
-    """This owner's staging folders whose run must be over (used by the reaper)."""
-    cutoff = time.time() - older_than_s
-    found = []
-    for entry in Path(root).glob(f"{STAGING_PREFIX}{owner}-*"):
-        try:
-            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
-                found.append(entry)
-        except FileNotFoundError:
-            continue
-    return found
+def staging_dirs(root: str, owner: str) -> list[Path]:
+    """This owner's staging folders (used by the reaper)."""
+    return [
+        entry
+        for entry in Path(root).glob(f"{STAGING_PREFIX}{owner}-*")
+        if entry.is_dir() and not entry.is_symlink()
+    ]

@@ -84,7 +84,7 @@ def server_url(page_assets: None) -> Iterator[str]:
     log_path = ARTIFACTS / "server.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "ce_ws", "serve"],
+            [sys.executable, "-m", "tests.spec_recorder", "serve"],
             cwd=ROOT,
             env=env,
             stdout=log,

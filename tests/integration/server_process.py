@@ -74,7 +74,7 @@ def server_process(port: int | None = None, **env: str) -> Iterator[ServerProces
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "ce_ws", "serve"],
+        [sys.executable, "-m", "tests.spec_recorder", "serve"],
         cwd=ROOT,
         env=environment,
         stderr=subprocess.DEVNULL,

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ce_ws.appkeys import POOL
 from tests.conftest import TEST_SERVER_ID, leftovers, project_containers, run_remains
 from tests.integration.conftest import MakeClient
 from tests.integration.server_process import server_process
@@ -84,25 +85,32 @@ async def test_restart_after_sigkill_reaps_what_the_crash_left() -> None:
         await wait_until_gone("what the crash left", crash_cleaned, 10.0)
 
 
-async def test_reaper_removes_orphans_but_not_other_servers_runs(
-    make_client: MakeClient, tmp_path: Path
-) -> None:
+async def test_reaper_removes_orphans_and_spares_live_boxes(make_client: MakeClient) -> None:
     orphan = subprocess.run(
         ["docker", "create", "--label", f"ce.owner={TEST_SERVER_ID}", "--label", "ce.run=orphan", "--network", "none",
          "code-executor-runtime", "sleep", "100"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    stale = Path(f"/tmp/ce-{TEST_SERVER_ID}-orphan-stale")
-    stale.mkdir()
-    os.utime(stale, (0, 0))
-    fresh = Path(f"/tmp/ce-{TEST_SERVER_ID}-orphan-fresh")
-    fresh.mkdir()
-    try:
-        await make_client()
-        deadline = time.monotonic() + 10
-        while orphan in await asyncio.to_thread(project_containers) or stale.exists():
-            assert time.monotonic() < deadline, "reaper did not remove the orphans"
-            await asyncio.sleep(0.1)
-        assert fresh.exists(), "a staging folder younger than the longest run must be spared"
-    finally:
-        fresh.rmdir()
+    orphan_folders = [
+        Path(f"/tmp/ce-{TEST_SERVER_ID}-orphan"),
+        Path(f"/tmp/ce-{TEST_SERVER_ID}-stray"),
+    ]
+    for folder in orphan_folders:
+        folder.mkdir()
+    client = await make_client(
+        pool={"per_profile": 1, "max_total": 1}, sandbox={"reap_interval_s": 1}
+    )
+    deadline = time.monotonic() + 10
+    while orphan in await asyncio.to_thread(project_containers) or any(
+        f.exists() for f in orphan_folders
+    ):
+        assert time.monotonic() < deadline, "reaper did not remove the orphans"
+        await asyncio.sleep(0.1)
+    pool = client.app[POOL]
+    while pool.size < 1:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    warm = next(box.box_id for queue in pool._idle.values() for box in queue)
+    await asyncio.sleep(2)  # at least one more periodic reap
+    containers, staged = await asyncio.to_thread(run_remains, warm)
+    assert len(containers) == 1 and staged, "a live warm box must survive the reaper"

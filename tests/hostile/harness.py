@@ -1,0 +1,208 @@
+"""The harness of the hostile corpus: one attack through the real WebSocket.
+
+`Corpus.attack` submits a program and, besides the outcome the test asserts,
+checks what must hold after every case:
+
+- the staging folder's content stays exactly what was submitted (checked
+  every 50 ms while the run lives: names, types, modes, bytes);
+- a concurrent canary (a small program with known output, on its own
+  connection) finishes within its normal time while the attack runs;
+- the run's container and staging folder are gone within seconds of `exit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from ce_ws.languages import load_languages
+from tests.conftest import TEST_SERVER_ID, run_remains
+from tests.integration.terminal import TermClient
+
+LANGUAGES = load_languages()
+CANARY = ("python", "print('canary', 6 * 7)")
+CANARY_OUTPUT = b"canary 42"
+#: The canary starts this long after the attack's `started` (it is in full swing).
+CANARY_AFTER_S = 0.5
+#: "Within its normal time": this multiple of its idle time, plus a margin for
+#: a busy 2-core machine shared with other test runs.
+CANARY_SLOWDOWN = 4.0
+CANARY_MARGIN_S = 3.0
+GONE_WITHIN_S = 5.0
+_WATCH_EVERY_S = 0.05
+_normal_canary_s: dict[str, float] = {}
+
+During = Callable[[TermClient], Awaitable[None]]
+Connect = Callable[[], contextlib.AbstractAsyncContextManager[TermClient]]
+
+
+@dataclass
+class Outcome:
+    """What an attack produced: its `exit`, its output, and the canary's time."""
+
+    exit: dict[str, Any]
+    output: bytes
+    run_id: str
+    canary_s: float | None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return str(self.exit["status"])
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    def lines(self) -> list[str]:
+        return self.text().replace("\r\n", "\n").split("\n")
+
+    def facts(self) -> dict[str, str]:
+        """`key=value` lines the probe printed (the last value of each key wins)."""
+        found = {}
+        for line in self.lines():
+            key, sep, value = line.strip().partition("=")
+            if sep and key.isidentifier():
+                found[key] = value
+        return found
+
+
+def staging_dir(run_id: str) -> Path:
+    return Path(f"/tmp/ce-{TEST_SERVER_ID}-{run_id}")
+
+
+def _read_regular(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def staging_deviation(path: Path, files: dict[str, bytes], *, removing: bool) -> str | None:
+    """How the staging folder differs from what was submitted (None: it does not).
+
+    Once the run has ended the folder is being removed, so entries may be
+    missing (never added or altered).
+    """
+    try:
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) != 0o555:
+            return f"folder mode {oct(info.st_mode)}"
+        names = set(os.listdir(path))
+        if not names <= set(files) or (names != set(files) and not removing):
+            return f"entries {sorted(names)}"
+        for name in names:
+            entry = (path / name).lstat()
+            if not stat.S_ISREG(entry.st_mode) or stat.S_IMODE(entry.st_mode) != 0o444:
+                return f"{name}: mode {oct(entry.st_mode)}"
+            if _read_regular(path / name) != files[name]:
+                return f"{name}: content changed"
+    except FileNotFoundError:
+        return None  # removed after the run: checked separately
+    return None
+
+
+class Corpus:
+    """Attacks one server (on one runtime) and checks the invariants of each case."""
+
+    def __init__(
+        self, connect: Connect, runtime: str, client: TestClient[Any, Any] | None = None
+    ) -> None:
+        self.connect = connect
+        self.runtime = runtime
+        #: The in-process server's test client, for raw WebSocket abuse.
+        self.client = client
+
+    @classmethod
+    def of_client(cls, client: TestClient[Any, Any], runtime: str) -> Corpus:
+        """Attack an in-process test server."""
+        return cls(lambda: TermClient.connect(client), runtime, client)
+
+    @classmethod
+    def of_url(cls, ws_url: str, runtime: str) -> Corpus:
+        """Attack a server running as a separate process."""
+        return cls(lambda: TermClient.connect_url(ws_url), runtime)
+
+    async def canary(self) -> float:
+        """Run the canary on its own connection; its wall time in seconds."""
+        began = time.monotonic()
+        async with self.connect() as term:
+            exit_message = await term.run_to_exit(*CANARY)
+        elapsed = time.monotonic() - began
+        assert exit_message["status"] == "exited" and exit_message["exit_code"] == 0, exit_message
+        assert CANARY_OUTPUT in term.output, bytes(term.output)
+        return elapsed
+
+    async def canary_budget_s(self) -> float:
+        """The canary's normal time on this runtime (measured once), with slack."""
+        if self.runtime not in _normal_canary_s:
+            _normal_canary_s[self.runtime] = min([await self.canary() for _ in range(2)])
+        return _normal_canary_s[self.runtime] * CANARY_SLOWDOWN + CANARY_MARGIN_S
+
+    async def attack(
+        self,
+        language: str,
+        code: str,
+        *,
+        limits: dict[str, Any] | None = None,
+        during: During | None = None,
+        canary: bool = True,
+        **fields: Any,
+    ) -> Outcome:
+        """Submit `code`, let it run to its end, and check every invariant."""
+        budget = await self.canary_budget_s() if canary else 0.0
+        wall_s = (limits or {}).get("wall_ms", 60_000) / 1000
+        files = {LANGUAGES.resolve(language).entry_file: code.encode()}
+        async with self.connect() as term:
+            started = await term.run(language, code, limits=limits or {}, **fields)
+            assert started["type"] == "started", started
+            run_id = started["run_id"]
+            deviations: list[str] = []
+            ended = asyncio.Event()
+            watcher = asyncio.create_task(self._watch(run_id, files, deviations, ended))
+            canary_task = asyncio.create_task(self._delayed_canary()) if canary else None
+            try:
+                if during is not None:
+                    await during(term)
+                exit_message = await term.wait_exit(timeout=wall_s + 30)
+                ended.set()
+                canary_s = await canary_task if canary_task else None
+            finally:
+                watcher.cancel()
+                if canary_task is not None:
+                    canary_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+        await self._assert_gone(run_id)
+        assert not deviations, f"the staging folder changed: {deviations}"
+        if canary_s is not None:
+            assert canary_s < budget, f"canary took {canary_s:.2f} s (budget {budget:.2f} s)"
+        return Outcome(exit_message, bytes(term.output), run_id, canary_s, term.messages)
+
+    async def _delayed_canary(self) -> float:
+        await asyncio.sleep(CANARY_AFTER_S)
+        return await self.canary()
+
+    async def _watch(
+        self, run_id: str, files: dict[str, bytes], deviations: list[str], ended: asyncio.Event
+    ) -> None:
+        path = staging_dir(run_id)
+        while True:
+            removing = ended.is_set()
+            found = await asyncio.to_thread(staging_deviation, path, files, removing=removing)
+            if found is not None and found not in deviations:
+                deviations.append(found)
+            await asyncio.sleep(_WATCH_EVERY_S)
+
+    async def _assert_gone(self, run_id: str) -> None:
+        deadline = time.monotonic() + GONE_WITHIN_S
+        while (remains := await asyncio.to_thread(run_remains, run_id)) != ([], False):
+            assert time.monotonic() < deadline, f"run {run_id} left {remains}"
+            await asyncio.sleep(0.1)

@@ -1,0 +1,110 @@
+"""Corpus groups 2 and 8: planting links and filling disks.
+
+The harness already proves the staging folder's content never changes and
+that it is removed after the run; these tests add what the program saw and
+that a host file the program aimed its links at is untouched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.hostile.harness import Corpus
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+@pytest.fixture
+def host_target() -> Iterator[Path]:
+    """A host file beside the staging folders, which programs aim links at."""
+    folder = Path(f"/tmp/ce-hostile-target-{uuid.uuid4().hex}")
+    folder.mkdir()
+    target = folder / "keep"
+    target.write_text("host data")
+    yield target
+    shutil.rmtree(folder)
+
+
+PLANTING = {
+    "runc": {
+        **dict.fromkeys(
+            (
+                "symlink_work",
+                "hardlink_work",
+                "rename_work",
+                "unlink_work",
+                "chmod_work",
+                "write_via_work_link",
+            ),
+            "EROFS",
+        ),
+        "write_entry": "EACCES",  # the file is 0444 (checked before the mount)
+    },
+    # gVisor checks permissions (root-owned, 0555/0444) before the read-only
+    # mount for some of these, so they fail with EACCES or EPERM instead.
+    "runsc": {
+        **dict.fromkeys(("symlink_work", "hardlink_work", "rename_work"), "EROFS"),
+        **dict.fromkeys(("unlink_work", "write_entry", "write_via_work_link"), "EACCES"),
+        "chmod_work": "EPERM",
+    },
+}
+
+
+async def test_links_planted_in_work_and_tmp_reach_nothing(
+    corpus: Corpus, host_target: Path
+) -> None:
+    """Group 2: EROFS in /work; /tmp links stay in the sandbox; the host file is untouched."""
+    code = (PROGRAMS / "planting.py").read_text()
+    outcome = await corpus.attack("python", code, args=[str(host_target)])
+    assert (outcome.status, outcome.exit["exit_code"]) == ("exited", 0), outcome.text()
+    facts = outcome.facts()
+    expected = PLANTING[corpus.runtime] | {
+        "symlink_tmp": "ok",  # the sandbox's own tmpfs...
+        "write_through_symlink": "ENOENT",  # ...where the host path does not exist
+        "symlink_to_work": "ok",
+        "hardlink_tmp": "EXDEV",
+        "renames": "many",
+        "done": "yes",
+    }
+    assert {key: facts.get(key) for key in expected} == expected
+    assert host_target.read_text() == "host data"
+    assert sorted(p.name for p in host_target.parent.iterdir()) == ["keep"]
+
+
+DISK = {
+    "runc": {
+        "write_root": "EROFS",
+        "write_work": "EROFS",
+        "many_files": "ENOSPC",  # the tmpfs's 4096 inodes
+        "small_files": "thousands",
+    },
+    "runsc": {
+        "write_root": "EACCES",
+        "write_work": "EACCES",
+        # gVisor's tmpfs ignores nr_inodes: the files are bounded only by the
+        # run's memory (100k empty files fit).
+        "many_files": "ok",
+        "small_files": "100000",
+    },
+}
+
+
+async def test_disk_writes_hit_read_only_size_and_inode_limits(corpus: Corpus) -> None:
+    """Group 8: EROFS, a file capped at 16 MiB (EFBIG, SIGXFSZ), ENOSPC on size (and inodes)."""
+    outcome = await corpus.attack("python", (PROGRAMS / "disk.py").read_text())
+    assert (outcome.status, outcome.exit["exit_code"]) == ("exited", 0), outcome.text()
+    facts = outcome.facts()
+    expected = DISK[corpus.runtime] | {
+        "write_home": "ok",  # $HOME is the run's own /tmp
+        "big_file": "EFBIG",
+        "big_file_mib": "16",  # the fsize limit
+        "head_returncode": str(128 + 25),  # the shell reports SIGXFSZ
+        "fill_tmp": "ENOSPC",  # the 64 MiB tmpfs
+        "done": "yes",
+    }
+    assert {key: facts.get(key) for key in expected} == expected

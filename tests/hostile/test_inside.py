@@ -1,0 +1,164 @@
+"""Corpus groups 1, 3, 4, 5, 17, 18: what a program sees and may do from inside.
+
+Each probe prints `key=value` facts; the expected facts are written out per
+runtime. Where gVisor differs, the reason is its own kernel (the Sentry): it
+answers system calls itself, so the host kernel's reply is never seen.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.hostile.harness import Corpus
+
+PROGRAMS = Path(__file__).parent / "programs"
+ZERO = "0000000000000000"
+EPERM = "EPERM"
+
+
+def program(name: str) -> str:
+    return (PROGRAMS / name).read_text()
+
+
+def expect(found: dict[str, str], expected: dict[str, str]) -> None:
+    assert {key: found.get(key) for key in expected} == expected
+
+
+INSIDE_COMMON = {
+    "ids": "65534,65534,65534,65534,[65534]",
+    **dict.fromkeys(("CapInh", "CapPrm", "CapEff", "CapBnd"), ZERO),
+    "no_new_privs": "1",
+    "mount_": "ro",
+    "mount_work": "ro",
+    "write_etc": "EACCES",
+    # group 3: the running binaries cannot be opened for writing
+    "self_exe": "EACCES",
+    "pid1_exe": "EACCES",
+    "pid1_exe_via_fd": "EACCES",
+    # group 5: no engine socket, no way out, no raw or packet sockets
+    "sockets": "[]",
+    "dns": "gaierror",
+    "raw_socket": EPERM,
+    "packet_socket": EPERM,
+    "interfaces": "['lo']",
+    "done": "yes",
+}
+INSIDE = {
+    "runc": {
+        "CapAmb": ZERO,
+        "Seccomp": "2",  # filter mode: docker/seccomp.json
+        "write_root": "EROFS",
+        "write_work": "EROFS",
+        **dict.fromkeys(
+            ("tcp_egress", "engine_tcp", "metadata", "ipv6_egress", "udp_egress"), "ENETUNREACH"
+        ),
+    },
+    "runsc": {
+        "CapAmb": "?",  # not reported by gVisor's /proc
+        # gVisor (this build) does not apply the OCI seccomp profile inside;
+        # its Sentry runs under its own host seccomp filter instead.
+        "Seccomp": "0",
+        # gVisor checks permissions before the read-only mount: EACCES.
+        "write_root": "EACCES",
+        "write_work": "EACCES",
+        **dict.fromkeys(
+            ("tcp_egress", "engine_tcp", "metadata", "ipv6_egress", "udp_egress"), "EHOSTUNREACH"
+        ),
+    },
+}
+
+
+async def test_configuration_read_from_inside_is_as_set(corpus: Corpus) -> None:
+    """Groups 1, 3, 5: ids, capabilities, NoNewPrivs, seccomp, mounts, exe, network."""
+    outcome = await corpus.attack("python", program("inside.py"))
+    assert (outcome.status, outcome.exit["exit_code"]) == ("exited", 0), outcome.text()
+    expect(outcome.facts(), INSIDE_COMMON | INSIDE[corpus.runtime])
+
+
+SYSCALLS = {
+    "runc": {
+        **dict.fromkeys(
+            (
+                "io_uring_setup",
+                "vsock",
+                "unshare_user",
+                "unshare_mount",
+                "bpf",
+                "perf_event_open",
+                "userfaultfd",
+                "keyctl",
+                "mount",
+                "ptrace_pid1",
+                "clock_settime",
+                "open_by_handle_at",
+                "init_module",
+                "kexec_load",
+            ),
+            EPERM,
+        ),
+        # A 32-bit system call fails the profile's architecture check.
+        "abi32": "SYS",
+        "done": "yes",
+    },
+    "runsc": {
+        # Served by the Sentry's own implementations, inside the sandbox: the
+        # host kernel's io_uring and namespaces are never reached.
+        "io_uring_setup": "ok",
+        "unshare_user": "ok",
+        "unshare_mount": "ok",
+        "vsock": "EAFNOSUPPORT",
+        "bpf": "ENOSYS",
+        "perf_event_open": "ENODEV",
+        "userfaultfd": "ENOSYS",
+        "keyctl": "EACCES",
+        "mount": EPERM,
+        "ptrace_pid1": EPERM,
+        "clock_settime": EPERM,
+        "open_by_handle_at": "EOPNOTSUPP",
+        "init_module": "ENOSYS",
+        "kexec_load": "ENOSYS",
+        # gVisor has no 32-bit ABI: `int $0x80` does not reach socketcall.
+        "abi32_socketcall": "not-a-socket",
+        "abi32": "exit0",
+        "done": "yes",
+    },
+}
+
+
+async def test_dangerous_system_calls_are_refused_while_the_program_runs_on(
+    corpus: Corpus,
+) -> None:
+    """Group 4: io_uring, AF_VSOCK, unshare, bpf, ptrace of PID 1... and 32-bit socketcall."""
+    outcome = await corpus.attack("c", program("syscalls.c"))
+    assert (outcome.status, outcome.exit["exit_code"]) == ("exited", 0), outcome.text()
+    expect(outcome.facts(), SYSCALLS[corpus.runtime])
+
+
+async def test_server_secrets_are_invisible(
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group 17: /proc/1/environ and env show nothing of the server."""
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    monkeypatch.setenv("CE_HOSTILE_SECRET", secret)
+    outcome = await corpus.attack("python", program("secrets.py"))
+    assert outcome.status == "exited", outcome.text()
+    facts = outcome.facts()
+    allowed = ["HOME", "HOSTNAME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "TERM"]
+    assert facts["env_keys"] == str(allowed)
+    assert facts["environ_1"] == str(allowed)
+    for leaked in (secret, "CE_", "DOCKER", "ce-test-"):
+        assert leaked not in outcome.text()
+
+
+async def test_markers_written_in_one_run_are_absent_in_the_next(corpus: Corpus) -> None:
+    """Group 18: nothing persists from run N to run N+1."""
+    token = uuid.uuid4().hex
+    code = program("persistence.py")
+    written = await corpus.attack("python", code, args=["write", token])
+    places = written.facts()["written"]
+    assert "'/tmp'" in places and "'/dev/shm'" in places, places
+    found = await corpus.attack("python", code, args=["find", token], canary=False)
+    assert found.facts()["found"] == "[]"
