@@ -108,20 +108,15 @@ async def wait_clean(
 
 async def sweep(docker: aiodocker.Docker, owners: Iterable[str]) -> Leftovers:
     """Remove what is left of these owners (after it was counted); returns it."""
-    found = await leftovers(docker, owners)
-    for container_id in found.containers:
-        with contextlib.suppress(aiodocker.DockerError):
-            await docker.containers.container(container_id).delete(force=True)
-    for path in found.staging:
-        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
-    if found.count:
-        say(f"swept {len(found.containers)} containers, {len(found.staging)} staging folders")
-    return found
+    return await _remove(docker, await leftovers(docker, owners))
 
 
 async def sweep_all(docker: aiodocker.Docker) -> Leftovers:
     """Remove whatever any benchmark left (after `bench_leftovers` counted it)."""
-    found = await bench_leftovers(docker)
+    return await _remove(docker, await bench_leftovers(docker))
+
+
+async def _remove(docker: aiodocker.Docker, found: Leftovers) -> Leftovers:
     for container_id in found.containers:
         with contextlib.suppress(aiodocker.DockerError):
             await docker.containers.container(container_id).delete(force=True)
