@@ -23,7 +23,7 @@ DEFAULT_MEMORY_MB = 256
 DEFAULT_CPUS = 1.0
 DEFAULT_PIDS = 64
 DEFAULT_OUTPUT_BYTES = 1 * MIB
-DEFAULT_RUNSC_PIDS_HEADROOM = 192
+DEFAULT_RUNSC_PIDS_HEADROOM = 384
 MAX_RUNSC_PIDS_HEADROOM = 4096
 DEFAULT_RUNSC_MEMORY_HEADROOM_MB = 64
 MAX_RUNSC_MEMORY_HEADROOM_MB = 4096
@@ -73,7 +73,8 @@ class SandboxSettings(BaseModel):
     #: gVisor's own tasks (the Sentry's threads and, on the ptrace platform,
     #: several host tasks per program process) count against the container's
     #: pids cgroup, so under runsc `PidsLimit` is the run's `pids` plus this.
-    #: The Sentry alone takes about 50-70; each program process about 5 more.
+    #: The Sentry alone takes about 50-70 and each program process about 5
+    #: more: the default leaves room for about 70 processes at `pids=64`.
     runsc_pids_headroom: int = Field(DEFAULT_RUNSC_PIDS_HEADROOM, ge=0, le=MAX_RUNSC_PIDS_HEADROOM)
     #: The Sentry's own memory (about 20 MiB, plus about 4 MiB per program
     #: process) is charged to the container, so under runsc `Memory` and

@@ -39,15 +39,36 @@ CLI_MADE_RUN_LABELS = {"orphan"}
 _EVENTS_SETTLE_S = 1.0
 
 
+def is_ours(owner: str) -> bool:
+    """Whether a server of this session used this owner id (servers in their own
+    process get `<TEST_SERVER_ID>-p<port>`, so no two live servers reap each other)."""
+    return owner == TEST_SERVER_ID or owner.startswith(f"{TEST_SERVER_ID}-")
+
+
 def project_containers() -> list[str]:
     """IDs of every container this session's servers created."""
     result = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label={OWNER_LABEL}={TEST_SERVER_ID}"],
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label={OWNER_LABEL}",
+            "--format",
+            f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}',
+        ],
         capture_output=True,
         text=True,
         check=True,
     )
-    return result.stdout.split()
+    rows = (line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+    return [container for container, owner in rows if is_ours(owner)]
+
+
+def staging_folder(run_id: str) -> Path | None:
+    """A run's staging folder, whichever of this session's servers made it."""
+    found = glob.glob(f"/tmp/ce-{TEST_SERVER_ID}-*{run_id}")
+    return Path(found[0]) if found else None
 
 
 def run_remains(run_id: str) -> tuple[list[str], bool]:
@@ -58,7 +79,7 @@ def run_remains(run_id: str) -> tuple[list[str], bool]:
         text=True,
         check=True,
     )
-    return result.stdout.split(), os.path.isdir(f"/tmp/ce-{TEST_SERVER_ID}-{run_id}")
+    return result.stdout.split(), staging_folder(run_id) is not None
 
 
 def leftovers() -> tuple[list[str], list[str]]:
@@ -133,7 +154,7 @@ def spec_recorder_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """Record every container of the session; at the end, prove none escaped."""
     recorder = SpecRecorder(tmp_path_factory.mktemp("spec") / "containers.jsonl")
     os.environ[spec_recorder.RECORD_ENV] = str(recorder.record_file)
-    watcher = spec_recorder.CreationWatcher(TEST_SERVER_ID)
+    watcher = spec_recorder.CreationWatcher(is_ours)
     spec_recorder.install(recorder.add)
     time.sleep(_EVENTS_SETTLE_S)  # let `docker events` subscribe first
     try:

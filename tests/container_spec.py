@@ -45,11 +45,15 @@ def _seccomp_profile() -> Any:
     return json.loads(SECCOMP_FILE.read_text())
 
 
+def _owned_by(label: str, owner: str) -> bool:
+    return label == owner or label.startswith(f"{owner}-")
+
+
 def _check_config(config: dict[str, Any], owner: str) -> list[str]:
     bad = []
     labels = config.get("Labels") or {}
     run = labels.get("ce.run", "")
-    if labels.get("ce.owner") != owner or not run:
+    if not _owned_by(labels.get("ce.owner", ""), owner) or not run:
         bad.append(f"labels {labels}")
     if config.get("User") != SANDBOX_USER:
         bad.append(f"User {config.get('User')!r}")
@@ -85,7 +89,7 @@ def _check_host(host: dict[str, Any], owner: str, run: str) -> list[str]:
     bad += [f"{k}={host[k]!r} should be empty" for k in _MUST_BE_EMPTY if host.get(k)]
     binds = host.get("Binds") or []
     if len(binds) != 1 or not re.fullmatch(
-        rf"/\S+/ce-{re.escape(owner)}-{re.escape(run)}:/work:ro", binds[0]
+        rf"/\S+/ce-{re.escape(owner)}(-[\w.]+)?-{re.escape(run)}:/work:ro", binds[0]
     ):
         bad.append(f"Binds {binds}")
     bad += _check_security(host)

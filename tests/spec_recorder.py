@@ -84,10 +84,11 @@ def read_file(path: Path) -> list[Record]:
 class CreationWatcher:
     """Every container created with this owner label, from the engine's events."""
 
-    def __init__(self, owner: str) -> None:
+    def __init__(self, is_ours: Callable[[str], bool]) -> None:
+        self._is_ours = is_ours
         self._process = subprocess.Popen(
             ["docker", "events", "--format", "{{json .}}", "--filter", "type=container",
-             "--filter", "event=create", "--filter", f"label=ce.owner={owner}"],
+             "--filter", "event=create", "--filter", "label=ce.owner"],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.created: dict[str, dict[str, str]] = {}
@@ -98,7 +99,9 @@ class CreationWatcher:
         assert self._process.stdout is not None
         for line in self._process.stdout:
             event = json.loads(line)
-            self.created[event["id"]] = event.get("Actor", {}).get("Attributes", {})
+            attributes = event.get("Actor", {}).get("Attributes", {})
+            if self._is_ours(attributes.get("ce.owner", "")):
+                self.created[event["id"]] = attributes
 
     def stop(self) -> dict[str, dict[str, str]]:
         self._process.terminate()

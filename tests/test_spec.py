@@ -16,7 +16,7 @@ def test_runc_containers_get_exactly_the_runs_limits() -> None:
 
 def test_runsc_containers_get_the_sentrys_headroom_on_top() -> None:
     settings = SandboxSettings(runtime="runsc")
-    assert engine_limits(settings, LIMITS) == ((128 + 64) * MIB, 32 + 192)
+    assert engine_limits(settings, LIMITS) == ((128 + 64) * MIB, 32 + 384)
     tuned = SandboxSettings(runtime="runsc", runsc_pids_headroom=0, runsc_memory_headroom_mb=16)
     assert engine_limits(tuned, LIMITS) == ((128 + 16) * MIB, 32)
 

@@ -78,7 +78,7 @@ def server_url(page_assets: None) -> Iterator[str]:
         "CE_HOST": "127.0.0.1",
         "CE_PORT": str(port),
         "CE_ALLOWED_ORIGINS": json.dumps([url]),
-        "CE_SERVER_ID": TEST_SERVER_ID,
+        "CE_SERVER_ID": f"{TEST_SERVER_ID}-browser",
     }
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "server.log"

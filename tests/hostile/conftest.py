@@ -41,12 +41,13 @@ async def make_corpus(make: MakeClient, runtime: str, **overrides: Any) -> Corpu
     return Corpus.of_client(client, runtime)
 
 
-@pytest.fixture(scope="module", params=RUNTIMES)
+@pytest.fixture(params=RUNTIMES)
 def separate_server(request: pytest.FixtureRequest) -> Iterator[tuple[ServerProcess, str]]:
     """A server in a process of its own (to measure its memory), per runtime.
 
-    It lives for the whole module, so it keeps no warm pool: idle containers
-    would outlive each test and fail its leak check.
+    One per test, never beside another server of this suite: servers sharing
+    an owner label reap each other's containers. No warm pool, so the test's
+    run is the server's only container.
     """
     runtime: str = request.param
     with server_process(CE_SANDBOX__RUNTIME=runtime, CE_POOL__ENABLED="false") as server:

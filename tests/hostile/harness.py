@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from ce_ws.languages import load_languages
-from tests.conftest import TEST_SERVER_ID, run_remains
+from tests.conftest import run_remains, staging_folder
 from tests.integration.terminal import TermClient
 
 LANGUAGES = load_languages()
@@ -76,7 +76,9 @@ class Outcome:
 
 
 def staging_dir(run_id: str) -> Path:
-    return Path(f"/tmp/ce-{TEST_SERVER_ID}-{run_id}")
+    found = staging_folder(run_id)
+    assert found is not None, f"no staging folder for run {run_id}"
+    return found
 
 
 def _read_regular(path: Path) -> bytes:

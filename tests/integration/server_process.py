@@ -63,14 +63,17 @@ def _wait_healthy(server: ServerProcess) -> None:
 
 
 @contextlib.contextmanager
-def server_process(port: int | None = None, **env: str) -> Iterator[ServerProcess]:
+def server_process(
+    port: int | None = None, *, server_id: str | None = None, **env: str
+) -> Iterator[ServerProcess]:
     """Start `python -m ce_ws serve`; SIGTERM it (if still alive) on exit."""
     port = port or free_port()
     environment = {
         **os.environ,
         "CE_HOST": "127.0.0.1",
         "CE_PORT": str(port),
-        "CE_SERVER_ID": TEST_SERVER_ID,
+        # Its own owner id: a server reaps every container of its id it does not run.
+        "CE_SERVER_ID": server_id or f"{TEST_SERVER_ID}-p{port}",
         **env,
     }
     process = subprocess.Popen(

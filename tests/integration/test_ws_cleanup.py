@@ -65,7 +65,10 @@ async def test_server_shutdown_reports_and_removes_every_run() -> None:
 
 
 async def test_restart_after_sigkill_reaps_what_the_crash_left() -> None:
-    with server_process() as server:
+    server_id = f"{TEST_SERVER_ID}-crash"  # the restarted server must be the same server
+    # No warm pool: a refill cut by the SIGKILL could leave a container
+    # unrecorded by the suite's spec recorder.
+    with server_process(server_id=server_id, CE_POOL__ENABLED="false") as server:
         async with TermClient.connect_url(server.ws_url) as term:
             started = await term.run("bash", "echo running; sleep 100")
             await term.expect(b"running")
@@ -81,7 +84,7 @@ async def test_restart_after_sigkill_reaps_what_the_crash_left() -> None:
             folders
         )
 
-    with server_process():
+    with server_process(server_id=server_id):
         await wait_until_gone("what the crash left", crash_cleaned, 10.0)
 
 
