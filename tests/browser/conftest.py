@@ -68,9 +68,13 @@ def page_assets() -> None:
     subprocess.run(["bash", str(ROOT / "scripts" / "build-assets.sh")], cwd=ROOT, check=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server_url(page_assets: None) -> Iterator[str]:
-    """Base URL of a real `ce_ws serve`, stopped with SIGTERM at the end."""
+    """Base URL of a real `ce_ws serve`, stopped with SIGTERM after the module.
+
+    Not kept for the session: its warm containers would be counted as
+    leftovers by the tests that follow.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
