@@ -35,7 +35,7 @@ async def wait_for_idle(
 
 
 async def test_run_claims_a_warm_container_and_the_pool_refills(make_client: MakeClient) -> None:
-    client = await make_client(pool={"per_profile": 1, "max_total": 4})
+    client = await make_client(pool={"enabled": True, "per_profile": 1, "max_total": 4})
     before = await wait_for_idle(client, 4)
     pool = client.app[POOL]
     warm_ids = {box.box_id for queue in pool._idle.values() for box in queue}
@@ -52,7 +52,7 @@ async def test_run_claims_a_warm_container_and_the_pool_refills(make_client: Mak
 
 
 async def test_run_with_other_fixed_limits_takes_the_cold_path(make_client: MakeClient) -> None:
-    client = await make_client(pool={"per_profile": 1, "max_total": 4})
+    client = await make_client(pool={"enabled": True, "per_profile": 1, "max_total": 4})
     before = await wait_for_idle(client, 4)
     async with TermClient.connect(client) as term:
         exit_message = await term.run_to_exit("python", "print('cold')", limits={"memory_mb": 128})
@@ -63,7 +63,7 @@ async def test_run_with_other_fixed_limits_takes_the_cold_path(make_client: Make
 
 
 async def test_pool_limits_hold_on_count_and_memory(make_client: MakeClient) -> None:
-    client = await make_client(pool={"per_profile": 4, "max_total": 3})
+    client = await make_client(pool={"enabled": True, "per_profile": 4, "max_total": 3})
     await wait_for_idle(client, 3)
     await asyncio.sleep(1)
     assert (await readiness(client))["pool_idle"] == 3
@@ -88,7 +88,9 @@ async def test_pool_limits_hold_on_count_and_memory(make_client: MakeClient) -> 
 
 
 async def test_old_idle_containers_are_recycled(make_client: MakeClient) -> None:
-    client = await make_client(pool={"per_profile": 1, "max_total": 1, "max_age_s": 1})
+    client = await make_client(
+        pool={"enabled": True, "per_profile": 1, "max_total": 1, "max_age_s": 1}
+    )
     await wait_for_idle(client, 1)
     first = {box.box_id for queue in client.app[POOL]._idle.values() for box in queue}
     deadline = time.monotonic() + 15
@@ -112,7 +114,7 @@ async def test_pool_off_keeps_no_idle_containers(make_client: MakeClient) -> Non
 
 
 async def test_metrics_show_the_pool(make_client: MakeClient) -> None:
-    client = await make_client(pool={"per_profile": 1, "max_total": 4})
+    client = await make_client(pool={"enabled": True, "per_profile": 1, "max_total": 4})
     await wait_for_idle(client, 4)
     text = await (await client.get("/metrics")).text()
     assert "ce_pool_idle_containers 4.0" in text

@@ -51,7 +51,8 @@ async def test_openapi_document_is_served_and_docs_page_lists_every_path(
     assert "<script" not in text and "http" not in text.replace("/api/v1/openapi.json", "")
 
 
-async def test_healthz_and_readyz_answer_when_all_is_well(client: TestClient[Any, Any]) -> None:
+async def test_healthz_and_readyz_answer_when_all_is_well(make_client: MakeClient) -> None:
+    client = await make_client(pool={"enabled": True})
     assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
     response = await client.get("/readyz")
     assert response.status == 200

@@ -101,7 +101,7 @@ async def test_reaper_removes_orphans_and_spares_live_boxes(make_client: MakeCli
     for folder in orphan_folders:
         folder.mkdir()
     client = await make_client(
-        pool={"per_profile": 1, "max_total": 1}, sandbox={"reap_interval_s": 1}
+        pool={"enabled": True, "per_profile": 1, "max_total": 1}, sandbox={"reap_interval_s": 1}
     )
     deadline = time.monotonic() + 10
     while orphan in await asyncio.to_thread(project_containers) or any(
