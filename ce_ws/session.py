@@ -159,6 +159,7 @@ class Run:
         self._began = self._admitted = time.monotonic()
         self._last_activity = self._began
         self._printed = False
+        self._end_reported = False
 
     # -- control, called by the client side while `execute` runs ---------
 
@@ -234,6 +235,12 @@ class Run:
             exit_message = self._exit_message(box_exit)
             await self._send_exit(exit_message)
             return exit_message
+        except asyncio.CancelledError:
+            # The client went away: nobody receives an `exit`, yet the run
+            # ended and is counted and logged like any other.
+            self._record(Status.KILLED, "the client went away")
+            self._report_end(self._exit_message(box_exit))
+            raise
         finally:
             self.mark_ended()
 
@@ -445,8 +452,13 @@ class Run:
             id=self.plan.correlation_id,
         )
 
+    def _report_end(self, message: Exit) -> None:
+        if not self._end_reported:
+            self._end_reported = True
+            self._observer.ended(message)
+
     async def _send_exit(self, message: Exit) -> None:
-        self._observer.ended(message)
+        self._report_end(message)
         try:
             async with asyncio.timeout(_EXIT_SEND_TIMEOUT_S):
                 await self._client.send(message)

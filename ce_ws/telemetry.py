@@ -53,6 +53,7 @@ class RunTelemetry:
             wall_ms=exit_message.wall_ms,
             output_bytes=exit_message.output_bytes,
             truncated=exit_message.truncated,
+            message=exit_message.message,
             client=self._client,
             via=self._via,
         )

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -155,3 +156,27 @@ async def test_event_log_has_one_line_per_run_end_and_refusal_without_code_or_ou
     for record in caplog.records:
         for marker in ("OUTPUT-MARKER", "CODE-MARKER", "INPUT-MARKER"):
             assert marker not in record.getMessage()
+
+
+async def test_a_run_whose_client_left_is_counted_and_logged(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with TermClient.connect(client) as term:
+        started = await term.run("bash", "echo running; sleep 100")
+        await term.expect(b"running")
+    deadline = time.monotonic() + 5
+    while not (
+        events := [json.loads(r.getMessage()) for r in caplog.records if r.name == EVENTS_LOGGER]
+    ):
+        assert time.monotonic() < deadline, "no run_end event after the client left"
+        await asyncio.sleep(0.05)
+    [run_end] = events
+    assert (run_end["run_id"], run_end["status"], run_end["via"]) == (
+        started["run_id"],
+        "killed",
+        "ws",
+    )
+    assert run_end["message"] == "the client went away"
+    samples = _samples(await (await client.get("/metrics")).text())
+    assert _value(samples, "ce_runs_total", language="bash", status="killed") == 1
