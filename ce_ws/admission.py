@@ -92,21 +92,37 @@ class Admission:
                 waiter.granted.set_result(None)
 
 
+class TokenBucket:
+    """At most `per_minute` events a minute, refilled smoothly; bursts up to `per_minute`."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._per_minute = per_minute
+        self._tokens = float(per_minute)
+        self._stamp = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token; False when none is left."""
+        now = time.monotonic()
+        refill = (now - self._stamp) * self._per_minute / 60
+        self._tokens, self._stamp = min(float(self._per_minute), self._tokens + refill), now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
 class RateLimiter:
     """A token bucket per client: at most `per_minute` runs, refilled smoothly."""
 
     def __init__(self, per_minute: int) -> None:
         self._per_minute = per_minute
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     def check(self, client: str) -> None:
         """Take one token for a new run, or raise `RateLimited`."""
-        now = time.monotonic()
-        tokens, stamp = self._buckets.get(client, (float(self._per_minute), now))
-        tokens = min(float(self._per_minute), tokens + (now - stamp) * self._per_minute / 60)
-        if tokens < 1:
+        bucket = self._buckets.setdefault(client, TokenBucket(self._per_minute))
+        if not bucket.take():
             raise RateLimited(f"more than {self._per_minute} runs a minute; slow down")
-        self._buckets[client] = (tokens - 1, now)
 
 
 class ClientConnections:

@@ -96,6 +96,8 @@ class CapacitySettings(BaseModel):
     #: Open WebSockets from one client address; more are closed with 1008.
     max_connections_per_client: int = Field(32, ge=1, le=100_000)
     runs_per_minute: int = Field(120, ge=1, le=100_000)
+    #: Refused messages one WebSocket may earn a minute; then it is closed 1008.
+    refusals_per_minute: int = Field(60, ge=1, le=100_000)
     #: How long a REST `execute` may wait in line for a slot before a 503.
     rest_queue_wait_s: float = Field(10.0, ge=0, le=300)
 

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import WSMessage, WSMsgType, web
 
 from ce_ws import __version__
-from ce_ws.admission import Admission, RateLimiter
+from ce_ws.admission import Admission, RateLimiter, TokenBucket
 from ce_ws.auth import token_is_valid
 from ce_ws.config import Settings
 from ce_ws.errors import AlreadyRunning, CeError, NotRunning, Unauthorized
@@ -113,6 +113,7 @@ class Connection:
         self._rate_limiter = rate_limiter
         self._run_tasks = run_tasks
         self._telemetry = telemetry
+        self._refusals = TokenBucket(settings.capacity.refusals_per_minute)
         self._run: Run | None = None
         self._run_task: asyncio.Task[Any] | None = None
         self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
@@ -184,6 +185,9 @@ class Connection:
     async def _send_error(self, exc: CeError) -> None:
         log.info("refused %s: %s", exc.code, exc.message)
         await self._send(ErrorMessage(code=exc.code, message=exc.message, field=exc.field))
+        if not self._refusals.take():
+            log.info("too many refused messages; closing")
+            await self._ws.close(code=CloseCode.POLICY, message=b"too many refused messages")
 
     def _active_run(self) -> Run:
         if self._run is None or self._run.state is RunState.ENDED:

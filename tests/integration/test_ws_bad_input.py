@@ -134,6 +134,18 @@ async def test_too_many_runs_a_minute_gets_rate_limited(make_client: MakeClient)
         assert refused["code"] == "rate_limited"
 
 
+async def test_repeated_refusals_close_the_socket_with_1008(make_client: MakeClient) -> None:
+    client = await make_client(capacity={"refusals_per_minute": 5})
+    async with TermClient.connect(client) as term:
+        for _ in range(6):
+            await term.ws.send_bytes(b"x")
+        codes = [(await term.next_message("error", timeout=5))["code"] for _ in range(6)]
+        assert codes == ["not_running"] * 6
+        closing = await term.ws.receive(timeout=5)
+        assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1008)
+    await assert_still_serves(client)
+
+
 async def test_a_bug_in_a_handler_becomes_internal_and_the_connection_survives(
     client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
