@@ -49,8 +49,9 @@ Signal = Literal[
 
 
 class _Inbound(BaseModel):
-    # Unknown fields are ignored so newer clients still talk to this server.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Unknown fields are ignored so newer clients still talk to this server;
+    # known ones must have their JSON type ("3" is not a number, 1 not a bool).
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
 
 class SourceFile(_Inbound):

@@ -40,6 +40,14 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
         ('{"type": "signal", "signal": "SIGSEGV"}', "signal"),
         ('{"type": "nope"}', None),
         ("not json", None),
+        # Wrong JSON types are refused, not coerced.
+        ('{"type": "resize", "cols": "80", "rows": 24}', "cols"),
+        ('{"type": "ack", "bytes": true}', "bytes"),
+        ('{"type": "run", "language": "bash", "code": "x", "flow_control": 1}', "flow_control"),
+        (
+            '{"type": "run", "language": "bash", "code": "x", "limits": {"wall_ms": "5"}}',
+            "limits.wall_ms",
+        ),
     ],
 )
 def test_invalid_messages_name_the_field(raw: str, field: str | None) -> None:
