@@ -92,6 +92,10 @@ class Admission:
                 waiter.granted.set_result(None)
 
 
+#: Client buckets kept before the refilled ones are forgotten.
+_PRUNE_ABOVE = 1024
+
+
 class TokenBucket:
     """At most `per_minute` events a minute, refilled smoothly; bursts up to `per_minute`."""
 
@@ -103,12 +107,19 @@ class TokenBucket:
     def take(self) -> bool:
         """Spend one token; False when none is left."""
         now = time.monotonic()
-        refill = (now - self._stamp) * self._per_minute / 60
-        self._tokens, self._stamp = min(float(self._per_minute), self._tokens + refill), now
+        self._tokens, self._stamp = self._tokens_at(now), now
         if self._tokens < 1:
             return False
         self._tokens -= 1
         return True
+
+    def is_full(self) -> bool:
+        """Whether the bucket has refilled completely (it then holds no history)."""
+        return self._tokens_at(time.monotonic()) >= self._per_minute
+
+    def _tokens_at(self, now: float) -> float:
+        refill = (now - self._stamp) * self._per_minute / 60
+        return min(float(self._per_minute), self._tokens + refill)
 
 
 class RateLimiter:
@@ -117,12 +128,21 @@ class RateLimiter:
     def __init__(self, per_minute: int) -> None:
         self._per_minute = per_minute
         self._buckets: dict[str, TokenBucket] = {}
+        self._prune_at = _PRUNE_ABOVE
 
     def check(self, client: str) -> None:
         """Take one token for a new run, or raise `RateLimited`."""
+        if len(self._buckets) >= self._prune_at:
+            self._forget_refilled()
         bucket = self._buckets.setdefault(client, TokenBucket(self._per_minute))
         if not bucket.take():
             raise RateLimited(f"more than {self._per_minute} runs a minute; slow down")
+
+    def _forget_refilled(self) -> None:
+        # A full bucket is what a new client gets anyway: dropping it changes
+        # nothing, and keeps many distinct clients from growing the table.
+        self._buckets = {key: b for key, b in self._buckets.items() if not b.is_full()}
+        self._prune_at = max(_PRUNE_ABOVE, 2 * len(self._buckets))
 
 
 class ClientConnections:

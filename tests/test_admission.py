@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from ce_ws import admission as admission_module
 from ce_ws.admission import Admission, RateLimiter
 from ce_ws.config import CapacitySettings
 from ce_ws.errors import Busy, RateLimited
@@ -72,3 +73,21 @@ def test_rate_limiter_refuses_past_the_budget() -> None:
     with pytest.raises(RateLimited):
         limiter.check("a")
     limiter.check("b")
+
+
+def test_rate_limiter_forgets_clients_whose_bucket_refilled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(admission_module.time, "monotonic", lambda: clock[0])
+    limiter = RateLimiter(per_minute=1)
+    for n in range(2000):
+        limiter.check(f"client-{n}")
+    with pytest.raises(RateLimited):
+        limiter.check("client-7")  # still remembered: its bucket is empty
+    clock[0] += 61
+    for n in range(2100):  # the table outgrows its threshold again: a prune
+        limiter.check(f"late-{n}")
+    assert not any(key.startswith("client-") for key in limiter._buckets)
+    assert len(limiter._buckets) == 2100
+    limiter.check("client-7")  # a forgotten client starts with a full bucket
