@@ -21,7 +21,7 @@ import aiodocker
 
 from bench.engine import BASELINE_OWNER, BASELINE_STAGING_PREFIX, OWNER_LABEL
 from bench.programs import Program
-from ce_ws.config import RunLimits, SandboxSettings
+from ce_ws.config import RunLimits, Runtime, SandboxSettings
 from ce_ws.sandbox.spec import DETACH_KEYS, container_config
 from ce_ws.web import SECCOMP_PROFILE
 
@@ -46,14 +46,15 @@ def baseline_config(
     program: Program,
     staging: Path,
     *,
-    runtime: str,
+    runtime: Runtime,
     tty: bool,
     limits: RunLimits | None = None,
 ) -> dict[str, Any]:
     """The server's container spec for `program`, running it directly (no launcher)."""
     config = container_config(
-        settings=SandboxSettings.model_validate({"runtime": runtime}),
+        settings=SandboxSettings(),
         limits=limits or RunLimits(),
+        runtime=runtime,
         labels={OWNER_LABEL: BASELINE_OWNER},
         staging_path=str(staging),
         seccomp_profile=SECCOMP_PROFILE.read_text(),

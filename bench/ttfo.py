@@ -30,7 +30,7 @@ from bench.programs import C_HELLO, PYTHON_HELLO, Program
 from bench.progress import Ticker, say
 from bench.server import bench_server, limits_env, server_env
 from bench.stats import SUMMARY_HEADERS, Summary, Table, fmt, fmt_ratio, ratio, summary_cells
-from ce_ws.config import RunLimits
+from ce_ws.config import RunLimits, Runtime
 
 COLD, WARM, DOCKER_RUN, FLOOR = (
     "server, pool off",
@@ -75,7 +75,7 @@ class _Modes:
     """How to take one sample in each mode, for one runtime."""
 
     ctx: BenchContext
-    runtime: str
+    runtime: Runtime
     cold: Session
     warm: Session
 
@@ -107,7 +107,7 @@ class _Modes:
 
 
 async def _measure(
-    ctx: BenchContext, runtime: str, reps: int
+    ctx: BenchContext, runtime: Runtime, reps: int
 ) -> dict[str, dict[str, list[Timing]]]:
     cold_id, warm_id = server_ids(runtime)
     samples: dict[str, dict[str, list[Timing]]] = {p.name: {m: [] for m in MODES} for p in PROGRAMS}
@@ -213,7 +213,7 @@ async def run(ctx: BenchContext) -> BenchResult:
         title="Time to first output",
         what=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
     )
-    runtimes = {"runc": ctx.reps(15, 3)}
+    runtimes: dict[Runtime, int] = {"runc": ctx.reps(15, 3)}
     if ctx.gvisor:
         runtimes["runsc"] = ctx.reps(8, 2)
     began = time.monotonic()

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from ce_ws.config import Settings
 
@@ -20,7 +21,17 @@ def main(argv: list[str] | None = None) -> int:
     image.add_argument("--force", action="store_true", help="rebuild even when current")
     commands.add_parser("doctor", help="check the engine, runtimes and image; say how to fix")
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = "__".join(str(part) for part in error["loc"]).upper()
+            prefix = f"CE_{where}: " if where else ""
+            print(f"configuration error: {prefix}{error['msg']}", file=sys.stderr)
+        print(
+            "fix the CE_* variables above (see the README's configuration table)", file=sys.stderr
+        )
+        return 2
     if args.command == "serve":
         return serve(settings)
     if args.command == "image":

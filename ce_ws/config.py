@@ -14,8 +14,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ce_ws.languages import load_languages
+
 KIB = 1024
 MIB = 1024 * KIB
+
+#: The engine's OCI runtimes a container may use: runc (the kernel) or runsc (gVisor).
+Runtime = Literal["runc", "runsc"]
 
 DEFAULT_WALL_MS = 60_000
 DEFAULT_IDLE_MS = 30_000
@@ -60,7 +65,9 @@ class SandboxSettings(BaseModel):
 
     docker_url: str = "unix:///var/run/docker.sock"
     image: str = "code-executor-runtime"
-    runtime: Literal["runc", "runsc"] = "runc"
+    runtime: Runtime = "runc"
+    #: Languages that run under another runtime than `runtime`, e.g. {"c": "runsc"}.
+    language_runtimes: dict[str, Runtime] = Field(default_factory=dict)
     compile_ms: int = Field(30_000, ge=1_000, le=300_000)
     nofile: int = Field(256, ge=16, le=65_536)
     fsize_bytes: int = Field(16 * MIB, ge=MIB, le=1024 * MIB)
@@ -82,6 +89,10 @@ class SandboxSettings(BaseModel):
     runsc_memory_headroom_mb: int = Field(
         DEFAULT_RUNSC_MEMORY_HEADROOM_MB, ge=0, le=MAX_RUNSC_MEMORY_HEADROOM_MB
     )
+
+    def runtime_for(self, language: str) -> Runtime:
+        """The runtime that runs `language` (a canonical name)."""
+        return self.language_runtimes.get(language, self.runtime)
 
 
 class CapacitySettings(BaseModel):
@@ -142,6 +153,17 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+
+    @model_validator(mode="after")
+    def _language_runtimes_name_languages(self) -> Settings:
+        known = set(load_languages().by_name)
+        unknown = sorted(set(self.sandbox.language_runtimes) - known)
+        if unknown:
+            raise ValueError(
+                f"CE_SANDBOX__LANGUAGE_RUNTIMES names unknown languages {unknown};"
+                f" use the names of {sorted(known)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _defaults_within_maxima(self) -> Settings:

@@ -36,11 +36,11 @@ async def _check(settings: Settings) -> list[tuple[bool, str, str]]:
         )
         info = await engine.docker.system.info()
         runtimes = sorted(info.get("Runtimes", {}))
-        wanted = settings.sandbox.runtime
+        wanted = sorted({settings.sandbox.runtime, *settings.sandbox.language_runtimes.values()})
         checks.append(
             (
-                wanted in runtimes,
-                f"runtimes {', '.join(runtimes)}; configured: {wanted}",
+                set(wanted) <= set(runtimes),
+                f"runtimes {', '.join(runtimes)}; configured: {', '.join(wanted)}",
                 "run `bash scripts/ensure-engine.sh` as root to register runsc",
             )
         )

@@ -7,6 +7,7 @@ alias for every run.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,7 +77,7 @@ class LanguageTable:
             raise UnknownLanguage(f"unknown language {name!r}; known: {known}", field="language")
         return found
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Language]:
         return iter(self.by_name.values())
 
 

@@ -245,8 +245,12 @@ class Run:
             self.mark_ended()
 
     def _box_plan(self) -> BoxPlan:
+        language = self.plan.language
         profile = BoxProfile.of(
-            self.plan.limits, tty=self._terminal.tty, tmp_exec=self.plan.language.compiled
+            self.plan.limits,
+            tty=self._terminal.tty,
+            tmp_exec=language.compiled,
+            runtime=self._settings.sandbox.runtime_for(language.name),
         )
         size = (self._terminal.cols, self._terminal.rows)
         return BoxPlan(profile=profile, files=self.plan.files, size=size)

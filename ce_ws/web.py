@@ -36,7 +36,7 @@ from ce_ws.auth import bearer_token, token_is_valid
 from ce_ws.config import Settings
 from ce_ws.connection import Connection
 from ce_ws.errors import RateLimited
-from ce_ws.languages import load_languages
+from ce_ws.languages import LanguageTable, load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
 from ce_ws.protocol import SUBPROTOCOL, CloseCode, ErrorMessage
@@ -157,7 +157,7 @@ async def warm_pool(app: web.Application) -> AsyncIterator[None]:
     pool = WarmPool(
         engine,
         settings.pool,
-        profiles=pooled_profiles(settings),
+        profiles=pooled_profiles(settings, app[LANGUAGES]),
         memory_budget_bytes=int(host_memory_bytes() * settings.pool.max_memory_share),
     )
     app[POOL] = pool
@@ -173,12 +173,19 @@ async def warm_pool(app: web.Application) -> AsyncIterator[None]:
     await pool.close()
 
 
-def pooled_profiles(settings: Settings) -> list[BoxProfile]:
-    """Default limits, with and without a terminal, for interpreted and compiled languages."""
+def pooled_profiles(settings: Settings, languages: LanguageTable) -> list[BoxProfile]:
+    """Default limits, with and without a terminal, for each kind of language.
+
+    A kind is what the container fixes at create time: whether /tmp may hold
+    a compiled program, and the runtime.
+    """
+    kinds = {
+        (language.compiled, settings.sandbox.runtime_for(language.name)) for language in languages
+    }
     return [
-        BoxProfile.of(settings.defaults, tty=tty, tmp_exec=tmp_exec)
+        BoxProfile.of(settings.defaults, tty=tty, tmp_exec=compiled, runtime=runtime)
         for tty in (True, False)
-        for tmp_exec in (False, True)
+        for compiled, runtime in sorted(kinds)
     ]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from ce_ws.__main__ import main
 from ce_ws.config import Settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -49,3 +50,13 @@ def test_no_setting_exceeds_its_hard_ceiling() -> None:
         Settings(maxima={"memory_mb": 10**6})
     with pytest.raises(ValidationError):
         Settings(sandbox={"runtime": "kata"})
+
+
+def test_a_bad_setting_is_named_with_its_variable_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CE_DEFAULTS__WALL_MS", "soon")
+    assert main(["doctor"]) == 2
+    err = capsys.readouterr().err
+    assert "configuration error: CE_DEFAULTS__WALL_MS: Input should be a valid integer" in err
+    assert "Traceback" not in err

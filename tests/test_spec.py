@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from ce_ws.config import MIB, RunLimits, SandboxSettings
+from ce_ws.config import MIB, RunLimits, Runtime, SandboxSettings, Settings
 from ce_ws.sandbox.spec import container_config, engine_limits
 
 LIMITS = RunLimits(memory_mb=128, pids=32)
 
 
 def test_runc_containers_get_exactly_the_runs_limits() -> None:
-    assert engine_limits(SandboxSettings(runtime="runc"), LIMITS) == (128 * MIB, 32)
+    assert engine_limits(SandboxSettings(), LIMITS, "runc") == (128 * MIB, 32)
 
 
 def test_runsc_containers_get_the_sentrys_headroom_on_top() -> None:
-    settings = SandboxSettings(runtime="runsc")
-    assert engine_limits(settings, LIMITS) == ((128 + 64) * MIB, 32 + 384)
-    tuned = SandboxSettings(runtime="runsc", runsc_pids_headroom=0, runsc_memory_headroom_mb=16)
-    assert engine_limits(tuned, LIMITS) == ((128 + 16) * MIB, 32)
+    assert engine_limits(SandboxSettings(), LIMITS, "runsc") == ((128 + 64) * MIB, 32 + 384)
+    tuned = SandboxSettings(runsc_pids_headroom=0, runsc_memory_headroom_mb=16)
+    assert engine_limits(tuned, LIMITS, "runsc") == ((128 + 16) * MIB, 32)
 
 
 @pytest.mark.parametrize("runtime", ["runc", "runsc"])
-def test_memory_and_swap_are_always_equal(runtime: str) -> None:
+def test_memory_and_swap_are_always_equal(runtime: Runtime) -> None:
     body = container_config(
-        settings=settings_for(runtime),
+        settings=SandboxSettings(),
         limits=LIMITS,
+        runtime=runtime,
         labels={},
         staging_path="/tmp/ce-x",
         seccomp_profile="{}",
@@ -34,9 +35,16 @@ def test_memory_and_swap_are_always_equal(runtime: str) -> None:
         tmp_exec=False,
     )
     host = body["HostConfig"]
-    assert host["Memory"] == host["MemorySwap"] == engine_limits(settings_for(runtime), LIMITS)[0]
+    memory = engine_limits(SandboxSettings(), LIMITS, runtime)[0]
+    assert host["Memory"] == host["MemorySwap"] == memory
     assert host["Runtime"] == runtime
 
 
-def settings_for(runtime: str) -> SandboxSettings:
-    return SandboxSettings(runtime=runtime)  # type: ignore[arg-type]
+def test_a_language_may_have_a_runtime_of_its_own() -> None:
+    settings = SandboxSettings(runtime="runc", language_runtimes={"c": "runsc"})
+    assert (settings.runtime_for("c"), settings.runtime_for("python")) == ("runsc", "runc")
+
+
+def test_language_runtimes_must_name_known_languages() -> None:
+    with pytest.raises(ValidationError, match=r"unknown languages.*cobol"):
+        Settings(sandbox={"language_runtimes": {"cobol": "runsc"}})

@@ -18,7 +18,7 @@ from typing import Any
 from aiodocker.containers import DockerContainer
 from aiodocker.stream import Stream
 
-from ce_ws.config import RunLimits
+from ce_ws.config import RunLimits, Runtime
 from ce_ws.errors import SandboxError
 from ce_ws.sandbox.cgroup import Usage, read_usage
 from ce_ws.sandbox.engine import OWNER_LABEL, RUN_LABEL, Engine, engine_errors
@@ -51,10 +51,16 @@ class BoxProfile:
     pids: int
     tty: bool
     tmp_exec: bool
+    runtime: Runtime
 
     @classmethod
-    def of(cls, limits: RunLimits, *, tty: bool, tmp_exec: bool) -> BoxProfile:
-        return cls(limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec)
+    def of(cls, limits: RunLimits, *, tty: bool, tmp_exec: bool, runtime: Runtime) -> BoxProfile:
+        return cls(limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec, runtime)
+
+    @property
+    def limits(self) -> RunLimits:
+        """The limits fixed at create time (the others are the session's to enforce)."""
+        return RunLimits(memory_mb=self.memory_mb, cpus=self.cpus, pids=self.pids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +123,8 @@ class Box:
         engine = self._engine
         config = container_config(
             settings=engine.settings,
-            limits=RunLimits(
-                memory_mb=self.profile.memory_mb, cpus=self.profile.cpus, pids=self.profile.pids
-            ),
+            limits=self.profile.limits,
+            runtime=self.profile.runtime,
             labels={RUN_LABEL: self.box_id, OWNER_LABEL: engine.server_id},
             staging_path=str(self._staging.path),
             seccomp_profile=engine.seccomp_profile,

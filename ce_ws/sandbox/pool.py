@@ -22,12 +22,12 @@ from ce_ws.config import PoolSettings
 from ce_ws.errors import SandboxError
 from ce_ws.sandbox.box import Box, BoxProfile, start_box
 from ce_ws.sandbox.engine import Engine
+from ce_ws.sandbox.spec import engine_limits
 
 log = logging.getLogger(__name__)
 
 _RETRY_AFTER_FAILURE_S = 2.0
 _AGE_CHECK_S = 5.0
-MIB = 1024 * 1024
 
 
 @dataclass
@@ -107,13 +107,17 @@ class WarmPool:
 
     def _memory_in_use(self) -> int:
         idle = [box.profile for queue in self._idle.values() for box in queue]
-        return sum(p.memory_mb * MIB for p in [*idle, *self._starting.elements()])
+        return sum(self._memory_of(p) for p in [*idle, *self._starting.elements()])
+
+    def _memory_of(self, profile: BoxProfile) -> int:
+        """A box's memory limit as the engine sets it (gVisor's headroom included)."""
+        return engine_limits(self._engine.settings, profile.limits, profile.runtime)[0]
 
     def _has_room_for(self, profile: BoxProfile) -> bool:
         return (
             len(self._idle[profile]) + self._starting[profile] < self._settings.per_profile
             and self.size + self._starting.total() < self._settings.max_total
-            and self._memory_in_use() + profile.memory_mb * MIB <= self._memory_budget
+            and self._memory_in_use() + self._memory_of(profile) <= self._memory_budget
         )
 
     async def _fill(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ce_ws.config import MIB, RunLimits, SandboxSettings
+from ce_ws.config import MIB, RunLimits, Runtime, SandboxSettings
 
 LAUNCHER = "/opt/ce/launch"
 SANDBOX_USER = "65534:65534"
@@ -19,14 +19,16 @@ ENV = (
 )
 
 
-def engine_limits(settings: SandboxSettings, limits: RunLimits) -> tuple[int, int]:
+def engine_limits(
+    settings: SandboxSettings, limits: RunLimits, runtime: Runtime
+) -> tuple[int, int]:
     """The container's memory (bytes) and pids limits: the run's, plus gVisor's headroom.
 
     Under runsc the Sentry's own threads and memory are charged to the
     container's cgroups, so they get room of their own on top of the run's.
     """
     memory_mb, pids = limits.memory_mb, limits.pids
-    if settings.runtime == "runsc":
+    if runtime == "runsc":
         memory_mb += settings.runsc_memory_headroom_mb
         pids += settings.runsc_pids_headroom
     return memory_mb * MIB, pids
@@ -36,6 +38,7 @@ def container_config(
     *,
     settings: SandboxSettings,
     limits: RunLimits,
+    runtime: Runtime,
     labels: dict[str, str],
     staging_path: str,
     seccomp_profile: str,
@@ -45,7 +48,7 @@ def container_config(
 ) -> dict[str, Any]:
     """The Engine API create body for one run's container."""
     cols, rows = size
-    memory_bytes, pids = engine_limits(settings, limits)
+    memory_bytes, pids = engine_limits(settings, limits, runtime)
     tmp_options = (
         f"rw,nosuid,nodev,size={settings.tmp_bytes},nr_inodes={settings.tmp_inodes},mode=1777"
     )
@@ -90,7 +93,7 @@ def container_config(
             "OomScoreAdj": 1000,
             "LogConfig": {"Type": "none", "Config": {}},
             "AutoRemove": False,
-            "Runtime": settings.runtime,
+            "Runtime": runtime,
             "ConsoleSize": [rows, cols],
         },
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -68,7 +69,7 @@ async def test_pool_limits_hold_on_count_and_memory(make_client: MakeClient) -> 
     await asyncio.sleep(1)
     assert (await readiness(client))["pool_idle"] == 3
     engine = client.app[ENGINE]
-    profile = BoxProfile.of(Settings().defaults, tty=True, tmp_exec=False)
+    profile = BoxProfile.of(Settings().defaults, tty=True, tmp_exec=False, runtime="runc")
     budget_for_two = 2 * profile.memory_mb * MIB + MIB
     pool = WarmPool(
         engine, PoolSettings(per_profile=5), profiles=[profile], memory_budget_bytes=budget_for_two
@@ -119,3 +120,33 @@ async def test_metrics_show_the_pool(make_client: MakeClient) -> None:
     text = await (await client.get("/metrics")).text()
     assert "ce_pool_idle_containers 4.0" in text
     assert "ce_container_create_start_seconds_count" in text
+
+
+KERNEL_PROBES = {
+    "python": "import os; print('kernel=' + os.uname().release + '=')",
+    "bash": "echo kernel=$(uname -r)=",
+}
+
+
+async def kernels_seen(client: TestClient[Any, Any]) -> dict[str, str]:
+    """The kernel release each language's program sees (gVisor reports its own)."""
+    seen = {}
+    for language, code in KERNEL_PROBES.items():
+        async with TermClient.connect(client) as term:
+            assert (await term.run_to_exit(language, code))["exit_code"] == 0
+            seen[language] = term.text().split("kernel=")[1].split("=")[0]
+    return seen
+
+
+async def test_a_language_with_its_own_runtime_runs_there_warm_and_cold(
+    make_client: MakeClient,
+) -> None:
+    runtimes = {"language_runtimes": {"python": "runsc"}}
+    warm = await make_client(sandbox=runtimes, pool={"enabled": True, "max_total": 6})
+    # Interpreted on runc, compiled on runc, interpreted on runsc; each with and without a tty.
+    await wait_for_idle(warm, 6)
+    seen = await kernels_seen(warm)
+    assert seen["bash"] == os.uname().release != seen["python"]
+    assert (await readiness(warm))["pool_hits"] == 2
+    cold = await make_client(sandbox=runtimes, pool={"enabled": False})
+    assert await kernels_seen(cold) == seen
