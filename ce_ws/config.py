@@ -22,6 +22,14 @@ MIB = 1024 * KIB
 #: The engine's OCI runtimes a container may use: runc (the kernel) or runsc (gVisor).
 Runtime = Literal["runc", "runsc"]
 
+# The lowest value of each run limit: for the settings and a client's request alike.
+MIN_WALL_MS = 100
+MIN_IDLE_MS = 100
+MIN_MEMORY_MB = 16
+MIN_CPUS = 0.05
+MIN_PIDS = 8
+MIN_OUTPUT_BYTES = 1
+
 DEFAULT_WALL_MS = 60_000
 DEFAULT_IDLE_MS = 30_000
 DEFAULT_MEMORY_MB = 256
@@ -39,23 +47,23 @@ class RunLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    wall_ms: int = Field(DEFAULT_WALL_MS, ge=100, le=3_600_000)
-    idle_ms: int = Field(DEFAULT_IDLE_MS, ge=100, le=3_600_000)
-    memory_mb: int = Field(DEFAULT_MEMORY_MB, ge=16, le=16_384)
-    cpus: float = Field(DEFAULT_CPUS, ge=0.05, le=64)
-    pids: int = Field(DEFAULT_PIDS, ge=8, le=4096)
-    output_bytes: int = Field(DEFAULT_OUTPUT_BYTES, ge=1, le=1024 * MIB)
+    wall_ms: int = Field(DEFAULT_WALL_MS, ge=MIN_WALL_MS, le=3_600_000)
+    idle_ms: int = Field(DEFAULT_IDLE_MS, ge=MIN_IDLE_MS, le=3_600_000)
+    memory_mb: int = Field(DEFAULT_MEMORY_MB, ge=MIN_MEMORY_MB, le=16_384)
+    cpus: float = Field(DEFAULT_CPUS, ge=MIN_CPUS, le=64)
+    pids: int = Field(DEFAULT_PIDS, ge=MIN_PIDS, le=4096)
+    output_bytes: int = Field(DEFAULT_OUTPUT_BYTES, ge=MIN_OUTPUT_BYTES, le=1024 * MIB)
 
 
 class RunMaxima(RunLimits):
     """The most a client may ask for; a field left unset keeps its own maximum."""
 
-    wall_ms: int = Field(600_000, ge=100, le=3_600_000)
-    idle_ms: int = Field(600_000, ge=100, le=3_600_000)
-    memory_mb: int = Field(1024, ge=16, le=16_384)
-    cpus: float = Field(2.0, ge=0.05, le=64)
-    pids: int = Field(256, ge=8, le=4096)
-    output_bytes: int = Field(16 * MIB, ge=1, le=1024 * MIB)
+    wall_ms: int = Field(600_000, ge=MIN_WALL_MS, le=3_600_000)
+    idle_ms: int = Field(600_000, ge=MIN_IDLE_MS, le=3_600_000)
+    memory_mb: int = Field(1024, ge=MIN_MEMORY_MB, le=16_384)
+    cpus: float = Field(2.0, ge=MIN_CPUS, le=64)
+    pids: int = Field(256, ge=MIN_PIDS, le=4096)
+    output_bytes: int = Field(16 * MIB, ge=MIN_OUTPUT_BYTES, le=1024 * MIB)
 
 
 class SandboxSettings(BaseModel):

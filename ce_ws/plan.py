@@ -41,7 +41,8 @@ def effective_limits(request: RunRequest, settings: Settings) -> RunLimits:
             raise LimitExceeded(
                 f"{name}={value} is above the maximum {maximum}", field=f"limits.{name}"
             )
-    return settings.defaults.model_copy(update=asked)
+    # Validated, not copied: a limit below its floor must never reach the engine.
+    return RunLimits.model_validate({**settings.defaults.model_dump(), **asked})
 
 
 def _files(request: RunRequest, language: Language, settings: Settings) -> list[tuple[str, bytes]]:

@@ -14,6 +14,14 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from ce_ws.config import (
+    MIN_CPUS,
+    MIN_IDLE_MS,
+    MIN_MEMORY_MB,
+    MIN_OUTPUT_BYTES,
+    MIN_PIDS,
+    MIN_WALL_MS,
+)
 from ce_ws.errors import BadMessage
 
 PROTOCOL_VERSION = 1
@@ -72,12 +80,12 @@ class SourceFile(_Inbound):
 class LimitRequest(_Inbound):
     """Limits asked for by a client; each may only lower the server's maximum."""
 
-    wall_ms: int | None = Field(None, ge=1)
-    idle_ms: int | None = Field(None, ge=1)
-    memory_mb: int | None = Field(None, ge=1)
-    cpus: float | None = Field(None, gt=0)
-    pids: int | None = Field(None, ge=1)
-    output_bytes: int | None = Field(None, ge=1)
+    wall_ms: int | None = Field(None, ge=MIN_WALL_MS)
+    idle_ms: int | None = Field(None, ge=MIN_IDLE_MS)
+    memory_mb: int | None = Field(None, ge=MIN_MEMORY_MB)
+    cpus: float | None = Field(None, ge=MIN_CPUS)
+    pids: int | None = Field(None, ge=MIN_PIDS)
+    output_bytes: int | None = Field(None, ge=MIN_OUTPUT_BYTES)
 
 
 class TtySize(_Inbound):

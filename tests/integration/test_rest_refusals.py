@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.integration.conftest import MakeClient
@@ -19,6 +20,26 @@ async def test_unknown_language_is_a_400_naming_the_field(client: TestClient[Any
 async def test_limit_above_the_maximum_is_refused(client: TestClient[Any, Any]) -> None:
     error = await refusal(client, 400, language="bash", code="true", limits={"wall_ms": 10**9})
     assert error["code"] == "limit_exceeded" and error["field"] == "limits.wall_ms"
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"memory_mb": 8},
+        {"pids": 1},
+        {"wall_ms": 5},
+        {"idle_ms": 0},
+        {"cpus": 0.01},
+        {"output_bytes": 0},
+    ],
+)
+async def test_limit_below_its_floor_is_bad_message_and_the_server_carries_on(
+    client: TestClient[Any, Any], limits: dict[str, float]
+) -> None:
+    error = await refusal(client, 400, language="bash", code="true", limits=limits)
+    [name] = limits
+    assert error["code"] == "bad_message" and error["field"] == f"limits.{name}"
+    assert (await execute(client, language="bash", code="echo ok"))["stdout"] == "ok\n"
 
 
 async def test_wrong_field_type_is_bad_message_naming_the_field(
