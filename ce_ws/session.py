@@ -279,8 +279,11 @@ class Run:
         if code is None:
             self._record(Status.TIMEOUT, "the compile stage ran out of time")
         elif code != 0:
-            self._record(Status.COMPILE_ERROR, f"the compiler exited with code {code}")
             self._compile_exit_code = code
+            if box.sample_usage().oom_kills:
+                self._record(Status.OOM, "the compiler reached the memory limit")
+            else:
+                self._record(Status.COMPILE_ERROR, f"the compiler exited with code {code}")
         return self._reason is None
 
     async def _compiler_output(self, data: bytes, stream: StreamId) -> None:

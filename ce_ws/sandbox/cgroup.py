@@ -16,6 +16,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 class Usage:
     memory_peak_bytes: int | None
     cpu_ns: int | None
+    #: Processes the kernel killed for reaching the memory limit, so far.
+    oom_kills: int | None = None
 
 
 def _first_int(candidates: list[Path], *, key: str | None = None) -> int | None:
@@ -47,4 +49,9 @@ def read_usage(container_id: str) -> Usage:
     if cpu_ns is None:
         usec = _first_int([d / "cpu.stat" for d in v2_dirs], key="usage_usec")
         cpu_ns = None if usec is None else usec * 1000
-    return Usage(memory_peak_bytes=memory, cpu_ns=cpu_ns)
+    oom_kills = _first_int(
+        [CGROUP_ROOT / "memory" / "docker" / container_id / "memory.oom_control"]
+        + [d / "memory.events" for d in v2_dirs],
+        key="oom_kill",
+    )
+    return Usage(memory_peak_bytes=memory, cpu_ns=cpu_ns, oom_kills=oom_kills)
