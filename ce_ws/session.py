@@ -61,7 +61,7 @@ class RunBox(Protocol):
 
     async def compile(
         self, argv: list[str], *, timeout_s: float, sink: OutputSink
-    ) -> int | None: ...
+    ) -> BoxExit | None: ...
     async def go(self, extra_args: list[str]) -> None: ...
     async def read(self) -> tuple[StreamId, bytes] | None: ...
     async def write(self, data: bytes) -> None: ...
@@ -273,17 +273,19 @@ class Run:
         self._stage = "compile"
         await self._client.send(Stage(stage="compile"))
         argv = language.compile_argv([name for name, _ in self.plan.files])
-        code = await box.compile(
+        ended = await box.compile(
             argv, timeout_s=self._settings.sandbox.compile_ms / 1000, sink=self._compiler_output
         )
-        if code is None:
+        if ended is None:
             self._record(Status.TIMEOUT, "the compile stage ran out of time")
-        elif code != 0:
-            self._compile_exit_code = code
-            if box.sample_usage().oom_kills:
+        elif ended.exit_code != 0:
+            self._compile_exit_code = ended.exit_code
+            if ended.oom_killed:
                 self._record(Status.OOM, "the compiler reached the memory limit")
             else:
-                self._record(Status.COMPILE_ERROR, f"the compiler exited with code {code}")
+                self._record(
+                    Status.COMPILE_ERROR, f"the compiler exited with code {ended.exit_code}"
+                )
         return self._reason is None
 
     async def _compiler_output(self, data: bytes, stream: StreamId) -> None:

@@ -45,9 +45,11 @@ class RecordingBox:
         self._hang = hang
         self.went = asyncio.Event()
 
-    async def compile(self, argv: list[str], *, timeout_s: float, sink: OutputSink) -> int | None:
+    async def compile(
+        self, argv: list[str], *, timeout_s: float, sink: OutputSink
+    ) -> BoxExit | None:
         self.events.append(f"compile {argv[0]}")
-        return self._compile_code
+        return BoxExit(exit_code=self._compile_code, signal=None, oom_killed=False)
 
     async def go(self, argv: list[str]) -> None:
         self.events.append(f"go {' '.join(argv)}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiodocker.containers import DockerContainer
+from aiodocker.execs import Exec
 from aiodocker.stream import Stream
 
 from ce_ws.config import RunLimits, Runtime
@@ -173,26 +174,45 @@ class Box:
         rest = prelude.split(marker, 1)[1]
         self._pending = rest.split(b"\n", 1)[1] if b"\n" in rest else b""
 
-    async def compile(self, argv: list[str], *, timeout_s: float, sink: OutputSink) -> int | None:
-        """Run the compiler beside the waiting launcher; None when it timed out."""
+    async def compile(
+        self, argv: list[str], *, timeout_s: float, sink: OutputSink
+    ) -> BoxExit | None:
+        """Run the compiler beside the waiting launcher; None when it timed out.
+
+        When the whole container stops first (gVisor's sandbox dies with its
+        memory limit, where runc would kill only the compiler), that is the end.
+        """
         with engine_errors("start the compiler"):
             async with self._engine.control_timeout():
                 execution = await self._live_container().exec(
                     argv, user=SANDBOX_USER, workdir="/tmp", stdout=True, stderr=True
                 )
+        compiling = asyncio.ensure_future(self._stream_compiler(execution, sink))
+        box_stopped = asyncio.ensure_future(self._live_container().wait())
         try:
             async with asyncio.timeout(timeout_s):
-                with engine_errors("stream the compiler's output"):
-                    async with execution.start(detach=False) as stream:
-                        while (message := await stream.read_out()) is not None:
-                            await sink(message.data, COMPILER)
+                await asyncio.wait({compiling, box_stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if not compiling.done():
+                    return await self.wait_exit()
+                await compiling
         except TimeoutError:
             return None
+        finally:
+            for task in (compiling, box_stopped):
+                task.cancel()
+            await asyncio.gather(compiling, box_stopped, return_exceptions=True)
         with engine_errors("inspect the compiler"):
             async with self._engine.control_timeout():
                 info = await execution.inspect()
         code: int = info["ExitCode"]
-        return code
+        oom_kills = self.sample_usage().oom_kills
+        return BoxExit(exit_code=code, signal=None, oom_killed=bool(oom_kills))
+
+    async def _stream_compiler(self, execution: Exec, sink: OutputSink) -> None:
+        with engine_errors("stream the compiler's output"):
+            async with execution.start(detach=False) as stream:
+                while (message := await stream.read_out()) is not None:
+                    await sink(message.data, COMPILER)
 
     async def go(self, argv: list[str]) -> None:
         """Tell the launcher to exec the program; returns once it has."""

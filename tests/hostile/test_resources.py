@@ -94,6 +94,18 @@ async def test_memory_bomb_gives_oom_within_the_limit(corpus: Corpus, case: str)
     assert outcome.exit["memory_peak_bytes"] <= ceiling + MIB
 
 
+async def test_compiler_exhausting_memory_gives_oom_in_the_compile_stage(corpus: Corpus) -> None:
+    """Group 7 at compile time: runc kills the compiler, runsc's whole sandbox dies.
+
+    Either way the run ends `oom` in stage `compile` when it happens, not at
+    the compile stage's time limit.
+    """
+    program = "#include <bits/stdc++.h>\nint main() { std::cout << 1; }\n"
+    outcome = await corpus.attack("cpp", program, limits={"memory_mb": 24, "wall_ms": 15_000})
+    assert (outcome.status, outcome.exit["stage"]) == ("oom", "compile"), outcome.exit
+    assert outcome.exit["message"] == "the compiler reached the memory limit"
+
+
 async def test_dev_shm_is_capped_by_its_size(corpus: Corpus) -> None:
     """Group 7: memory through /dev/shm stops at ShmSize (8 MiB) with ENOSPC."""
     code = (
