@@ -68,29 +68,25 @@ def page_assets() -> None:
     subprocess.run(["bash", str(ROOT / "scripts" / "build-assets.sh")], cwd=ROOT, check=True)
 
 
-@pytest.fixture(scope="module")
-def server_url(page_assets: None) -> Iterator[str]:
-    """Base URL of a real `ce_ws serve`, stopped with SIGTERM after the module.
-
-    Not kept for the session: its warm containers would be counted as
-    leftovers by the tests that follow.
-    """
-    port = free_port()
+@contextlib.contextmanager
+def running_server(port: int, server_id: str, **env: str) -> Iterator[str]:
+    """A real `ce_ws serve` on `port` until the block ends (then SIGTERM); yields its URL."""
     url = f"http://127.0.0.1:{port}"
-    env = {
+    environment = {
         **os.environ,
         "CE_HOST": "127.0.0.1",
         "CE_PORT": str(port),
         "CE_ALLOWED_ORIGINS": json.dumps([url]),
-        "CE_SERVER_ID": f"{TEST_SERVER_ID}-browser",
+        "CE_SERVER_ID": server_id,
+        **env,
     }
     ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "server.log"
-    with log_path.open("wb") as log:
+    log_path = ARTIFACTS / f"server-{server_id}.log"
+    with log_path.open("ab") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "tests.spec_recorder", "serve"],
             cwd=ROOT,
-            env=env,
+            env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -111,6 +107,17 @@ def server_url(page_assets: None) -> Iterator[str]:
                 server.kill()
                 server.wait()
                 pytest.fail(f"server ignored SIGTERM for {SHUTDOWN_TIMEOUT_S} s")
+
+
+@pytest.fixture(scope="module")
+def server_url(page_assets: None) -> Iterator[str]:
+    """Base URL of the module's server, stopped after the module.
+
+    Not kept for the session: its warm containers would be counted as
+    leftovers by the tests that follow.
+    """
+    with running_server(free_port(), f"{TEST_SERVER_ID}-browser") as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 
 from playwright.async_api import Dialog, expect
 
-from tests.browser.conftest import OpenPage
+from tests.browser.conftest import ARTIFACTS, OpenPage, free_port, running_server
 from tests.browser.playground import (
     choose_language,
     click_terminal_text,
@@ -18,6 +20,7 @@ from tests.browser.playground import (
     wait_until_idle,
     wait_until_ready,
 )
+from tests.conftest import TEST_SERVER_ID
 
 INFINITE_LOOP = 'print("looping", flush=True)\nwhile True:\n    pass\n'
 
@@ -188,3 +191,37 @@ async def test_switching_language_loads_its_example_until_the_code_is_edited(
     await replace_code(page, "puts 42\n")
     await choose_language(page, "bash")
     assert await editor_text(page) == "puts 42\n"
+
+
+async def test_a_dropped_connection_says_so_and_reconnects(
+    open_page: OpenPage, page_assets: None
+) -> None:
+    port, server_id = free_port(), f"{TEST_SERVER_ID}-browser-restart"
+    with contextlib.ExitStack() as servers:
+        url = await asyncio.to_thread(
+            servers.enter_context, running_server(port, server_id, CE_POOL__ENABLED="false")
+        )
+        page = await open_page(f"{url}/")
+        await wait_until_ready(page)
+        await choose_language(page, "python")
+        await replace_code(page, 'input("Waiting: ")')
+        await page.click("#run")
+        await wait_for_terminal(page, "Waiting: ")
+
+        await asyncio.to_thread(servers.close)  # the server goes away mid-run
+        banner = page.locator("#connection")
+        await expect(banner).to_be_visible()
+        await expect(banner).to_contain_text("Connection to the server lost")
+        await expect(page.locator("#run")).to_be_disabled()
+
+        await asyncio.to_thread(
+            servers.enter_context, running_server(port, server_id, CE_POOL__ENABLED="false")
+        )
+        await wait_until_ready(page)
+        await expect(banner).to_be_hidden()
+        await replace_code(page, 'print("back again")')
+        await page.click("#run")
+        await wait_for_terminal(page, "back again")
+        await wait_for_status(page, "exited 0")
+        # The teardown screenshot comes after this server stopped too.
+        await page.screenshot(path=ARTIFACTS / "test_a_dropped_connection_reconnected.png")
