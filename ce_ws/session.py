@@ -21,7 +21,7 @@ from ce_ws.config import Settings
 from ce_ws.errors import SandboxError
 from ce_ws.plan import RunPlan
 from ce_ws.protocol import Exit, ServerMessage, Stage, Started, Status
-from ce_ws.sandbox import BoxExit, BoxPlan, BoxProfile, Usage
+from ce_ws.sandbox import BoxExit, BoxPlan, BoxProfile, CompileExit, Usage
 from ce_ws.types import OutputSink, StreamId
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class RunBox(Protocol):
 
     async def compile(
         self, argv: list[str], *, timeout_s: float, sink: OutputSink
-    ) -> BoxExit | None: ...
+    ) -> CompileExit | None: ...
     async def go(self, extra_args: list[str]) -> None: ...
     async def read(self) -> tuple[StreamId, bytes] | None: ...
     async def write(self, data: bytes) -> None: ...
@@ -278,14 +278,9 @@ class Run:
         )
         if ended is None:
             self._record(Status.TIMEOUT, "the compile stage ran out of time")
-        elif ended.exit_code != 0:
+        elif ended.exit_code != 0 or ended.box_stopped:
             self._compile_exit_code = ended.exit_code
-            if ended.oom_killed:
-                self._record(Status.OOM, "the compiler reached the memory limit")
-            else:
-                self._record(
-                    Status.COMPILE_ERROR, f"the compiler exited with code {ended.exit_code}"
-                )
+            self._record(*_compile_failure(ended))
         return self._reason is None
 
     async def _compiler_output(self, data: bytes, stream: StreamId) -> None:
@@ -462,9 +457,13 @@ class Run:
         )
 
     def _report_end(self, message: Exit) -> None:
-        if not self._end_reported:
-            self._end_reported = True
+        if self._end_reported:
+            return
+        self._end_reported = True
+        try:
             self._observer.ended(message)
+        except Exception:  # telemetry must never change how a run ends
+            log.exception("reporting the end of run %s failed", self.run_id)
 
     async def _send_exit(self, message: Exit) -> None:
         self._report_end(message)
@@ -473,6 +472,17 @@ class Run:
                 await self._client.send(message)
         except (TimeoutError, ConnectionError) as exc:
             log.info("exit of run %s not delivered: %r", self.run_id, exc)
+
+
+def _compile_failure(ended: CompileExit) -> tuple[Status, str]:
+    """Why a compile stage that did not succeed ended."""
+    if ended.oom_killed:
+        return Status.OOM, "the compiler reached the memory limit"
+    if ended.box_stopped:
+        return Status.ERROR, "the sandbox stopped during the compile stage"
+    if ended.exit_code is None:
+        return Status.COMPILE_ERROR, "the compiler ended without an exit code"
+    return Status.COMPILE_ERROR, f"the compiler exited with code {ended.exit_code}"
 
 
 def classify(reason: Status | None, box_exit: BoxExit | None) -> tuple[Status, str | None]:

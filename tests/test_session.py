@@ -17,7 +17,7 @@ from ce_ws.config import RunLimits, Settings
 from ce_ws.languages import load_languages
 from ce_ws.plan import RunPlan
 from ce_ws.protocol import ServerMessage, Status
-from ce_ws.sandbox import BoxExit, BoxPlan, Usage
+from ce_ws.sandbox import BoxExit, BoxPlan, CompileExit, Usage
 from ce_ws.session import Run, RunState, Terminal, classify
 from ce_ws.types import OutputSink
 
@@ -34,22 +34,23 @@ class RecordingBox:
         output: list[bytes],
         exit_code: int = 0,
         compile_code: int = 0,
+        compile_exit: CompileExit | None = None,
         hang: bool = False,
     ) -> None:
         self.box_id = "box-1"
         self.events = events
         self._output = list(output)
         self._exit_code = exit_code
-        self._compile_code = compile_code
+        self._compile_exit = compile_exit or CompileExit(exit_code=compile_code, oom_killed=False)
         self._killed = asyncio.Event()
         self._hang = hang
         self.went = asyncio.Event()
 
     async def compile(
         self, argv: list[str], *, timeout_s: float, sink: OutputSink
-    ) -> BoxExit | None:
+    ) -> CompileExit | None:
         self.events.append(f"compile {argv[0]}")
-        return BoxExit(exit_code=self._compile_code, signal=None, oom_killed=False)
+        return self._compile_exit
 
     async def go(self, argv: list[str]) -> None:
         self.events.append(f"go {' '.join(argv)}")
@@ -172,6 +173,26 @@ async def test_compile_error_stops_before_go() -> None:
         "send exit compile_error",
         "destroy",
     ]
+
+
+@pytest.mark.parametrize(
+    ("ended", "status", "message"),
+    [
+        (CompileExit(1, oom_killed=True), Status.OOM, "the compiler reached the memory limit"),
+        (CompileExit(137, oom_killed=True, box_stopped=True), Status.OOM, "the compiler reached the memory limit"),
+        (CompileExit(0, oom_killed=False, box_stopped=True), Status.ERROR, "the sandbox stopped during the compile stage"),
+        (CompileExit(None, oom_killed=False), Status.COMPILE_ERROR, "the compiler ended without an exit code"),
+    ],
+)  # fmt: skip
+async def test_a_compile_stage_that_failed_says_why(
+    ended: CompileExit, status: Status, message: str
+) -> None:
+    events: list[str] = []
+    run = make_run("c", RecordingBox(events, output=[], compile_exit=ended), events)
+    exit_message = await run.execute()
+    assert (exit_message.status, exit_message.stage) == (status, "compile")
+    assert exit_message.message == message
+    assert "go" not in " ".join(events)
 
 
 async def test_wall_clock_records_timeout_before_it_kills() -> None:

@@ -3,7 +3,7 @@
 Knows nothing of WebSockets; the session layer drives it through `Box`.
 """
 
-from ce_ws.sandbox.box import Box, BoxExit, BoxPlan, BoxProfile, start_box
+from ce_ws.sandbox.box import Box, BoxExit, BoxPlan, BoxProfile, CompileExit, start_box
 from ce_ws.sandbox.cgroup import Usage
 from ce_ws.sandbox.engine import Engine
 from ce_ws.sandbox.pool import WarmPool, host_memory_bytes
@@ -14,6 +14,7 @@ __all__ = [
     "BoxExit",
     "BoxPlan",
     "BoxProfile",
+    "CompileExit",
     "DockerSandbox",
     "Engine",
     "Usage",

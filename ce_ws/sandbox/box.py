@@ -33,6 +33,9 @@ READY_MARKER = b"\x1e[ce-ready]"
 GO_MARKER = b"\x1e[ce-go]"
 # Only the launcher writes before "go"; a few KiB covers it with room to spare.
 _MAX_PRELUDE = 4096
+# How long a compiler killed by a signal may wait for its container to be
+# reported stopped too (gVisor's whole sandbox dies with its memory limit).
+_BOX_DEATH_GRACE_S = 1.0
 # SIGSTOP cannot be forwarded by the init process (it would stop the init
 # itself), so it goes to the program's processes from inside.
 _SIGNALS_FROM_INSIDE = {"SIGSTOP": "-STOP"}
@@ -71,6 +74,15 @@ class BoxPlan:
     profile: BoxProfile
     files: list[tuple[str, bytes]]
     size: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CompileExit:
+    """How the compile stage ended: the compiler's exit, or the whole box stopping."""
+
+    exit_code: int | None
+    oom_killed: bool
+    box_stopped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +188,11 @@ class Box:
 
     async def compile(
         self, argv: list[str], *, timeout_s: float, sink: OutputSink
-    ) -> BoxExit | None:
+    ) -> CompileExit | None:
         """Run the compiler beside the waiting launcher; None when it timed out.
 
-        When the whole container stops first (gVisor's sandbox dies with its
-        memory limit, where runc would kill only the compiler), that is the end.
+        Under runc the memory limit kills only the compiler; under gVisor the
+        whole sandbox dies with it. The stage ends as soon as either happens.
         """
         with engine_errors("start the compiler"):
             async with self._engine.control_timeout():
@@ -192,21 +204,40 @@ class Box:
         try:
             async with asyncio.timeout(timeout_s):
                 await asyncio.wait({compiling, box_stopped}, return_when=asyncio.FIRST_COMPLETED)
-                if not compiling.done():
-                    return await self.wait_exit()
-                await compiling
+                if compiling.done():
+                    await compiling  # the stream's own failure, if any
+                    code = await self._exec_exit_code(execution)
+                    signalled = code is None or code > 128
+                    if not (signalled and await self._died_with(box_stopped)):
+                        kills = read_usage(self.id).oom_kills
+                        return CompileExit(exit_code=code, oom_killed=bool(kills))
         except TimeoutError:
             return None
         finally:
             for task in (compiling, box_stopped):
                 task.cancel()
             await asyncio.gather(compiling, box_stopped, return_exceptions=True)
+        box_exit = await self.wait_exit()
+        return CompileExit(box_exit.exit_code, box_exit.oom_killed, box_stopped=True)
+
+    async def _exec_exit_code(self, execution: Exec) -> int | None:
         with engine_errors("inspect the compiler"):
             async with self._engine.control_timeout():
                 info = await execution.inspect()
-        code: int = info["ExitCode"]
-        oom_kills = self.sample_usage().oom_kills
-        return BoxExit(exit_code=code, signal=None, oom_killed=bool(oom_kills))
+        code: int | None = info.get("ExitCode")
+        return code
+
+    @staticmethod
+    async def _died_with(box_stopped: asyncio.Future[Any]) -> bool:
+        """Whether the container stops right after its compiler was killed.
+
+        A sandbox that died takes the compiler's stream down a moment before
+        the engine reports the container stopped; a plain compile error never
+        gets here (exit codes above 128 mean a signal; none, a lost process).
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(box_stopped), _BOX_DEATH_GRACE_S)
+        return box_stopped.done()
 
     async def _stream_compiler(self, execution: Exec, sink: OutputSink) -> None:
         with engine_errors("stream the compiler's output"):

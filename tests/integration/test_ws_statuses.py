@@ -83,6 +83,23 @@ async def test_compiler_killed_by_the_memory_limit_gives_oom_in_the_compile_stag
     assert b"Killed signal terminated program cc1plus" in term.output
 
 
+async def test_compile_stage_has_its_own_time_limit(make_client: MakeClient) -> None:
+    client = await make_client(sandbox={"compile_ms": 1000})
+    async with TermClient.connect(client) as term:
+        # Compile-time work that takes gcc many seconds (each loop stays
+        # under gcc's constexpr iteration limit).
+        slow = (
+            "constexpr long spin() { long s = 0;\n"
+            "  for (long i = 0; i < 20000; ++i) for (long j = 0; j < 20000; ++j) s += i ^ j;\n"
+            "  return s; }\n"
+            "static_assert(spin() > 0);\nint main() {}\n"
+        )
+        exit_message = await term.run_to_exit("cpp", slow, limits={"wall_ms": 60_000})
+    assert (exit_message["status"], exit_message["stage"]) == ("timeout", "compile"), exit_message
+    assert exit_message["message"] == "the compile stage ran out of time"
+    assert exit_message["wall_ms"] < 10_000
+
+
 async def test_output_cap_gives_output_limit(term: TermClient) -> None:
     exit_message = await term.run_to_exit("bash", "yes", limits={"output_bytes": 10_000})
     assert exit_message["status"] == "output_limit"
