@@ -72,18 +72,29 @@ class SocketClient:
     async def send(self, message: ServerMessage) -> None:
         if isinstance(message, Exit) and self._decoder is not None:
             await self._send_text(self._decoder.decode(b"", final=True))
-        await self._ws.send_str(message.to_json())
+        await self._deliver(message.to_json())
 
     async def send_output(self, data: bytes, stream: StreamId) -> None:
         # A terminal merges stdout and stderr already; the stream is not needed.
         if self._decoder is None:
-            await self._ws.send_bytes(data)
+            await self._deliver(data)
         else:
             await self._send_text(self._decoder.decode(data))
 
     async def _send_text(self, text: str) -> None:
         if text:
-            await self._ws.send_str(Output(data=text).to_json())
+            await self._deliver(Output(data=text).to_json())
+
+    async def _deliver(self, frame: str | bytes) -> None:
+        # A socket that is closing drops what the run still sends: the
+        # connection ends the run itself once the close is through.
+        if self._ws.closed:
+            return
+        with contextlib.suppress(ConnectionResetError):
+            if isinstance(frame, str):
+                await self._ws.send_str(frame)
+            else:
+                await self._ws.send_bytes(frame)
 
 
 class Connection:
@@ -164,7 +175,7 @@ class Connection:
         try:
             message = parse_client_message(text)
         except CeError as exc:
-            await self._send_error(exc)
+            await self._refuse(exc)
             return
         await self._guarded(self._handlers[type(message)](message))
 
@@ -172,7 +183,7 @@ class Connection:
         try:
             await work
         except CeError as exc:
-            await self._send_error(exc)
+            await self._refuse(exc)
         except Exception:
             # A bug must not take the connection (or the server) down with it.
             log.exception("internal error while handling a message")
@@ -185,8 +196,17 @@ class Connection:
     async def _send_error(self, exc: CeError) -> None:
         log.info("refused %s: %s", exc.code, exc.message)
         await self._send(ErrorMessage(code=exc.code, message=exc.message, field=exc.field))
+
+    async def _refuse(self, exc: CeError) -> None:
+        """The client's message was refused; called only from the receive loop.
+
+        Each refusal spends a token: a client that keeps sending what it is
+        told is wrong ends up closed with 1008 (its run ends first).
+        """
+        await self._send_error(exc)
         if not self._refusals.take():
             log.info("too many refused messages; closing")
+            await self._stop_run()
             await self._ws.close(code=CloseCode.POLICY, message=b"too many refused messages")
 
     def _active_run(self) -> Run:

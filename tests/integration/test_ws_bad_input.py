@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -9,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ce_ws import connection
+from tests.conftest import run_remains
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
 
@@ -98,16 +100,30 @@ async def test_oversize_frame_closes_with_1009(make_client: MakeClient) -> None:
     await assert_still_serves(client)
 
 
+async def upgrade_status(client: TestClient[Any, Any], origin: str | None) -> int:
+    """The HTTP status of a WebSocket upgrade sent with this Origin (or none)."""
+    headers = {"Connection": "Upgrade", "Upgrade": "websocket",
+               "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}  # fmt: skip
+    if origin is not None:
+        headers["Origin"] = origin
+    response = await client.get("/api/v1/ws", headers=headers)
+    response.close()
+    return response.status
+
+
 async def test_wrong_origin_is_refused_before_the_upgrade(make_client: MakeClient) -> None:
     client = await make_client(allowed_origins=["https://playground.example"])
     for origin, allowed in (("https://evil.example", False), ("https://playground.example", True)):
-        response = await client.get(
-            "/api/v1/ws",
-            headers={"Origin": origin, "Connection": "Upgrade", "Upgrade": "websocket",
-                     "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
-        )  # fmt: skip
-        assert response.status == (101 if allowed else 403), origin
-        response.close()
+        assert await upgrade_status(client, origin) == (101 if allowed else 403), origin
+
+
+async def test_by_default_only_the_servers_own_origin_and_non_browsers_get_in(
+    client: TestClient[Any, Any],
+) -> None:
+    own = f"http://{client.host}:{client.port}"
+    for origin, status in ((own, 101), (None, 101), ("http://localhost:1", 403),
+                           ("https://evil.example", 403), ("null", 403)):  # fmt: skip
+        assert await upgrade_status(client, origin) == status, origin
 
 
 async def test_missing_or_wrong_token_gets_unauthorized_and_1008(make_client: MakeClient) -> None:
@@ -143,6 +159,23 @@ async def test_repeated_refusals_close_the_socket_with_1008(make_client: MakeCli
         assert codes == ["not_running"] * 6
         closing = await term.ws.receive(timeout=5)
         assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1008)
+    await assert_still_serves(client)
+
+
+async def test_repeated_refusals_during_a_run_end_the_run_and_close_with_1008(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(capacity={"refusals_per_minute": 3})
+    async with TermClient.connect(client) as term:
+        started = await term.run("bash", "echo running; sleep 100")
+        await term.expect(b"running")
+        for _ in range(4):
+            await term.send(type="resize", cols=0, rows=1)
+        closing = await term.ws.receive(timeout=5)
+        while closing.type is aiohttp.WSMsgType.TEXT:  # the four errors
+            closing = await term.ws.receive(timeout=5)
+        assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1008)
+    assert await asyncio.to_thread(run_remains, started["run_id"]) == ([], False)
     await assert_still_serves(client)
 
 
