@@ -7,7 +7,8 @@ import logging
 import sys
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsError
 
 from ce_ws.config import Settings
 
@@ -23,11 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = "__".join(str(part) for part in error["loc"]).upper()
-            prefix = f"CE_{where}: " if where else ""
-            print(f"configuration error: {prefix}{error['msg']}", file=sys.stderr)
+    except (ValidationError, SettingsError) as exc:
+        for problem in _configuration_problems(exc):
+            print(f"configuration error: {problem}", file=sys.stderr)
         print(
             "fix the CE_* variables above (see the README's configuration table)", file=sys.stderr
         )
@@ -43,6 +42,33 @@ def main(argv: list[str] | None = None) -> int:
 
     exit_code: int = doctor(settings)
     return exit_code
+
+
+def _configuration_problems(exc: ValidationError | SettingsError) -> list[str]:
+    """Each problem, named by its CE_* variable where there is one."""
+    if isinstance(exc, SettingsError):  # e.g. a JSON value that does not parse
+        return [f"{exc} ({exc.__cause__})" if exc.__cause__ else str(exc)]
+    problems = []
+    for error in exc.errors():
+        where = _variable(error["loc"])
+        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return problems
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The CE_* variable behind an error location (not a key inside its value)."""
+    model: type[BaseModel] | None = Settings
+    names = []
+    for part in loc:
+        if model is None or part not in model.model_fields:
+            break
+        names.append(str(part).upper())
+        annotation = model.model_fields[str(part)].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            model = None
+    return "CE_" + "__".join(names) if names else ""
 
 
 def serve(settings: Settings) -> int:

@@ -164,6 +164,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _language_runtimes_name_languages(self) -> Settings:
+        if not self.sandbox.language_runtimes:
+            return self  # the usual case: no need to read the languages file
         known = set(load_languages().by_name)
         unknown = sorted(set(self.sandbox.language_runtimes) - known)
         if unknown:

@@ -60,3 +60,24 @@ def test_a_bad_setting_is_named_with_its_variable_and_no_traceback(
     err = capsys.readouterr().err
     assert "configuration error: CE_DEFAULTS__WALL_MS: Input should be a valid integer" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("CE_SANDBOX__LANGUAGE_RUNTIMES", '{"c": "gvisor"}', "CE_SANDBOX__LANGUAGE_RUNTIMES: Input should be"),
+        ("CE_SANDBOX__LANGUAGE_RUNTIMES", "{c: runsc}", "error parsing value for field \"sandbox\""),
+        ("CE_SANDBOX__LANGUAGE_RUNTIMES", '{"cobol": "runsc"}', "names unknown languages ['cobol']"),
+    ],
+)  # fmt: skip
+def test_bad_structured_settings_are_explained_too(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    said: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert main(["doctor"]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
