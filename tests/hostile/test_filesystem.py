@@ -108,3 +108,27 @@ async def test_disk_writes_hit_read_only_size_and_inode_limits(corpus: Corpus) -
         "done": "yes",
     }
     assert {key: facts.get(key) for key in expected} == expected
+
+
+async def test_a_binary_dropped_in_tmp_does_not_run_for_an_interpreted_language(
+    corpus: Corpus,
+) -> None:
+    """Group 8: /tmp is `noexec` unless the language compiles into it.
+
+    Executing the file is refused on both runtimes. Loading it through the
+    dynamic loader is refused by the host kernel (runc) but not by gVisor,
+    whose mmap ignores `noexec`: there `noexec` only stops `execve`.
+    """
+    code = (
+        "cp /bin/true /tmp/mine && chmod +x /tmp/mine && echo copied\n"
+        "/tmp/mine; echo exec=$?\n"
+        "/lib64/ld-linux-x86-64.so.2 /tmp/mine; echo loader=$?\n"
+    )
+    outcome = await corpus.attack("bash", code)
+    facts = dict(
+        line.split("=", 1) for line in outcome.text().replace("\r", "").splitlines() if "=" in line
+    )
+    assert "copied" in outcome.text(), outcome.text()
+    assert facts["exec"] == "126", outcome.text()  # Permission denied
+    loader_runs_it = corpus.runtime == "runsc"
+    assert (facts["loader"] == "0") is loader_runs_it, outcome.text()

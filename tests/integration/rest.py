@@ -1,10 +1,11 @@
-"""Helpers for REST tests: post an `execute`, read its JSON."""
+"""Helpers for REST tests: post an `execute`, read its JSON; read `/metrics`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 EXECUTE = "/api/v1/execute"
 
@@ -26,3 +27,25 @@ async def refusal(
     assert response.status == status, result
     assert set(result) == {"error"}, result
     return dict(result["error"])
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_metrics(text: str) -> Samples:
+    """Prometheus text as {(name, labels): value}."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def metrics(client: TestClient[Any, Any]) -> Samples:
+    """The server's `/metrics`, parsed."""
+    return parse_metrics(await (await client.get("/metrics")).text())
+
+
+def metric(samples: Samples, name: str, **labels: str) -> float:
+    """One sample's value (0 when absent)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)

@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from ce_ws.logs import EVENTS_LOGGER
 from ce_ws.openapi import openapi_document
 from tests.integration.conftest import MakeClient
-from tests.integration.rest import execute, refusal
+from tests.integration.rest import execute, metric, metrics, parse_metrics, refusal
 from tests.integration.terminal import TermClient
 
 
@@ -102,18 +101,6 @@ async def test_readyz_is_503_when_the_runtime_image_is_out_of_date(make_client: 
         await asyncio.to_thread(subprocess.run, remove, capture_output=True, check=False)
 
 
-def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
 async def test_metrics_move_after_runs_and_refusals(client: TestClient[Any, Any]) -> None:
     await execute(client, language="python", code="print('hi')")
     await execute(client, language="bash", code="exit 3")
@@ -124,16 +111,16 @@ async def test_metrics_move_after_runs_and_refusals(client: TestClient[Any, Any]
         response = await client.get("/metrics")
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        samples = _samples(await response.text())
-    assert _value(samples, "ce_runs_total", language="python", status="exited") == 1
-    assert _value(samples, "ce_runs_total", language="bash", status="exited") == 2
-    assert _value(samples, "ce_run_wall_seconds_count", language="bash") == 2
-    assert _value(samples, "ce_run_first_output_seconds_count", language="python") == 1
-    assert _value(samples, "ce_container_start_seconds_count") == 3
-    assert _value(samples, "ce_runs_rejected_total", reason="unknown_language") == 2
-    assert _value(samples, "ce_websocket_connections") == 1
+        samples = parse_metrics(await response.text())
+    assert metric(samples, "ce_runs_total", language="python", status="exited") == 1
+    assert metric(samples, "ce_runs_total", language="bash", status="exited") == 2
+    assert metric(samples, "ce_run_wall_seconds_count", language="bash") == 2
+    assert metric(samples, "ce_run_first_output_seconds_count", language="python") == 1
+    assert metric(samples, "ce_container_start_seconds_count") == 3
+    assert metric(samples, "ce_runs_rejected_total", reason="unknown_language") == 2
+    assert metric(samples, "ce_websocket_connections") == 1
     # The WebSocket run may still hold its slot while its container goes.
-    assert _value(samples, "ce_active_runs") in {0, 1}
+    assert metric(samples, "ce_active_runs") in {0, 1}
     assert ("ce_queued_runs", frozenset()) in samples
     assert ("ce_reaper_removals_total", frozenset()) in samples
 
@@ -178,5 +165,5 @@ async def test_a_run_whose_client_left_is_counted_and_logged(
         "ws",
     )
     assert run_end["message"] == "the client went away"
-    samples = _samples(await (await client.get("/metrics")).text())
-    assert _value(samples, "ce_runs_total", language="bash", status="killed") == 1
+    samples = await metrics(client)
+    assert metric(samples, "ce_runs_total", language="bash", status="killed") == 1

@@ -8,6 +8,7 @@ import contextlib
 import aiohttp
 
 from tests.integration.conftest import MakeClient
+from tests.integration.rest import metric, metrics
 from tests.integration.terminal import TermClient
 
 SLEEPER = "echo running; sleep 100"
@@ -23,6 +24,7 @@ async def test_beyond_capacity_runs_queue_then_busy(make_client: MakeClient) -> 
         await first.expect(b"running")
         await second.send(type="run", language="bash", code="echo second ran")
         assert (await second.next_message("queued"))["position"] == 1
+        assert metric(await metrics(client), "ce_queued_runs") == 1
         busy = await third.run("bash", "echo never")
         assert busy["type"] == "error" and busy["code"] == "busy"
         await first.send(type="kill")
@@ -30,6 +32,8 @@ async def test_beyond_capacity_runs_queue_then_busy(make_client: MakeClient) -> 
         await second.next_message("started")
         exit_message = await second.wait_exit()
         assert exit_message["exit_code"] == 0 and b"second ran" in second.output
+        assert metric(await metrics(client), "ce_queued_runs") == 0
+        assert metric(await metrics(client), "ce_runs_rejected_total", reason="busy") == 1
         # the refused client can run once there is room
         assert (await third.run_to_exit("bash", "true"))["exit_code"] == 0
 

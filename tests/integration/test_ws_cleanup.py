@@ -14,6 +14,7 @@ from pathlib import Path
 from ce_ws.appkeys import POOL
 from tests.conftest import TEST_SERVER_ID, leftovers, project_containers, run_remains
 from tests.integration.conftest import MakeClient
+from tests.integration.rest import metric, metrics
 from tests.integration.server_process import server_process
 from tests.integration.terminal import TermClient
 
@@ -108,6 +109,10 @@ async def test_reaper_removes_orphans_and_spares_live_boxes(make_client: MakeCli
         f.exists() for f in orphan_folders
     ):
         assert time.monotonic() < deadline, "reaper did not remove the orphans"
+        await asyncio.sleep(0.1)
+    # One container and two folders, whether in one pass or two.
+    while metric(await metrics(client), "ce_reaper_removals_total") < 3:
+        assert time.monotonic() < deadline, "the reaper's removals are not counted"
         await asyncio.sleep(0.1)
     pool = client.app[POOL]
     while pool.size < 1:

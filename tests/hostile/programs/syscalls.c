@@ -48,6 +48,17 @@ static void abi32(void) {
     else printf("abi32=exit%d\n", WEXITSTATUS(status));
 }
 
+/* PTRACE_TRACEME needs no privilege: only the seccomp profile refuses it.
+ * In a child, so that no signal ever stops the main program for its tracer. */
+static void ptrace_traceme(void) {
+    pid_t child = fork();
+    if (child == 0) {
+        report("ptrace_traceme", ptrace(PTRACE_TRACEME, 0, 0, 0));
+        _exit(0);
+    }
+    waitpid(child, NULL, 0);
+}
+
 int main(void) {
     char params[120] = {0};
     report("io_uring_setup", syscall(SYS_io_uring_setup, 8, params));
@@ -62,6 +73,7 @@ int main(void) {
     report("keyctl", syscall(SYS_keyctl, 1, "ce"));
     report("mount", mount("none", "/tmp", "tmpfs", 0, NULL));
     report("ptrace_pid1", ptrace(PTRACE_ATTACH, 1, 0, 0));
+    ptrace_traceme();
     struct timespec now = {0};
     report("clock_settime", clock_settime(CLOCK_REALTIME, &now));
     report("open_by_handle_at", syscall(SYS_open_by_handle_at, AT_FDCWD, attr, O_RDONLY));
