@@ -123,6 +123,7 @@ async def test_a_client_that_says_nothing_is_closed_after_the_first_message_dead
         await asyncio.sleep(1.0)
         await talker.send(type="ping")
         await talker.next_message("pong")
+    await assert_canary_on_time(corpus)
 
 
 async def test_a_client_that_stops_answering_pings_loses_its_run(
@@ -145,6 +146,28 @@ async def test_a_client_that_stops_answering_pings_loses_its_run(
     while await asyncio.to_thread(run_remains, run_id) != ([], False):
         assert time.monotonic() < deadline, "the dropped client's run was not removed"
         await asyncio.sleep(0.1)
+    await assert_canary_on_time(corpus)
+
+
+async def test_a_client_that_keeps_sending_refused_messages_is_closed(
+    make_client: MakeClient, runtime: str
+) -> None:
+    """Repeated abuse: stdin frames with no run, each refused, until close 1008."""
+    corpus = await make_corpus(make_client, runtime, capacity={"refusals_per_minute": 20})
+    async with corpus.connect() as term:
+        for _ in range(1000):
+            if term.ws.closed:
+                break
+            with contextlib.suppress(ConnectionResetError):
+                await term.ws.send_bytes(b"spam")
+        refused = 0
+        while (message := await term.ws.receive(timeout=10)).type is aiohttp.WSMsgType.TEXT:
+            refused += json.loads(message.data)["type"] == "error"
+        assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE, 1008)
+        # The budget of 20, then the one that found it empty; the budget
+        # refills by one every 3 s, which a loaded machine may take.
+        assert 21 <= refused < 30, refused
+    await assert_canary_on_time(corpus)
 
 
 async def _started_answering_pings(ws: aiohttp.ClientWebSocketResponse) -> str:
