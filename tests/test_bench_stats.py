@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from bench.server import server_env
 from bench.stats import (
     Summary,
     Table,
@@ -17,6 +18,7 @@ from bench.stats import (
     render_table,
     summary_cells,
 )
+from ce_ws.config import RunMaxima, Settings
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -89,3 +91,18 @@ def test_render_table_pads_columns_and_lists_notes() -> None:
 def test_render_table_refuses_ragged_rows() -> None:
     with pytest.raises(ValueError, match="cells"):
         render_table(Table(title="T", headers=["a", "b"], rows=[["only one"]]))
+
+
+def test_benchmark_servers_admit_every_session_of_one_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """All sessions of a benchmark come from loopback: no cap of ours may refuse them."""
+    for name, value in server_env("ce-bench-unit", pool=True).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    capacity = settings.capacity
+    most_sessions = 1000  # above the capacity ramp's largest step
+    assert min(capacity.max_connections, capacity.max_connections_per_client) >= most_sessions
+    assert min(capacity.max_runs, capacity.max_runs_per_client) >= most_sessions
+    assert settings.maxima.output_bytes == 256 * 1024 * 1024
+    assert settings.maxima.wall_ms == RunMaxima().wall_ms  # the others keep their maxima
