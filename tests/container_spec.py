@@ -21,6 +21,8 @@ SANDBOX_USER = "65534:65534"
 LAUNCHER = "/opt/ce/launch"
 ENV_KEYS = {"TERM", "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE"}
 MIB = 1024 * 1024
+RUNSC_MEMORY_HEADROOM_MB = 64
+RUNSC_PIDS_HEADROOM = 384
 
 #: Every HostConfig field the server must set on each container.
 REQUIRED_HOST_FIELDS = (
@@ -158,5 +160,43 @@ def violations(body: dict[str, Any], info: dict[str, Any], *, owner: str) -> lis
     return (
         _check_config(config, owner)
         + _check_host(host, owner, run)
+        + _check_profile(config, host)
         + _check_applied(body.get("HostConfig") or {}, host)
     )
+
+
+def _check_profile(config: dict[str, Any], host: dict[str, Any]) -> list[str]:
+    """The limits the engine applied are exactly those of the box's profile.
+
+    Under runsc, gVisor's own threads and memory get the default headroom
+    (SECURITY.md) on top of the run's pids and memory.
+    """
+    try:
+        profile = json.loads((config.get("Labels") or {})["ce.profile"])
+    except (KeyError, ValueError):
+        return ["no ce.profile label"]
+    runsc = profile.get("runtime") == "runsc"
+    tmp = _TMP_OPTIONS.match((host.get("Tmpfs") or {}).get("/tmp", ""))
+    expected = {
+        "Runtime": profile.get("runtime"),
+        "Memory": (profile.get("memory_mb", 0) + (RUNSC_MEMORY_HEADROOM_MB if runsc else 0)) * MIB,
+        "PidsLimit": profile.get("pids", 0) + (RUNSC_PIDS_HEADROOM if runsc else 0),
+        "Tty": profile.get("tty"),
+        "/tmp exec": profile.get("tmp_exec"),
+    }
+    applied = {
+        "Runtime": host.get("Runtime"),
+        "Memory": host.get("Memory"),
+        "PidsLimit": host.get("PidsLimit"),
+        "Tty": config.get("Tty"),
+        "/tmp exec": tmp is not None and tmp["exec"] == "exec",
+    }
+    bad = [
+        f"{name}={applied[name]!r}, profile says {want!r}"
+        for name, want in expected.items()
+        if applied[name] != want
+    ]
+    nano_cpus = host.get("NanoCpus") or 0
+    if abs(nano_cpus - profile.get("cpus", 0) * 1e9) > 1:  # truncated to whole nanoCPUs
+        bad.append(f"NanoCpus={nano_cpus}, profile says {profile.get('cpus')} CPUs")
+    return bad

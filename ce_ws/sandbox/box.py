@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiodocker.containers import DockerContainer
@@ -22,7 +22,7 @@ from aiodocker.stream import Stream
 from ce_ws.config import RunLimits, Runtime
 from ce_ws.errors import SandboxError
 from ce_ws.sandbox.cgroup import Usage, read_usage
-from ce_ws.sandbox.engine import OWNER_LABEL, RUN_LABEL, Engine, engine_errors
+from ce_ws.sandbox.engine import OWNER_LABEL, PROFILE_LABEL, RUN_LABEL, Engine, engine_errors
 from ce_ws.sandbox.spec import DETACH_KEYS, SANDBOX_USER, container_config
 from ce_ws.sandbox.staging import StagingDir
 from ce_ws.types import COMPILER, STDOUT, OutputSink, StreamId
@@ -138,7 +138,11 @@ class Box:
             settings=engine.settings,
             limits=self.profile.limits,
             runtime=self.profile.runtime,
-            labels={RUN_LABEL: self.box_id, OWNER_LABEL: engine.server_id},
+            labels={
+                RUN_LABEL: self.box_id,
+                OWNER_LABEL: engine.server_id,
+                PROFILE_LABEL: json.dumps(asdict(self.profile)),
+            },
             staging_path=str(self._staging.path),
             seccomp_profile=engine.seccomp_profile,
             tty=self.profile.tty,

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 RUN_LABEL = "ce.run"
 OWNER_LABEL = "ce.owner"
+#: The box profile as JSON: what the container was created for (see `BoxProfile`).
+PROFILE_LABEL = "ce.profile"
 _EVENTS_RETRY_S = 1.0
 _CONCURRENT_REMOVALS = 8
 _REMOVAL_ATTEMPTS = 3
