@@ -91,7 +91,7 @@ def _check_host(host: dict[str, Any], owner: str, run: str) -> list[str]:
     bad += [f"{k}={host[k]!r} should be empty" for k in _MUST_BE_EMPTY if host.get(k)]
     binds = host.get("Binds") or []
     if len(binds) != 1 or not re.fullmatch(
-        rf"/\S+/ce-{re.escape(owner)}(-[\w.]+)?-{re.escape(run)}:/work:ro", binds[0]
+        rf"/\S+/ce-{re.escape(owner)}(-[\w.-]+)?-{re.escape(run)}:/work:ro", binds[0]
     ):
         bad.append(f"Binds {binds}")
     bad += _check_security(host)

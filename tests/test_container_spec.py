@@ -18,14 +18,17 @@ from tests.container_spec import violations
 SECCOMP = (Path(__file__).resolve().parents[1] / "docker" / "seccomp.json").read_text()
 
 
-def created(profile: BoxProfile) -> tuple[dict[str, Any], dict[str, Any]]:
+def created(
+    profile: BoxProfile, server_id: str = "ce-unit"
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A create body for `profile` and the inspect the engine would answer with."""
+    labels = {"ce.run": "r1", "ce.owner": server_id, "ce.profile": json.dumps(asdict(profile))}
     body = container_config(
         settings=SandboxSettings(),
         limits=profile.limits,
         runtime=profile.runtime,
-        labels={"ce.run": "r1", "ce.owner": "ce-unit", "ce.profile": json.dumps(asdict(profile))},
-        staging_path="/tmp/ce-ce-unit-r1",
+        labels=labels,
+        staging_path=f"/tmp/ce-{server_id}-r1",
         seccomp_profile=SECCOMP,
         tty=profile.tty,
         size=(80, 24),
@@ -37,9 +40,11 @@ def created(profile: BoxProfile) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 @pytest.mark.parametrize("runtime", ["runc", "runsc"])
-def test_a_container_built_by_the_spec_conforms(runtime: str) -> None:
+@pytest.mark.parametrize("server_id", ["ce-unit", "ce-unit-browser-restart"])
+def test_a_container_built_by_the_spec_conforms(runtime: str, server_id: str) -> None:
+    """For the suite's own id and any server id of its family."""
     profile = BoxProfile.of(RunLimits(cpus=0.29), tty=True, tmp_exec=False, runtime=runtime)  # type: ignore[arg-type]
-    body, info = created(profile)
+    body, info = created(profile, server_id)
     assert violations(body, info, owner="ce-unit") == []
 
 
