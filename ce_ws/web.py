@@ -46,6 +46,8 @@ from ce_ws.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+#: What the log says when shutdown had to remove what runs left behind.
+SHUTDOWN_SWEEP = "shutdown sweep removed"
 SECCOMP_PROFILE = Path(__file__).resolve().parent.parent / "docker" / "seccomp.json"
 
 
@@ -111,7 +113,9 @@ async def docker_engine(app: web.Application) -> AsyncIterator[None]:
         )
     await engine.finish_cleanups()
     with contextlib.suppress(Exception):
-        await engine.reap(spare_live=False)
+        if leftovers := await engine.reap(spare_live=False):
+            # Every run and warm box removes its own container and folder.
+            log.warning("%s: %d leftovers no run cleaned up", SHUTDOWN_SWEEP, leftovers)
     await engine.close()
 
 

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ce_ws.config import Settings
-from ce_ws.web import create_app
+from ce_ws.web import SHUTDOWN_SWEEP, create_app
 from tests.conftest import TEST_SERVER_ID, wait_until_clean
 from tests.integration.terminal import TermClient
 
@@ -23,11 +23,17 @@ def test_settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture(autouse=True)
-def no_leak_after_test() -> Iterator[None]:
-    """Every integration test leaves no container and no staging folder."""
+def no_leak_after_test(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every integration test leaves no container and no staging folder.
+
+    Checked after its servers shut down, whose last step sweeps whatever is
+    left: so that sweep must have found nothing either.
+    """
     yield
     containers, staging = wait_until_clean()
     assert (containers, staging) == ([], []), f"test left behind {containers} {staging}"
+    swept = [r.getMessage() for r in caplog.records if SHUTDOWN_SWEEP in r.getMessage()]
+    assert not swept, f"runs left these for the shutdown sweep: {swept}"
 
 
 @pytest.fixture
