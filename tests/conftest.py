@@ -170,6 +170,12 @@ def spec_recorder_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         if cid not in recorded and attributes.get("ce.run") not in CLI_MADE_RUN_LABELS
     }
     assert not escaped, f"containers created without being recorded: {escaped}"
+    unseen = [
+        r.container_id[:12]
+        for r in recorder.records()
+        if r.by_server and r.container_id not in created
+    ]
+    assert not unseen, f"the events watcher missed containers the recorder saw: {unseen}"
     failures = recorder.failures(recorder.records())
     assert not failures, "containers departing from the spec:\n" + "\n".join(failures)
 

@@ -102,16 +102,20 @@ class CreationWatcher:
         assert self._process.stdout is not None
         for line in self._process.stdout:
             event = json.loads(line)
-            attributes = event.get("Actor", {}).get("Attributes", {})
+            actor = event.get("Actor", {})
+            attributes = actor.get("Attributes", {})
             if self._is_ours(attributes.get("ce.owner", "")):
-                self.created[event["id"]] = attributes
+                self.created[actor.get("ID") or event["id"]] = attributes
 
     def stop(self) -> dict[str, dict[str, str]]:
+        """What was created; fails if the watcher itself died (it would have seen nothing)."""
+        alive = self._process.poll() is None and self._thread.is_alive()
         self._process.terminate()
         self._process.wait(timeout=10)
         self._thread.join(timeout=10)
         if self._process.stdout is not None:
             self._process.stdout.close()
+        assert alive, "`docker events` stopped early: no container creation was watched"
         return self.created
 
 

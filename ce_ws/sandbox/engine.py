@@ -162,7 +162,11 @@ class Engine:
             try:
                 async for line in response.content:
                     if line.strip():
-                        self._oom_killed.add(json.loads(line).get("id", ""))
+                        event = json.loads(line)
+                        # `Actor.ID`; the older top-level `id` is gone from newer APIs.
+                        self._oom_killed.add(
+                            event.get("Actor", {}).get("ID") or event.get("id", "")
+                        )
             finally:
                 response.close()  # aiodocker leaves finalizing a streamed response to us
 
