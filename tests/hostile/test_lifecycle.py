@@ -92,6 +92,7 @@ async def test_stdin_flood_into_a_program_that_never_reads_is_bounded(
     server, runtime = separate_server
     samples: list[int] = []
     sent = [0]
+    flooding: list[bool] = []  # whether the sender was still pushing at the end
 
     async def flood(term: TermClient) -> None:
         await term.expect(b"ready")
@@ -101,6 +102,7 @@ async def test_stdin_flood_into_a_program_that_never_reads_is_bounded(
             for _ in range(12):
                 await asyncio.sleep(0.2)
                 samples.append(server.rss_bytes() - baseline)
+            flooding.append(not sender.done())
         finally:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
@@ -114,6 +116,7 @@ async def test_stdin_flood_into_a_program_that_never_reads_is_bounded(
     assert outcome.exit["wall_ms"] < 4000 + 3500, outcome.exit
     assert max(samples) < 32 * MIB, f"server grew by {max(samples) / MIB:.1f} MiB"
     if status == "timeout":  # the whole flood met a live, never-reading program
+        assert flooding == [True], "the flood stopped by itself: nothing was pushed back"
         assert sent[0] < 64 * MIB, f"{sent[0] / MIB:.0f} MiB accepted: no backpressure"
 
 
