@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from ce_ws.appkeys import ENGINE, POOL
 from ce_ws.config import PoolSettings, Settings
 from ce_ws.sandbox import BoxProfile, WarmPool
-from tests.conftest import project_containers, run_remains
+from tests.conftest import TEST_SERVER_ID, project_containers, run_remains
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
 
@@ -148,5 +148,7 @@ async def test_a_language_with_its_own_runtime_runs_there_warm_and_cold(
     seen = await kernels_seen(warm)
     assert seen["bash"] == os.uname().release != seen["python"]
     assert (await readiness(warm))["pool_hits"] == 2
-    cold = await make_client(sandbox=runtimes, pool={"enabled": False})
+    # A server id of its own: two live servers of one id reap each other's boxes.
+    cold_id = f"{TEST_SERVER_ID}-cold"
+    cold = await make_client(server_id=cold_id, sandbox=runtimes, pool={"enabled": False})
     assert await kernels_seen(cold) == seen
