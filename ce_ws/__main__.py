@@ -11,10 +11,15 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
 from ce_ws.config import Settings
+from ce_ws.sandbox.engine import CreationHook
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command and run it; returns the process exit code."""
+def main(argv: list[str] | None = None, *, on_container_created: CreationHook | None = None) -> int:
+    """Parse the command and run it; returns the process exit code.
+
+    `on_container_created` is handed to the sandbox (the test suite records
+    every container a server in a subprocess creates through it).
+    """
     parser = argparse.ArgumentParser(prog="python -m ce_ws")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the server (settings from CE_* variables)")
@@ -32,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if args.command == "serve":
-        return serve(settings)
+        return serve(settings, on_container_created=on_container_created)
     if args.command == "image":
         from ce_ws.image import build
 
@@ -71,17 +76,21 @@ def _variable(loc: tuple[int | str, ...]) -> str:
     return "CE_" + "__".join(names) if names else ""
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, *, on_container_created: CreationHook | None = None) -> int:
     """Run the server until interrupted."""
+    from ce_ws.api.app import create_app
+    from ce_ws.languages import load_languages
     from ce_ws.logs import configure_event_log
-    from ce_ws.web import create_app
+    from ce_ws.sandbox.docker import DockerSandbox
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     configure_event_log()
     print(f"Code Executor on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    sandbox = DockerSandbox(settings, load_languages(), on_created=on_container_created)
+    app = create_app(settings, sandbox=sandbox)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 
 

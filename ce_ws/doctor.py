@@ -8,7 +8,7 @@ from pathlib import Path
 from ce_ws.config import Settings
 from ce_ws.errors import SandboxError
 from ce_ws.image import RECIPE_LABEL, recipe_hash
-from ce_ws.sandbox import Engine
+from ce_ws.sandbox.engine import Engine
 
 OK, BAD = "ok  ", "FAIL"
 

@@ -12,7 +12,8 @@
     ├── RateLimited              code: rate_limited
     ├── Busy                     code: busy
     └── SandboxError             code: internal (the engine failed; raised
-                                 `from` the aiodocker error)
+        │                        `from` the aiodocker error)
+        └── SandboxNotFound      (what was asked for does not exist: gone is fine)
 
 Handlers translate a `CeError` into an `error` message (WebSocket) or a 4xx/5xx
 body (REST); anything else is a bug and becomes `internal`.
@@ -76,3 +77,7 @@ class Busy(CeError):
 
 class SandboxError(CeError):
     """The container engine failed or did not answer in time."""
+
+
+class SandboxNotFound(SandboxError):
+    """The engine has no such container or image (already removed counts as done)."""

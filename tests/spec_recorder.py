@@ -1,13 +1,12 @@
-"""Records every container the server creates, as the engine applied it.
+"""Records every container a server creates, as the engine applied it.
 
-The hook wraps aiodocker's `DockerContainers.create`: right after the engine
-answers, and before the server gets the container back (so nothing can have
-removed it yet), it inspects the container and keeps the request body and the
-inspect result. Servers started in-process are hooked by the session fixture
-in tests/conftest.py; servers started as subprocesses run through this module
-(`python -m tests.spec_recorder serve ...`) and append to a JSON-lines file
-named by `RECORD_ENV`. Every container is judged against the spec except the
-few a test creates itself (its own code awaits `create`), which are recorded.
+The recorder is the sandbox's creation hook (`Engine(on_created=...)`): right
+after the engine answers, and before the server gets the container back (so
+nothing can have removed it yet), it inspects the container and keeps the
+request body and the inspect result. In-process servers get the hook from
+`tests/integration/conftest.py`; servers started as subprocesses run through
+this module (`python -m tests.spec_recorder serve`) and append to the
+JSON-lines file named by `RECORD_ENV`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aiodocker.containers import DockerContainer, DockerContainers
+from aiodocker.containers import DockerContainer
+
+from ce_ws.sandbox.engine import CreationHook
 
 RECORD_ENV = "CODE_EXECUTOR_TEST_SPEC_RECORD"
 
@@ -30,40 +31,26 @@ RECORD_ENV = "CODE_EXECUTOR_TEST_SPEC_RECORD"
 @dataclass
 class Record:
     container_id: str
-    by_server: bool
     body: dict[str, Any]
     info: dict[str, Any] | None
     error: str | None = None
 
 
 Sink = Callable[[Record], None]
-_original_create = DockerContainers.create
 
 
-def install(sink: Sink) -> None:
-    """Wrap container creation so every created container reaches `sink`."""
+def hook(sink: Sink) -> CreationHook:
+    """A creation hook that inspects each new container and hands the record to `sink`."""
 
-    async def create(
-        self: DockerContainers, config: dict[str, Any], *, name: str | None = None
-    ) -> DockerContainer:
-        # Tests await `create` themselves; the server creates inside a task of
-        # its own (a shielded future), whose caller is asyncio, never `ce_ws`.
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        container = await _original_create(self, config, name=name)
+    async def created(container: DockerContainer, config: dict[str, Any]) -> None:
         info, error = None, None
         try:
             info = await container.show()
         except Exception as exc:  # recorded, never raised into the server
             error = f"not inspectable right after creation: {exc!r}"
-        made_by_a_test = caller.startswith("tests.")
-        sink(Record(container.id, not made_by_a_test, config, info, error))
-        return container
+        sink(Record(container.id, config, info, error))
 
-    DockerContainers.create = create  # type: ignore[method-assign]
-
-
-def uninstall() -> None:
-    DockerContainers.create = _original_create  # type: ignore[method-assign]
+    return created
 
 
 def file_sink(path: str) -> Sink:
@@ -122,6 +109,4 @@ class CreationWatcher:
 if __name__ == "__main__":
     from ce_ws.__main__ import main
 
-    if RECORD_ENV in os.environ:
-        install(file_sink(os.environ[RECORD_ENV]))
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], on_container_created=hook(file_sink(os.environ[RECORD_ENV]))))

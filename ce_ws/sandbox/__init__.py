@@ -1,24 +1,5 @@
-"""Everything Docker: the engine client, container spec, staging, boxes, pool, reaper.
+"""Everything about boxes: the seam (`base`) and the Docker backend (`docker`).
 
-Knows nothing of WebSockets; the session layer drives it through `Box`.
+Knows nothing of WebSockets. Import the seam from `ce_ws.sandbox.base` (no
+container engine is loaded) and the backend from `ce_ws.sandbox.docker`.
 """
-
-from ce_ws.sandbox.box import Box, BoxExit, BoxPlan, BoxProfile, CompileExit, start_box
-from ce_ws.sandbox.cgroup import Usage
-from ce_ws.sandbox.engine import Engine
-from ce_ws.sandbox.pool import WarmPool, host_memory_bytes
-from ce_ws.sandbox.provider import DockerSandbox
-
-__all__ = [
-    "Box",
-    "BoxExit",
-    "BoxPlan",
-    "BoxProfile",
-    "CompileExit",
-    "DockerSandbox",
-    "Engine",
-    "Usage",
-    "WarmPool",
-    "host_memory_bytes",
-    "start_box",
-]

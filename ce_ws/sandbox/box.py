@@ -12,16 +12,16 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from aiodocker.containers import DockerContainer
 from aiodocker.execs import Exec
 from aiodocker.stream import Stream
 
-from ce_ws.config import RunLimits, Runtime
 from ce_ws.errors import SandboxError
-from ce_ws.sandbox.cgroup import Usage, read_usage
+from ce_ws.sandbox.base import BoxExit, BoxProfile, CompileExit, Usage
+from ce_ws.sandbox.cgroup import read_usage
 from ce_ws.sandbox.engine import OWNER_LABEL, PROFILE_LABEL, RUN_LABEL, Engine, engine_errors
 from ce_ws.sandbox.spec import DETACH_KEYS, SANDBOX_USER, container_config
 from ce_ws.sandbox.staging import StagingDir
@@ -44,55 +44,6 @@ _SIGNAL_NUMBERS = {
     7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
     13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 24: "SIGXCPU", 25: "SIGXFSZ", 31: "SIGSYS",
 }  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class BoxProfile:
-    """Everything fixed when a container is created: what a warm box must match."""
-
-    memory_mb: int
-    cpus: float
-    pids: int
-    tty: bool
-    tmp_exec: bool
-    runtime: Runtime
-
-    @classmethod
-    def of(cls, limits: RunLimits, *, tty: bool, tmp_exec: bool, runtime: Runtime) -> BoxProfile:
-        return cls(limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec, runtime)
-
-    @property
-    def limits(self) -> RunLimits:
-        """The limits fixed at create time (the others are the session's to enforce)."""
-        return RunLimits(memory_mb=self.memory_mb, cpus=self.cpus, pids=self.pids)
-
-
-@dataclass(frozen=True, slots=True)
-class BoxPlan:
-    """What one run needs from the sandbox; built by the session."""
-
-    profile: BoxProfile
-    files: list[tuple[str, bytes]]
-    size: tuple[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class CompileExit:
-    """How the compile stage ended: the compiler's exit, or the whole box stopping."""
-
-    exit_code: int | None
-    oom_killed: bool
-    box_stopped: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BoxExit:
-    """How the container's program ended, as the engine saw it."""
-
-    exit_code: int | None
-    signal: str | None
-    oom_killed: bool
-    usage: Usage = field(default_factory=lambda: Usage(None, None))
 
 
 def signal_of_exit_code(code: int) -> str | None:
@@ -149,19 +100,7 @@ class Box:
             size=size,
             tmp_exec=self.profile.tmp_exec,
         )
-        with engine_errors("create a container"):
-            async with engine.control_timeout():
-                # Shielded: a create cancelled in flight still makes a container,
-                # and without its id nothing could remove it.
-                creating = asyncio.ensure_future(
-                    engine.docker.containers.create(config, name=f"ce-{self.box_id}")
-                )
-                try:
-                    self._container = await asyncio.shield(creating)
-                except asyncio.CancelledError:
-                    with contextlib.suppress(Exception):
-                        self._container = await creating
-                    raise
+        self._container = await engine.create_container(config, name=f"ce-{self.box_id}")
         self._stream = self._container.attach(
             stdin=True, stdout=True, stderr=True, detach_keys=DETACH_KEYS
         )
@@ -213,7 +152,7 @@ class Box:
                     code = await self._exec_exit_code(execution)
                     signalled = code is None or code > 128
                     if not (signalled and await self._died_with(box_stopped)):
-                        kills = read_usage(self.id).oom_kills
+                        kills = (await asyncio.to_thread(read_usage, self.id)).oom_kills
                         return CompileExit(exit_code=code, oom_killed=bool(kills))
         except TimeoutError:
             return None
@@ -312,16 +251,16 @@ class Box:
             async with self._engine.control_timeout():
                 await self._container.kill(signal="SIGKILL")
 
-    def sample_usage(self) -> Usage:
-        """Read the cgroup now and remember the reading for `wait_exit`."""
-        usage = read_usage(self.id)
+    async def sample_usage(self) -> Usage:
+        """Read the cgroup now (off the event loop); remembered for `wait_exit`."""
+        usage = await asyncio.to_thread(read_usage, self.id)
         if usage.memory_peak_bytes is not None:
             self._last_usage = usage
         return self._last_usage
 
     async def wait_exit(self) -> BoxExit:
         """Wait for the container to stop and say how its program ended."""
-        self.sample_usage()
+        await self.sample_usage()
         with engine_errors("wait for the program"):
             result: dict[str, Any] = await self._live_container().wait()
             async with self._engine.control_timeout():

@@ -6,18 +6,11 @@ these while the run is alive and keeps the last reading.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from ce_ws.sandbox.base import Usage
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    memory_peak_bytes: int | None
-    cpu_ns: int | None
-    #: Processes the kernel killed for reaching the memory limit, so far.
-    oom_kills: int | None = None
 
 
 def _first_int(candidates: list[Path], *, key: str | None = None) -> int | None:

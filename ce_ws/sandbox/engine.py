@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import aiodocker
@@ -18,7 +18,7 @@ import aiohttp
 from aiodocker.containers import DockerContainer
 
 from ce_ws.config import SandboxSettings
-from ce_ws.errors import SandboxError
+from ce_ws.errors import SandboxError, SandboxNotFound
 from ce_ws.sandbox.staging import staging_dirs, staging_path
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ RUN_LABEL = "ce.run"
 OWNER_LABEL = "ce.owner"
 #: The box profile as JSON: what the container was created for (see `BoxProfile`).
 PROFILE_LABEL = "ce.profile"
+#: Called with each new container and its create body before the server uses it
+#: (the test suite checks every container against the spec this way).
+CreationHook = Callable[[DockerContainer, dict[str, Any]], Awaitable[None]]
 _EVENTS_RETRY_S = 1.0
 _CONCURRENT_REMOVALS = 8
 _REMOVAL_ATTEMPTS = 3
@@ -38,7 +41,8 @@ def engine_errors(action: str) -> Iterator[None]:
     try:
         yield
     except aiodocker.DockerError as exc:
-        raise SandboxError(f"container engine refused to {action}: {exc.message}") from exc
+        error = SandboxNotFound if exc.status == 404 else SandboxError
+        raise error(f"container engine refused to {action}: {exc.message}") from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise SandboxError(f"container engine not reachable to {action}: {exc}") from exc
     except TimeoutError as exc:
@@ -48,10 +52,18 @@ def engine_errors(action: str) -> Iterator[None]:
 class Engine:
     """The aiodocker client plus what is shared by every box of this server."""
 
-    def __init__(self, settings: SandboxSettings, *, server_id: str, seccomp_profile: str) -> None:
+    def __init__(
+        self,
+        settings: SandboxSettings,
+        *,
+        server_id: str,
+        seccomp_profile: str,
+        on_created: CreationHook | None = None,
+    ) -> None:
         self.settings = settings
         self.server_id = server_id
         self.seccomp_profile = seccomp_profile
+        self._on_created = on_created
         self._oom_killed: set[str] = set()
         self._cleanups: set[asyncio.Task[None]] = set()
         # The engine serializes much of a removal; hundreds at once would each
@@ -90,6 +102,26 @@ class Engine:
         await self.docker.close()
         await self._connector.close()
 
+    async def create_container(self, config: dict[str, Any], *, name: str) -> DockerContainer:
+        """Create a container (a create cut short by cancellation is removed by `destroy`)."""
+        with engine_errors("create a container"):
+            async with self.control_timeout():
+                # Shielded: a create cancelled in flight still makes a container,
+                # and without its id nothing could remove it.
+                creating = asyncio.ensure_future(self._create(config, name))
+                try:
+                    return await asyncio.shield(creating)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        await creating
+                    raise
+
+    async def _create(self, config: dict[str, Any], name: str) -> DockerContainer:
+        container = await self.docker.containers.create(config, name=name)
+        if self._on_created is not None:
+            await self._on_created(container, config)
+        return container
+
     def control_timeout(self) -> asyncio.Timeout:
         """The deadline of one control call (create, kill, remove...)."""
         return asyncio.timeout(self.settings.control_timeout_s)
@@ -103,10 +135,9 @@ class Engine:
                         async with self.control_timeout():
                             await container.delete(force=True)
                 break
-            except SandboxError as exc:
-                cause = exc.__cause__
-                if isinstance(cause, aiodocker.DockerError) and cause.status == 404:
-                    break
+            except SandboxNotFound:
+                break
+            except SandboxError:
                 if attempt == _REMOVAL_ATTEMPTS:
                     raise
         self.forget(container.id)
@@ -124,11 +155,8 @@ class Engine:
             with engine_errors(f"inspect image {image}"):
                 async with self.control_timeout():
                     info = await self.docker.images.inspect(image)
-        except SandboxError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, aiodocker.DockerError) and cause.status == 404:
-                return None
-            raise
+        except SandboxNotFound:
+            return None
         labels: dict[str, str] = info.get("Config", {}).get("Labels") or {}
         return labels
 
@@ -149,26 +177,25 @@ class Engine:
         }
         while True:
             try:
-                await self._follow_events({"filters": json.dumps(filters)})
+                await self._follow_events(json.dumps(filters))
             except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
                 log.warning("engine events stream failed (%s); resubscribing", exc)
             await asyncio.sleep(_EVENTS_RETRY_S)
 
-    async def _follow_events(self, params: dict[str, str]) -> None:
-        # aiodocker's own events helper hides failures; this reads the raw stream.
-        async with self.docker._query(
-            "events", params=params, timeout=aiohttp.ClientTimeout()
-        ) as response:
-            try:
-                async for line in response.content:
-                    if line.strip():
-                        event = json.loads(line)
-                        # `Actor.ID`; the older top-level `id` is gone from newer APIs.
-                        self._oom_killed.add(
-                            event.get("Actor", {}).get("ID") or event.get("id", "")
-                        )
-            finally:
-                response.close()  # aiodocker leaves finalizing a streamed response to us
+    async def _follow_events(self, filters: str) -> None:
+        """Read the events stream until it ends; raises what ended it, if anything."""
+        events = self.docker.events
+        subscriber = events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
+        # `run` publishes None when the stream ends and raises what broke it.
+        streaming = asyncio.ensure_future(events.run(filters=filters))
+        try:
+            while (event := await subscriber.get()) is not None:
+                # `Actor.ID`; the older top-level `id` is gone from newer APIs.
+                self._oom_killed.add(event.get("Actor", {}).get("ID") or event.get("id", ""))
+            await streaming
+        finally:
+            streaming.cancel()
+            await asyncio.gather(streaming, return_exceptions=True)
 
     async def reap(self, *, spare_live: bool = True) -> int:
         """Remove this server's containers and staging folders that no live box owns.

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from ce_ws.config import PoolSettings
 from ce_ws.errors import SandboxError
-from ce_ws.sandbox.box import Box, BoxProfile, start_box
+from ce_ws.sandbox.base import BoxProfile
+from ce_ws.sandbox.box import Box, start_box
 from ce_ws.sandbox.engine import Engine
 from ce_ws.sandbox.spec import engine_limits
 
@@ -75,6 +76,10 @@ class WarmPool:
     @property
     def size(self) -> int:
         return sum(len(boxes) for boxes in self._idle.values())
+
+    def idle_box_ids(self) -> set[str]:
+        """The ids of the boxes waiting now (for tests and diagnostics)."""
+        return {box.box_id for queue in self._idle.values() for box in queue}
 
     def claim(self, profile: BoxProfile) -> Box | None:
         """An idle box for this profile, or None (the caller takes the cold path)."""

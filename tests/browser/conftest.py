@@ -12,19 +12,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from tests.conftest import TEST_SERVER_ID
+from tests.conftest import SpecRecorder
+from tests.helpers import free_port, wait_healthy
+from tests.leftovers import TEST_SERVER_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -41,21 +39,6 @@ STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 20.0
 
 OpenPage = Callable[..., Awaitable[Page]]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -91,13 +74,10 @@ def running_server(port: int, server_id: str, **env: str) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while not healthy(url):
-                if server.poll() is not None:
-                    pytest.fail(f"server exited with {server.returncode}; see {log_path}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not healthy after {STARTUP_TIMEOUT_S} s; see {log_path}")
-                time.sleep(0.2)
+            try:
+                wait_healthy(url, exit_code=server.poll, timeout_s=STARTUP_TIMEOUT_S)
+            except AssertionError as exc:
+                pytest.fail(f"{exc}; see {log_path}")
             yield url
         finally:
             server.send_signal(signal.SIGTERM)
@@ -109,8 +89,13 @@ def running_server(port: int, server_id: str, **env: str) -> Iterator[str]:
                 pytest.fail(f"server ignored SIGTERM for {SHUTDOWN_TIMEOUT_S} s")
 
 
+@pytest.fixture(autouse=True)
+def engine_checked(engine_guard: SpecRecorder) -> None:
+    """Every browser test has an engine and its server's containers follow the spec."""
+
+
 @pytest.fixture(scope="module")
-def server_url(page_assets: None) -> Iterator[str]:
+def server_url(page_assets: None, engine_session: SpecRecorder) -> Iterator[str]:
     """Base URL of the module's server, stopped after the module.
 
     Not kept for the session: its warm containers would be counted as

@@ -8,7 +8,7 @@ import contextlib
 
 from playwright.async_api import Dialog, expect
 
-from tests.browser.conftest import ARTIFACTS, OpenPage, free_port, running_server
+from tests.browser.conftest import ARTIFACTS, OpenPage, running_server
 from tests.browser.playground import (
     choose_language,
     click_terminal_text,
@@ -20,7 +20,8 @@ from tests.browser.playground import (
     wait_until_idle,
     wait_until_ready,
 )
-from tests.conftest import TEST_SERVER_ID
+from tests.helpers import free_port
+from tests.leftovers import TEST_SERVER_ID
 
 INFINITE_LOOP = 'print("looping", flush=True)\nwhile True:\n    pass\n'
 

@@ -25,8 +25,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from ce_ws.languages import load_languages
-from tests.conftest import run_remains, staging_folder
 from tests.integration.terminal import TermClient
+from tests.leftovers import run_remains, staging_folder
 
 LANGUAGES = load_languages()
 CANARY = ("python", "print('canary', 6 * 7)")

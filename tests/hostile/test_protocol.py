@@ -15,11 +15,11 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import run_remains
 from tests.hostile.conftest import make_corpus
 from tests.hostile.harness import Corpus
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
+from tests.leftovers import run_remains
 
 UPGRADE = {
     "Connection": "Upgrade",

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SpecRecorder, project_containers
+from tests.conftest import SpecRecorder
 from tests.hostile.conftest import make_corpus
 from tests.hostile.harness import Corpus
 from tests.integration.conftest import MakeClient
+from tests.leftovers import project_containers
 
 PROGRAMS = Path(__file__).parent / "programs"
 MIB = 1024 * 1024

@@ -8,23 +8,29 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from ce_ws.api.app import create_app
 from ce_ws.config import Settings
-from ce_ws.web import SHUTDOWN_SWEEP, create_app
-from tests.conftest import TEST_SERVER_ID, wait_until_clean
+from ce_ws.languages import load_languages
+from ce_ws.sandbox.docker import SHUTDOWN_SWEEP, DockerSandbox
+from tests import spec_recorder
+from tests.conftest import SpecRecorder
 from tests.integration.terminal import TermClient
+from tests.leftovers import TEST_SERVER_ID, wait_until_clean
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 def test_settings(**overrides: Any) -> Settings:
-    """Settings for a test server: its own owner label, fast reaper off."""
+    """Settings for a test server: its own owner label."""
     overrides.setdefault("server_id", TEST_SERVER_ID)
     return Settings(**overrides)
 
 
 @pytest.fixture(autouse=True)
-def no_leak_after_test(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Every integration test leaves no container and no staging folder.
+def no_leak_after_test(
+    engine_guard: SpecRecorder, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Every test here has an engine, follows the spec, and leaves nothing behind.
 
     Checked after its servers shut down, whose last step sweeps whatever is
     left: so that sweep must have found nothing either.
@@ -37,11 +43,18 @@ def no_leak_after_test(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 @pytest.fixture
-def make_client(aiohttp_client: Any) -> MakeClient:
-    """Build an app from test settings (with overrides) and a client for it."""
+def make_client(aiohttp_client: Any, engine_guard: SpecRecorder) -> MakeClient:
+    """Build an app from test settings (with overrides) and a client for it.
+
+    Its sandbox records every container it creates for the spec check.
+    """
 
     async def make(**overrides: Any) -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = await aiohttp_client(create_app(test_settings(**overrides)))
+        settings = test_settings(**overrides)
+        sandbox = DockerSandbox(
+            settings, load_languages(), on_created=spec_recorder.hook(engine_guard.add)
+        )
+        client: TestClient[Any, Any] = await aiohttp_client(create_app(settings, sandbox=sandbox))
         return client
 
     return make

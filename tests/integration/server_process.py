@@ -5,26 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import TEST_SERVER_ID
+from tests.helpers import free_port, wait_healthy
+from tests.leftovers import TEST_SERVER_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 _START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -45,21 +36,6 @@ class ServerProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS")
-
-
-def _wait_healthy(server: ServerProcess) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"server exited with {server.process.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError("server did not become healthy")
 
 
 @contextlib.contextmanager
@@ -84,7 +60,7 @@ def server_process(
     )
     server = ServerProcess(process, port)
     try:
-        _wait_healthy(server)
+        wait_healthy(server.url, exit_code=process.poll, timeout_s=_START_TIMEOUT_S)
         yield server
     finally:
         if process.poll() is None:

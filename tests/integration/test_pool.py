@@ -9,12 +9,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from ce_ws.appkeys import ENGINE, POOL
+from ce_ws.api.appkeys import SANDBOX
 from ce_ws.config import PoolSettings, Settings
-from ce_ws.sandbox import BoxProfile, WarmPool
-from tests.conftest import TEST_SERVER_ID, project_containers, run_remains
+from ce_ws.sandbox.base import BoxProfile
+from ce_ws.sandbox.pool import WarmPool
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
+from tests.leftovers import TEST_SERVER_ID, project_containers, run_remains
 
 MIB = 1024 * 1024
 
@@ -38,8 +39,8 @@ async def wait_for_idle(
 async def test_run_claims_a_warm_container_and_the_pool_refills(make_client: MakeClient) -> None:
     client = await make_client(pool={"enabled": True, "per_profile": 1, "max_total": 4})
     before = await wait_for_idle(client, 4)
-    pool = client.app[POOL]
-    warm_ids = {box.box_id for queue in pool._idle.values() for box in queue}
+    pool = client.app[SANDBOX].pool
+    warm_ids = pool.idle_box_ids()
     async with TermClient.connect(client) as term:
         started = await term.run("python", "print('warm hello')")
         exit_message = await term.wait_exit()
@@ -49,7 +50,7 @@ async def test_run_claims_a_warm_container_and_the_pool_refills(make_client: Mak
     assert after["pool_hits"] == before["pool_hits"] + 1
     # The used container is destroyed, never returned to the pool.
     assert await asyncio.to_thread(run_remains, started["run_id"]) == ([], False)
-    assert started["run_id"] not in {box.box_id for queue in pool._idle.values() for box in queue}
+    assert started["run_id"] not in pool.idle_box_ids()
 
 
 async def test_run_with_other_fixed_limits_takes_the_cold_path(make_client: MakeClient) -> None:
@@ -68,7 +69,7 @@ async def test_pool_limits_hold_on_count_and_memory(make_client: MakeClient) -> 
     await wait_for_idle(client, 3)
     await asyncio.sleep(1)
     assert (await readiness(client))["pool_idle"] == 3
-    engine = client.app[ENGINE]
+    engine = client.app[SANDBOX].engine
     profile = BoxProfile.of(Settings().defaults, tty=True, tmp_exec=False, runtime="runc")
     budget_for_two = 2 * profile.memory_mb * MIB + MIB
     pool = WarmPool(
@@ -93,10 +94,10 @@ async def test_old_idle_containers_are_recycled(make_client: MakeClient) -> None
         pool={"enabled": True, "per_profile": 1, "max_total": 1, "max_age_s": 1}
     )
     await wait_for_idle(client, 1)
-    first = {box.box_id for queue in client.app[POOL]._idle.values() for box in queue}
+    first = client.app[SANDBOX].pool.idle_box_ids()
     deadline = time.monotonic() + 15
     while True:
-        current = {box.box_id for queue in client.app[POOL]._idle.values() for box in queue}
+        current = client.app[SANDBOX].pool.idle_box_ids()
         if current and not current & first:
             break
         assert time.monotonic() < deadline, "the old box was not recycled"

@@ -15,7 +15,7 @@ import pytest
 from ce_ws.config import Settings
 from ce_ws.image import RECIPE_LABEL, recipe_hash
 from ce_ws.languages import load_languages
-from tests.conftest import TEST_SERVER_ID
+from tests.leftovers import TEST_SERVER_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = Settings().sandbox.image

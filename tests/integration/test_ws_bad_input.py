@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ce_ws import connection
-from tests.conftest import run_remains
+from ce_ws.runs import runner
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
+from tests.leftovers import run_remains
 
 
 async def error_for(term: TermClient, raw: str) -> dict[str, Any]:
@@ -186,7 +186,7 @@ async def test_a_bug_in_a_handler_becomes_internal_and_the_connection_survives(
         raise RuntimeError("simulated bug")
 
     async with TermClient.connect(client) as term:
-        monkeypatch.setattr(connection, "plan_run", broken)
+        monkeypatch.setattr(runner, "plan_run", broken)
         error = await term.run("python", "print(1)")
         assert error["code"] == "internal" and "simulated" not in error["message"]
         monkeypatch.undo()

@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ce_ws.appkeys import POOL
-from tests.conftest import TEST_SERVER_ID, leftovers, project_containers, run_remains
+from ce_ws.api.appkeys import SANDBOX
 from tests.integration.conftest import MakeClient
 from tests.integration.rest import metric, metrics
 from tests.integration.server_process import server_process
 from tests.integration.terminal import TermClient
+from tests.leftovers import TEST_SERVER_ID, leftovers, project_containers, run_remains
 
 
 async def wait_until_gone(what: str, check: Callable[[], bool], timeout_s: float) -> float:
@@ -114,11 +114,11 @@ async def test_reaper_removes_orphans_and_spares_live_boxes(make_client: MakeCli
     while metric(await metrics(client), "ce_reaper_removals_total") < 3:
         assert time.monotonic() < deadline, "the reaper's removals are not counted"
         await asyncio.sleep(0.1)
-    pool = client.app[POOL]
+    pool = client.app[SANDBOX].pool
     while pool.size < 1:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
-    warm = next(box.box_id for queue in pool._idle.values() for box in queue)
+    warm = next(iter(pool.idle_box_ids()))
     await asyncio.sleep(2)  # at least one more periodic reap
     containers, staged = await asyncio.to_thread(run_remains, warm)
     assert len(containers) == 1 and staged, "a live warm box must survive the reaper"

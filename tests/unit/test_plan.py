@@ -7,8 +7,8 @@ import pytest
 from ce_ws.config import Settings
 from ce_ws.errors import BadMessage, CodeTooLarge, LimitExceeded, UnknownLanguage
 from ce_ws.languages import load_languages
-from ce_ws.plan import plan_run
 from ce_ws.protocol import RunRequest
+from ce_ws.runs.plan import plan_run
 
 LANGUAGES = load_languages()
 SETTINGS = Settings()

@@ -1,28 +1,26 @@
-"""One WebSocket connection: parse each frame, dispatch it, run one run at a time.
+"""One WebSocket connection: parse each frame, dispatch it, one run at a time.
 
-Web layer: it sees the socket and the session's `Run`, never Docker.
+An adapter over the Runner: it sees the socket and a `RunHandle`, never
+Docker. The receive loop is the only place the socket is read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import assert_never
 
 from aiohttp import WSMessage, WSMsgType, web
 
 from ce_ws import __version__
-from ce_ws.admission import Admission, RateLimiter, TokenBucket
-from ce_ws.auth import token_is_valid
+from ce_ws.api.auth import authorized
 from ce_ws.config import Settings
 from ce_ws.errors import AlreadyRunning, CeError, NotRunning, Unauthorized
 from ce_ws.languages import LanguageTable
-from ce_ws.plan import plan_run
 from ce_ws.protocol import (
     AckMessage,
+    ClientMessage,
     CloseCode,
     EofMessage,
     ErrorMessage,
@@ -33,7 +31,6 @@ from ce_ws.protocol import (
     Output,
     PingMessage,
     Pong,
-    Queued,
     ResizeMessage,
     RunMessage,
     ServerMessage,
@@ -41,13 +38,12 @@ from ce_ws.protocol import (
     StdinMessage,
     parse_client_message,
 )
-from ce_ws.session import Run, RunState, Sandbox, Terminal
-from ce_ws.telemetry import ClientTelemetry
+from ce_ws.runs.admission import TokenBucket
+from ce_ws.runs.run import Terminal
+from ce_ws.runs.runner import Client, RunHandle, Runner
 from ce_ws.types import StreamId
 
 log = logging.getLogger(__name__)
-
-_STOP_TIMEOUT_S = 10.0
 
 
 def hello_message(settings: Settings, languages: LanguageTable) -> Hello:
@@ -63,7 +59,7 @@ def hello_message(settings: Settings, languages: LanguageTable) -> Hello:
 
 
 class SocketClient:
-    """The socket side of a run: control messages as text, output as bytes or text."""
+    """The socket as a run's owner: control messages as text, output as bytes or text."""
 
     def __init__(self, ws: web.WebSocketResponse, *, text_output: bool) -> None:
         self._ws = ws
@@ -104,39 +100,20 @@ class Connection:
         self,
         ws: web.WebSocketResponse,
         *,
-        client_key: str,
+        client: Client,
         authorized: bool,
         settings: Settings,
         languages: LanguageTable,
-        sandbox: Sandbox,
-        admission: Admission,
-        rate_limiter: RateLimiter,
-        run_tasks: set[asyncio.Task[None]],
-        telemetry: ClientTelemetry,
+        runner: Runner,
     ) -> None:
         self._ws = ws
-        self._client_key = client_key
+        self._client = client
         self._authorized = authorized
         self._settings = settings
         self._languages = languages
-        self._sandbox = sandbox
-        self._admission = admission
-        self._rate_limiter = rate_limiter
-        self._run_tasks = run_tasks
-        self._telemetry = telemetry
+        self._runner = runner
         self._refusals = TokenBucket(settings.capacity.refusals_per_minute)
-        self._run: Run | None = None
-        self._run_task: asyncio.Task[Any] | None = None
-        self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
-            RunMessage: self._on_run,
-            StdinMessage: self._on_stdin,
-            EofMessage: self._on_eof,
-            ResizeMessage: self._on_resize,
-            SignalMessage: self._on_signal,
-            KillMessage: self._on_kill,
-            AckMessage: self._on_ack,
-            PingMessage: self._on_ping,
-        }
+        self._run: RunHandle | None = None
 
     async def serve(self) -> None:
         """The receive loop: the only place this socket is read."""
@@ -149,6 +126,10 @@ class Connection:
                     break
         finally:
             await self._stop_run()
+
+    async def going_away(self) -> None:
+        """Server shutdown (runs already ended by the Runner): close 1001."""
+        await self._ws.close(code=CloseCode.GOING_AWAY, message=b"server shutdown")
 
     async def _first_frame(self) -> WSMessage | None:
         """The first frame, or None (socket closed 1008) if none came in time."""
@@ -166,7 +147,7 @@ class Connection:
         if frame.type is WSMsgType.TEXT:
             await self._on_text(frame.data)
         elif frame.type is WSMsgType.BINARY:
-            await self._guarded(self._on_stdin_bytes(frame.data))
+            await self._on_keys(frame.data)
         else:
             return False
         return True
@@ -177,17 +158,43 @@ class Connection:
         except CeError as exc:
             await self._refuse(exc)
             return
-        await self._guarded(self._handlers[type(message)](message))
-
-    async def _guarded(self, work: Awaitable[None]) -> None:
         try:
-            await work
+            await self._dispatch(message)
         except CeError as exc:
             await self._refuse(exc)
         except Exception:
             # A bug must not take the connection (or the server) down with it.
-            log.exception("internal error while handling a message")
+            log.exception("internal error while handling a %s message", type(message).__name__)
             await self._send_error(CeError("internal error; the server logged it"))
+
+    async def _on_keys(self, data: bytes) -> None:
+        """A binary frame: keystrokes for the active run."""
+        try:
+            await self._active_run().feed_stdin(data)
+        except CeError as exc:
+            await self._refuse(exc)
+
+    async def _dispatch(self, message: ClientMessage) -> None:
+        """One parsed message to its handler; mypy checks every type is handled."""
+        match message:
+            case RunMessage():
+                await self._start_run(message)
+            case StdinMessage():
+                await self._active_run().feed_stdin(message.data.encode())
+            case EofMessage():
+                await self._active_run().end_input()
+            case ResizeMessage():
+                await self._active_run().resize(message.cols, message.rows)
+            case SignalMessage():
+                await self._active_run().signal(message.signal)
+            case KillMessage():
+                await self._active_run().kill()
+            case AckMessage():
+                self._active_run().ack(message.bytes)
+            case PingMessage():
+                await self._send(Pong())
+            case _:
+                assert_never(message)
 
     async def _send(self, message: ServerMessage) -> None:
         if not self._ws.closed:
@@ -209,109 +216,38 @@ class Connection:
             await self._stop_run()
             await self._ws.close(code=CloseCode.POLICY, message=b"too many refused messages")
 
-    def _active_run(self) -> Run:
-        if self._run is None or self._run.state is RunState.ENDED:
+    def _active_run(self) -> RunHandle:
+        if self._run is None or self._run.ended:
             raise NotRunning("no run is active; send a run message first")
         return self._run
 
-    # -- handlers, one per message type ------------------------------------
-
-    async def _on_run(self, message: RunMessage) -> None:
-        try:
-            await self._start_run(message)
-        except CeError as exc:
-            self._telemetry.refused(exc)
-            raise
-
     async def _start_run(self, message: RunMessage) -> None:
-        if self._run is not None and self._run.state is not RunState.ENDED:
-            raise AlreadyRunning("a run is already active on this connection")
-        if not self._authorized and not token_is_valid(message.token, self._settings.tokens):
+        if self._run is not None and not self._run.ended:
+            refusal: CeError = AlreadyRunning("a run is already active on this connection")
+            self._runner.refused(self._client, refusal)
+            raise refusal
+        if not authorized(self._settings.tokens, message.token) and not self._authorized:
             refusal = Unauthorized("a valid token is required", field="token")
-            self._telemetry.refused(refusal)
+            self._runner.refused(self._client, refusal)
             await self._send_error(refusal)
             await self._ws.close(code=CloseCode.POLICY, message=b"unauthorized")
             return
         self._authorized = True
-        plan = plan_run(message, languages=self._languages, settings=self._settings)
-        self._rate_limiter.check(self._client_key)
-        terminal = Terminal(
-            tty=True,
-            cols=message.tty.cols,
-            rows=message.tty.rows,
-            flow_control=message.flow_control,
+        # The previous run may still be removing its container: the Runner
+        # tracks it until it is gone.
+        self._run = self._runner.start(
+            message,
+            owner=SocketClient(self._ws, text_output=message.output == "text"),
+            client=self._client,
+            terminal=Terminal(
+                tty=True,
+                cols=message.tty.cols,
+                rows=message.tty.rows,
+                flow_control=message.flow_control,
+            ),
         )
-        client = SocketClient(self._ws, text_output=message.output == "text")
-        run = Run(
-            plan,
-            sandbox=self._sandbox,
-            settings=self._settings,
-            client=client,
-            terminal=terminal,
-            observer=self._telemetry.run(plan.language.name),
-        )
-        self._run = run
-        # The previous run's task may still be removing its container: it
-        # finishes on its own, tracked in the app's run registry.
-        task = asyncio.create_task(self._admit_and_run(run))
-        self._run_task = task
-        self._run_tasks.add(task)
-        task.add_done_callback(self._run_tasks.discard)
-
-    async def _admit_and_run(self, run: Run) -> None:
-        try:
-            async with self._admission.slot(
-                self._client_key, on_queued=lambda position: self._send(Queued(position=position))
-            ):
-                await run.execute()
-        except CeError as exc:
-            self._telemetry.refused(exc)
-            await self._send_error(exc)
-        finally:
-            run.mark_ended()
-
-    async def _on_stdin(self, message: StdinMessage) -> None:
-        await self._active_run().feed_stdin(message.data.encode())
-
-    async def _on_stdin_bytes(self, data: bytes) -> None:
-        await self._active_run().feed_stdin(data)
-
-    async def _on_eof(self, _: EofMessage) -> None:
-        await self._active_run().end_input()
-
-    async def _on_resize(self, message: ResizeMessage) -> None:
-        await self._active_run().resize(message.cols, message.rows)
-
-    async def _on_signal(self, message: SignalMessage) -> None:
-        await self._active_run().signal(message.signal)
-
-    async def _on_kill(self, _: KillMessage) -> None:
-        run = self._active_run()
-        if run.state is RunState.PENDING:
-            await self._stop_run()  # still queued: it never started
-            return
-        await run.kill()
-
-    async def _on_ack(self, message: AckMessage) -> None:
-        self._active_run().ack(message.bytes)
-
-    async def _on_ping(self, _: PingMessage) -> None:
-        await self._send(Pong())
-
-    async def shut_down(self, *, grace_s: float) -> None:
-        """Server shutdown: end the run (its `exit` says why), then close 1001."""
-        if self._run is not None and self._run.state is not RunState.ENDED:
-            await self._run.abort("the server is shutting down")
-            if self._run_task is not None:
-                await asyncio.wait([self._run_task], timeout=grace_s)
-        await self._ws.close(code=CloseCode.GOING_AWAY, message=b"server shutdown")
 
     async def _stop_run(self) -> None:
-        """End the run because the client left (or killed it while queued)."""
-        task = self._run_task
-        if task is None or task.done():
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            async with asyncio.timeout(_STOP_TIMEOUT_S):
-                await task
+        """The client left (or is closed): end its run now."""
+        if self._run is not None:
+            await self._run.cancel()

@@ -6,7 +6,8 @@ from http import HTTPStatus
 
 import pytest
 
-from ce_ws.config import Settings
+from ce_ws.api.http import error_response, http_status
+from ce_ws.api.rest import BatchCollector
 from ce_ws.errors import (
     BadMessage,
     BodyTooLarge,
@@ -20,9 +21,7 @@ from ce_ws.errors import (
     UnknownLanguage,
 )
 from ce_ws.languages import load_languages
-from ce_ws.plan import plan_run
-from ce_ws.protocol import ExecuteResponse, Exit, RunRequest, Stage, Status
-from ce_ws.rest import BatchClient, error_response, http_status
+from ce_ws.protocol import ExecuteResponse, Exit, Stage, Status
 from ce_ws.types import COMPILER, STDERR, STDOUT
 
 
@@ -53,10 +52,8 @@ def test_busy_and_rate_limited_say_when_to_retry() -> None:
     assert error_response(Busy("full")).status == HTTPStatus.SERVICE_UNAVAILABLE
 
 
-def _respond(client: BatchClient, **exit_fields: object) -> ExecuteResponse:
-    request = RunRequest(language="c", code="int main(){}")
-    plan = plan_run(request, languages=load_languages(), settings=Settings())
-    return client.response(_exit(**exit_fields), plan)
+def _respond(client: BatchCollector, **exit_fields: object) -> ExecuteResponse:
+    return client.response(_exit(**exit_fields), load_languages().resolve("c"))
 
 
 def _exit(**fields: object) -> Exit:
@@ -75,7 +72,7 @@ def _exit(**fields: object) -> Exit:
 
 
 async def test_streams_stay_apart_and_interleave_in_arrival_order() -> None:
-    client = BatchClient()
+    client = BatchCollector()
     euro = "€".encode()
     await client.send_output(b"a" + euro[:1], STDOUT)
     await client.send_output(b"E1\n", STDERR)
@@ -87,14 +84,14 @@ async def test_streams_stay_apart_and_interleave_in_arrival_order() -> None:
 
 
 async def test_a_truncated_character_at_the_end_is_replaced() -> None:
-    client = BatchClient()
+    client = BatchCollector()
     await client.send_output("€".encode()[:2], STDOUT)
     assert _respond(client).stdout == "\ufffd"
 
 
 async def test_compile_stage_is_reported_when_one_ran() -> None:
-    assert _respond(BatchClient()).compile is None
-    compiled = BatchClient()
+    assert _respond(BatchCollector()).compile is None
+    compiled = BatchCollector()
     await compiled.send(Stage(stage="compile"))
     await compiled.send_output(b"warning\n", COMPILER)
     ok = _respond(compiled).compile

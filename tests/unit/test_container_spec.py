@@ -15,7 +15,7 @@ from ce_ws.sandbox.box import BoxProfile
 from ce_ws.sandbox.spec import container_config
 from tests.container_spec import violations
 
-SECCOMP = (Path(__file__).resolve().parents[1] / "docker" / "seccomp.json").read_text()
+SECCOMP = (Path(__file__).resolve().parents[2] / "docker" / "seccomp.json").read_text()
 
 
 def created(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from ce_ws.__main__ import main
 from ce_ws.config import Settings
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def env_names(model: type[BaseModel], prefix: str = "CE_") -> list[str]:

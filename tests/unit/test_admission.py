@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from ce_ws import admission as admission_module
-from ce_ws.admission import Admission, RateLimiter
 from ce_ws.config import CapacitySettings
 from ce_ws.errors import Busy, RateLimited
+from ce_ws.runs import admission as admission_module
+from ce_ws.runs.admission import Admission, RateLimiter
 
 
 async def never_queued(position: int) -> None:

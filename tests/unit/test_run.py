@@ -1,4 +1,4 @@
-"""The run lifecycle, in order, with a recording fake box (pure logic only).
+"""The run lifecycle, in order, with a recording fake box (no engine needed).
 
 The proof that runs work is in tests/integration against the real engine;
 these tests pin down the order of events and the end classification.
@@ -15,10 +15,12 @@ import pytest
 
 from ce_ws.config import RunLimits, Settings
 from ce_ws.languages import load_languages
-from ce_ws.plan import RunPlan
-from ce_ws.protocol import ServerMessage, Status
-from ce_ws.sandbox import BoxExit, BoxPlan, CompileExit, Usage
-from ce_ws.session import Run, RunState, Terminal, classify
+from ce_ws.protocol import Exit, ServerMessage, Status
+from ce_ws.runs.broadcast import Broadcast
+from ce_ws.runs.outcome import EndReason, classify
+from ce_ws.runs.plan import RunPlan
+from ce_ws.runs.run import Run, RunState, Terminal
+from ce_ws.sandbox.base import BoxExit, BoxPlan, CompileExit, Usage
 from ce_ws.types import OutputSink
 
 LANGUAGES = load_languages()
@@ -79,7 +81,7 @@ class RecordingBox:
         self.events.append("kill")
         self._killed.set()
 
-    def sample_usage(self) -> Usage:
+    async def sample_usage(self) -> Usage:
         return Usage(1024, 5_000_000)
 
     async def wait_exit(self) -> BoxExit:
@@ -119,6 +121,12 @@ class RecordingClient:
         self.events.append(f"output {data!r}")
 
 
+class Unobserved:
+    def container_started(self, seconds: float) -> None: ...
+    def first_output(self, seconds: float) -> None: ...
+    def ended(self, exit_message: Exit) -> None: ...
+
+
 def make_run(language: str, box: RecordingBox, events: list[str], **limits: Any) -> Run:
     plan = RunPlan(
         language=LANGUAGES.resolve(language),
@@ -131,9 +139,10 @@ def make_run(language: str, box: RecordingBox, events: list[str], **limits: Any)
     return Run(
         plan,
         sandbox=RecordingSandbox(box),
-        settings=Settings(),
-        client=RecordingClient(events),
+        settings=Settings().sandbox,
+        broadcast=Broadcast(RecordingClient(events), replay_bytes=1024),
         terminal=Terminal(),
+        observer=Unobserved(),
     )
 
 
@@ -233,4 +242,5 @@ async def test_a_run_cannot_go_back_to_an_earlier_state() -> None:
 def test_classification_prefers_our_reason_then_oom_then_exit(
     reason: Status | None, box_exit: BoxExit | None, status: Status
 ) -> None:
-    assert classify(reason, box_exit)[0] is status
+    recorded = EndReason(reason) if reason is not None else None
+    assert classify(recorded, box_exit).status is status

@@ -1,0 +1,118 @@
+"""The aiohttp application: `create_app(settings)`, routes, cleanup contexts.
+
+Knows nothing of Docker: runs go through the `Runner`; the sandbox backend
+is built here (the Docker one unless a test gives another) and only started,
+asked for readiness and closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ce_ws.api import ops, rest, ws
+from ce_ws.api.appkeys import (
+    CLIENT_CONNECTIONS,
+    CONNECTIONS,
+    LANGUAGES,
+    METRICS,
+    RUNNER,
+    SANDBOX,
+    SETTINGS,
+)
+from ce_ws.api.connection import Connection
+from ce_ws.api.http import add_security_headers
+from ce_ws.api.ops import STATIC_DIR
+from ce_ws.config import Settings
+from ce_ws.languages import load_languages
+from ce_ws.logs import EventLog
+from ce_ws.metrics import Metrics
+from ce_ws.runs.admission import ClientConnections
+from ce_ws.runs.runner import Runner
+from ce_ws.sandbox.base import Backend
+from ce_ws.sandbox.docker import DockerSandbox
+from ce_ws.telemetry import Telemetry
+
+
+def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.Application:
+    """Build the application; does no I/O (the cleanup contexts do, at startup).
+
+    `sandbox` is the backend runs get their boxes from; by default the Docker
+    one, built from `settings`.
+    """
+    app = web.Application(client_max_size=settings.max_message_bytes)
+    languages = load_languages()
+    metrics = Metrics()
+    backend = sandbox or DockerSandbox(settings, languages)
+    runner = Runner(
+        settings, backend, languages=languages, telemetry=Telemetry(metrics, EventLog())
+    )
+    app[SETTINGS] = settings
+    app[LANGUAGES] = languages
+    app[METRICS] = metrics
+    app[SANDBOX] = backend
+    app[RUNNER] = runner
+    app[CONNECTIONS] = set()
+    app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
+    _watch_gauges(app)
+    app.cleanup_ctx.extend([sandbox_backend, run_registry])
+    app.on_shutdown.append(end_runs_then_sockets)
+    app.on_response_prepare.append(add_security_headers)
+    _add_routes(app.router)
+    return app
+
+
+def _add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/healthz", ops.healthz)
+    router.add_get("/readyz", ops.readyz)
+    router.add_get("/metrics", ops.metrics)
+    router.add_get("/api/v1/ws", ws.websocket)
+    router.add_post("/api/v1/execute", rest.execute)
+    router.add_get("/api/v1/languages", ops.languages)
+    router.add_get("/api/v1/openapi.json", ops.openapi)
+    router.add_get("/docs", ops.docs)
+    router.add_get("/", ops.index)
+    router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+
+
+def _watch_gauges(app: web.Application) -> None:
+    """Gauges read from their owners at scrape time."""
+    runner, connections, backend = app[RUNNER], app[CONNECTIONS], app[SANDBOX]
+
+    def pool(field: str) -> float:
+        figures = backend.pool_figures()
+        return float(getattr(figures, field)) if figures is not None else 0.0
+
+    app[METRICS].watch(
+        active_runs=lambda: runner.admission.active,
+        queued_runs=lambda: runner.admission.queued,
+        websocket_connections=lambda: len(connections),
+    )
+    app[METRICS].watch_pool(
+        size=lambda: pool("idle"), hits=lambda: pool("hits"), misses=lambda: pool("misses")
+    )
+
+
+# -- cleanup contexts: one per resource -------------------------------------
+
+
+async def sandbox_backend(app: web.Application) -> AsyncIterator[None]:
+    """Start the sandbox (engine, reaper, events, pool); at the end, close it."""
+    await app[SANDBOX].start(app[METRICS])
+    yield
+    await app[SANDBOX].aclose()
+
+
+async def run_registry(app: web.Application) -> AsyncIterator[None]:
+    """Every run ends before the sandbox closes (idempotent after `end_runs_then_sockets`)."""
+    yield
+    await app[RUNNER].aclose(grace_s=app[SETTINGS].shutdown_grace_s)
+
+
+async def end_runs_then_sockets(app: web.Application) -> None:
+    """At shutdown: every run gets its `exit` (bounded), then sockets close 1001."""
+    await app[RUNNER].aclose(grace_s=app[SETTINGS].shutdown_grace_s)
+    connections: set[Connection] = app[CONNECTIONS]
+    await asyncio.gather(*(connection.going_away() for connection in list(connections)))

@@ -1,0 +1,26 @@
+"""Every shared object of the aiohttp application, each behind one `AppKey`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ce_ws.api.connection import Connection
+from ce_ws.config import Settings
+from ce_ws.languages import LanguageTable
+from ce_ws.metrics import Metrics
+from ce_ws.runs.admission import ClientConnections
+from ce_ws.runs.runner import Runner
+from ce_ws.sandbox.base import Backend
+
+SETTINGS = web.AppKey("settings", Settings)
+LANGUAGES = web.AppKey("languages", LanguageTable)
+#: The one way runs start, are found and end.
+RUNNER = web.AppKey("runner", Runner)
+#: Where runs get their boxes; started and closed by the app.
+SANDBOX = web.AppKey("sandbox", Backend)
+#: Open WebSockets per client, for the per-client connection cap.
+CLIENT_CONNECTIONS = web.AppKey("client_connections", ClientConnections)
+#: Open WebSocket connections, told 1001 at shutdown.
+CONNECTIONS = web.AppKey("connections", set[Connection])
+#: The server's Prometheus metrics (its own registry).
+METRICS = web.AppKey("metrics", Metrics)

@@ -1,0 +1,74 @@
+"""What every HTTP surface shares: JSON bodies, the error shape, status codes, headers."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from aiohttp import web
+
+from ce_ws.errors import (
+    BadMessage,
+    BodyTooLarge,
+    Busy,
+    CeError,
+    CodeTooLarge,
+    LimitExceeded,
+    RateLimited,
+    Unauthorized,
+    UnknownLanguage,
+)
+from ce_ws.protocol import ErrorBody, ErrorDetail, ServerMessage
+
+#: Seconds a client is asked to wait after a 429 or a 503.
+RETRY_AFTER_S = 5
+_HTTP_STATUS: dict[type[CeError], HTTPStatus] = {
+    BodyTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    BadMessage: HTTPStatus.BAD_REQUEST,
+    UnknownLanguage: HTTPStatus.BAD_REQUEST,
+    CodeTooLarge: HTTPStatus.BAD_REQUEST,
+    LimitExceeded: HTTPStatus.BAD_REQUEST,
+    Unauthorized: HTTPStatus.UNAUTHORIZED,
+    RateLimited: HTTPStatus.TOO_MANY_REQUESTS,
+    Busy: HTTPStatus.SERVICE_UNAVAILABLE,
+    CeError: HTTPStatus.INTERNAL_SERVER_ERROR,
+}
+_WAIT_AGAIN = {HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE}
+
+#: Sent with every HTTP response: the page loads only its own files, talks only
+#: to its own origin, and cannot be framed (xterm and CodeMirror inject styles).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def http_status(error: CeError) -> HTTPStatus:
+    """The HTTP status of a refusal: its class's, or its nearest parent's."""
+    return next(_HTTP_STATUS[cls] for cls in type(error).__mro__ if cls in _HTTP_STATUS)
+
+
+def json_response(body: ServerMessage, status: int = HTTPStatus.OK) -> web.Response:
+    """A model as a JSON response (optional fields left out when unset)."""
+    return web.Response(text=body.to_json(), status=status, content_type="application/json")
+
+
+def error_response(error: CeError) -> web.Response:
+    """A refusal as `{error: {code, message, field?}}` with its status."""
+    status = http_status(error)
+    body = ErrorBody(error=ErrorDetail(code=error.code, message=error.message, field=error.field))
+    response = json_response(body, status)
+    if status in _WAIT_AGAIN:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    if status is HTTPStatus.UNAUTHORIZED:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Harden every response the browser sees."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)

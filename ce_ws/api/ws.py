@@ -1,0 +1,67 @@
+"""`GET /api/v1/ws`: the checks before the upgrade, then one `Connection` until close."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, LANGUAGES, RUNNER, SETTINGS
+from ce_ws.api.auth import authorized, bearer_token
+from ce_ws.api.connection import Connection
+from ce_ws.errors import RateLimited
+from ce_ws.protocol import SUBPROTOCOL, CloseCode, ErrorMessage
+from ce_ws.runs.runner import Client
+
+
+def origin_allowed(request: web.Request, allowed: list[str]) -> bool:
+    """No Origin (not a browser), the server's own origin, or an allowed one."""
+    origin = request.headers.get("Origin")
+    if origin is None or origin in allowed:
+        return True
+    return urlsplit(origin).netloc == request.host
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """Origin check, upgrade, connection caps, then serve until the socket closes."""
+    app = request.app
+    settings = app[SETTINGS]
+    if not origin_allowed(request, settings.allowed_origins):
+        raise web.HTTPForbidden(text="origin not allowed")
+    ws = web.WebSocketResponse(
+        protocols=(SUBPROTOCOL,),
+        max_msg_size=settings.max_message_bytes,
+        heartbeat=settings.heartbeat_s,
+    )
+    await ws.prepare(request)
+    if len(app[CONNECTIONS]) >= settings.capacity.max_connections:
+        await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
+        return ws
+    client = Client(key=request.remote or "unknown", via="ws")
+    if not app[CLIENT_CONNECTIONS].has_room(client.key):
+        await _refuse_connection(ws, app[CLIENT_CONNECTIONS].per_client)
+        return ws
+    connection = Connection(
+        ws,
+        client=client,
+        authorized=authorized(settings.tokens, bearer_token(request)),
+        settings=settings,
+        languages=app[LANGUAGES],
+        runner=app[RUNNER],
+    )
+    app[CONNECTIONS].add(connection)
+    try:
+        with app[CLIENT_CONNECTIONS].hold(client.key):
+            await connection.serve()
+    finally:
+        app[CONNECTIONS].discard(connection)
+    return ws
+
+
+async def _refuse_connection(ws: web.WebSocketResponse, per_client: int) -> None:
+    """Over the per-client connection cap: say why, then close with 1008."""
+    refusal = ErrorMessage(
+        code=RateLimited.code, message=f"more than {per_client} connections from this client"
+    )
+    await ws.send_str(refusal.to_json())
+    await ws.close(code=CloseCode.POLICY, message=b"too many connections from this client")

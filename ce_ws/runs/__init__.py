@@ -1,0 +1,6 @@
+"""The session layer: runs, from a planned request to their one `exit`.
+
+`Runner` (runner.py) is the only way a run starts; `Run` (run.py) drives
+one; `Broadcast` (broadcast.py) fans its output out. Imports no container
+engine: the sandbox is reached through `ce_ws.sandbox.base`.
+"""

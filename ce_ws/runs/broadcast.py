@@ -1,0 +1,248 @@
+"""A run's output as a broadcast: one owner who paces it, any number of bounded viewers.
+
+The owner (the socket or REST call that started the run) is awaited for every
+frame, so its pace is the program's pace: that is the backpressure the
+contract promises. Every other subscriber (a room's viewer, a recorder) gets
+its own bounded queue and sender task. Publishing never waits for a viewer:
+
+- a viewer whose queue passes its byte bound is *resynced*: its queue is
+  dropped and replaced by one replay (a terminal reset and the recent output),
+  which redraws its screen once it catches up;
+- a viewer resynced too often in a row, or stuck in one send for longer than
+  its stall limit, is *dropped*: its `on_drop` says why (a room closes it 1013).
+
+So a viewer can never slow the program, the owner or another viewer, and
+never holds more than its bound in server memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ce_ws.protocol import ServerMessage
+from ce_ws.types import STDOUT, StreamId
+
+log = logging.getLogger(__name__)
+
+#: ESC c: a full terminal reset, so a replay draws on a clean screen.
+TERMINAL_RESET = b"\x1bc"
+
+
+class Subscriber(Protocol):
+    """Receives a run's control messages and output, in order."""
+
+    async def send(self, message: ServerMessage) -> None:
+        """One control message (`started`, `stage`, `exit`...)."""
+
+    async def send_output(self, data: bytes, stream: StreamId) -> None:
+        """Output bytes; for the owner, awaiting this is the program's backpressure."""
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerBounds:
+    """How much a viewer may fall behind before it is resynced, then dropped."""
+
+    queue_bytes: int = 256 * 1024
+    resyncs_in_a_row: int = 3
+    stall_s: float = 10.0
+
+
+class ReplayBuffer:
+    """The most recent output, at most `max_bytes`, to redraw a late viewer's screen."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+
+    def add(self, data: bytes) -> None:
+        """Keep `data`; forget the oldest output beyond the bound."""
+        if self._max <= 0:
+            return
+        self._chunks.append(data[-self._max :])
+        self._size += len(self._chunks[-1])
+        while self._size > self._max:
+            extra = self._size - self._max
+            first = self._chunks[0]
+            if len(first) <= extra:
+                self._chunks.popleft()
+                self._size -= len(first)
+            else:
+                self._chunks[0] = first[extra:]
+                self._size -= extra
+
+    def replay(self) -> bytes:
+        """A terminal reset, then the kept output from its first whole line on.
+
+        Starting after a newline avoids opening mid escape sequence or mid
+        character when the oldest output was cut.
+        """
+        kept = b"".join(self._chunks)
+        if self._size >= self._max and b"\n" in kept:
+            kept = kept.split(b"\n", 1)[1]
+        return TERMINAL_RESET + kept
+
+
+_Item = ServerMessage | tuple[bytes, StreamId]
+
+
+class Viewer:
+    """A subscriber that may fall behind: a bounded queue drained by its own task."""
+
+    def __init__(
+        self,
+        sink: Subscriber,
+        *,
+        bounds: ViewerBounds,
+        replay: Callable[[], bytes],
+        on_drop: Callable[[str], None],
+    ) -> None:
+        self._sink = sink
+        self._bounds = bounds
+        self._replay = replay
+        self._on_drop = on_drop
+        self._queue: deque[_Item] = deque()
+        self._queued_bytes = 0
+        self._resyncs = 0
+        self._ready = asyncio.Event()
+        self._closing = False
+        self.dropped: str | None = None
+        self._task = asyncio.create_task(self._deliver())
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
+    def put(self, item: _Item) -> None:
+        """Queue one item; never waits (a viewer too far behind is resynced)."""
+        if self.dropped is not None or self._closing:
+            return
+        size = len(item[0]) if isinstance(item, tuple) else 0
+        if isinstance(item, tuple) and self._queued_bytes + size > self._bounds.queue_bytes:
+            self._resync()
+            return
+        self._queue.append(item)
+        self._queued_bytes += size
+        self._ready.set()
+
+    def resync(self) -> None:
+        """Redraw from the replay buffer: on joining, or when asked."""
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._queue.append((self._replay(), STDOUT))
+        self._ready.set()
+
+    def _resync(self) -> None:
+        self._resyncs += 1
+        if self._resyncs > self._bounds.resyncs_in_a_row:
+            self.drop("fell behind the run's output too often")
+            return
+        self.resync()
+
+    def drop(self, why: str) -> None:
+        """Stop delivering; `on_drop` tells the owner of the sink."""
+        if self.dropped is not None:
+            return
+        self.dropped = why
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._task.cancel()
+        self._on_drop(why)
+
+    async def aclose(self, timeout_s: float) -> None:
+        """Deliver what is queued (bounded in time), then stop."""
+        self._closing = True
+        self._ready.set()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(self._task)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+    async def _deliver(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            item = self._queue.popleft()
+            if isinstance(item, tuple):
+                self._queued_bytes -= len(item[0])
+            try:
+                async with asyncio.timeout(self._bounds.stall_s):
+                    await self._send(item)
+            except TimeoutError:
+                self.drop(f"took over {self._bounds.stall_s:g} s to take one frame")
+                return
+            except (ConnectionError, RuntimeError) as exc:
+                self.drop(f"went away ({exc})")
+                return
+            if not self._queue:
+                self._resyncs = 0  # caught up: the next fall behind starts afresh
+
+    async def _send(self, item: _Item) -> None:
+        if isinstance(item, tuple):
+            await self._sink.send_output(*item)
+        else:
+            await self._sink.send(item)
+
+
+class Broadcast:
+    """The run's output fan-out; the run publishes, subscribers attach and detach."""
+
+    def __init__(
+        self, owner: Subscriber, *, replay_bytes: int, bounds: ViewerBounds | None = None
+    ) -> None:
+        self.owner = owner
+        self._bounds = bounds or ViewerBounds()
+        self._buffer = ReplayBuffer(replay_bytes)
+        self._viewers: set[Viewer] = set()
+
+    @property
+    def viewers(self) -> int:
+        return len(self._viewers)
+
+    def attach(self, sink: Subscriber, *, on_drop: Callable[[str], None]) -> Viewer:
+        """Add a viewer; it starts with a replay of the current screen."""
+
+        def dropped(why: str) -> None:
+            self._viewers.discard(viewer)
+            on_drop(why)
+
+        viewer = Viewer(sink, bounds=self._bounds, replay=self._buffer.replay, on_drop=dropped)
+        self._viewers.add(viewer)
+        viewer.resync()
+        return viewer
+
+    def detach(self, viewer: Viewer) -> None:
+        """Remove a viewer (idempotent); what it had queued is dropped."""
+        if viewer in self._viewers:
+            self._viewers.discard(viewer)
+            viewer.drop("detached")
+
+    async def message(self, message: ServerMessage) -> None:
+        """A control message: queued for each viewer, then sent to the owner."""
+        for viewer in list(self._viewers):
+            viewer.put(message)
+        await self.owner.send(message)
+
+    async def output(self, data: bytes, stream: StreamId) -> None:
+        """Output: kept for replays, queued for each viewer, then awaited by the owner."""
+        self._buffer.add(data)
+        for viewer in list(self._viewers):
+            viewer.put((data, stream))
+        await self.owner.send_output(data, stream)
+
+    async def aclose(self, timeout_s: float = 1.0) -> None:
+        """After the run: let viewers take what is queued (bounded), then stop them."""
+        viewers, self._viewers = list(self._viewers), set()
+        await asyncio.gather(*(viewer.aclose(timeout_s) for viewer in viewers))

@@ -1,0 +1,397 @@
+"""One run's life: box, compile stage, run stage, and exactly one `exit`.
+
+`Run.execute()` is the orchestrator. The run stage is one TaskGroup: the
+output pump in front, the input pump, the deadline and the usage sampler
+beside it. Whatever ends the run records its reason first (the first one
+wins) and then kills the box; the output then ends, and the helpers are
+cancelled. The `exit` is built by `outcome.exit_message` from the recorded
+facts and published once, by `_conclude`, guarded by the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from ce_ws.config import SandboxSettings
+from ce_ws.errors import SandboxError
+from ce_ws.protocol import Exit, Stage, Started, Status
+from ce_ws.runs.broadcast import Broadcast
+from ce_ws.runs.deadline import Deadline
+from ce_ws.runs.outcome import EndReason, RunFacts, compile_failure, exit_message
+from ce_ws.runs.output import OutputMeter
+from ce_ws.runs.plan import RunPlan
+from ce_ws.sandbox.base import BoxExit, BoxPlan, BoxProfile, RunBox, Sandbox
+from ce_ws.types import StreamId
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EOT = b"\x04"  # Ctrl-D: end of input on a terminal
+_END_OF_INPUT = b""  # in the stdin queue: close stdin (no terminal)
+_STDIN_QUEUE_CHUNKS = 64
+# Memory peak is a running maximum in the cgroup: sampling only has to catch
+# it before the container (and its cgroup) is gone. Often at first (short
+# programs), then once a second (idle sessions must cost next to nothing).
+_USAGE_FIRST_SAMPLE_S = 0.05
+_USAGE_SAMPLE_S = 1.0
+_EXIT_SEND_TIMEOUT_S = 5.0
+# Once a run is ending (killed), how long its output may take to end. The
+# engine normally closes the stream at once; with the program's input backed
+# up (a raw terminal that never reads, a client flooding stdin) it has kept
+# it open for minutes, holding the run past its deadline.
+_DRAIN_AFTER_END_S = 2.0
+
+
+class RunObserver(Protocol):
+    """Told about a run's timings and its end (metrics, event log)."""
+
+    def container_started(self, seconds: float) -> None: ...
+    def first_output(self, seconds: float) -> None: ...
+    def ended(self, exit_message: Exit) -> None: ...
+
+
+class RunState(enum.Enum):
+    PENDING = "pending"  # planned, waiting for a slot; no container yet
+    STARTING = "starting"  # container being created (or claimed) and started
+    COMPILING = "compiling"  # compile stage running beside the launcher
+    RUNNING = "running"  # the program runs; pumps and watchdogs active
+    ENDED = "ended"  # `exit` decided; container removal under way or done
+
+
+_NEXT_STATES = {
+    RunState.PENDING: {RunState.STARTING},
+    RunState.STARTING: {RunState.COMPILING, RunState.RUNNING},
+    RunState.COMPILING: {RunState.RUNNING},
+    RunState.RUNNING: set(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """The run's terminal: TTY on or off, size, flow control."""
+
+    tty: bool = True
+    cols: int = 80
+    rows: int = 24
+    flow_control: bool = False
+
+
+class Run:
+    """Drives one run from container creation to its single `exit`."""
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        *,
+        sandbox: Sandbox,
+        settings: SandboxSettings,
+        broadcast: Broadcast,
+        terminal: Terminal,
+        observer: RunObserver,
+    ) -> None:
+        self.plan = plan
+        #: Until a box exists the run has an id of its own; then it is the box's.
+        self.run_id = uuid.uuid4().hex
+        self.state = RunState.PENDING
+        self.broadcast = broadcast
+        self.terminal = terminal
+        self._sandbox = sandbox
+        self._settings = settings
+        self._observer = observer
+        self._meter = OutputMeter(
+            broadcast.output, cap=plan.limits.output_bytes, flow_control=terminal.flow_control
+        )
+        self._deadline = Deadline(
+            wall_s=plan.limits.wall_ms / 1000, idle_s=plan.limits.idle_ms / 1000
+        )
+        self._box: RunBox | None = None
+        self._reason: EndReason | None = None
+        self._ending = asyncio.Event()
+        self._drain: asyncio.Timeout | None = None  # bounds the output once ending
+        self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
+        self._stage = "run"
+        self._compile_exit_code: int | None = None
+        self._admitted = time.monotonic()
+        self._printed = False
+        self._exit: Exit | None = None
+
+    # -- control, called by the surfaces while `execute` runs --------------
+
+    async def feed_stdin(self, data: bytes) -> None:
+        """Queue input for the program; waits while the queue is full."""
+        self._deadline.touch()
+        await self._unless_ending(self._stdin.put(data))
+
+    async def end_input(self) -> None:
+        """End of input: Ctrl-D on a terminal, closing stdin without one."""
+        await self.feed_stdin(EOT if self.terminal.tty else _END_OF_INPUT)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        """Resize the program's terminal."""
+        self.terminal = Terminal(self.terminal.tty, cols, rows, self.terminal.flow_control)
+        if self._box is not None and self.state is RunState.RUNNING:
+            await self._box.resize(cols, rows)
+
+    async def signal(self, name: str) -> None:
+        """Deliver a contract signal; SIGKILL means the client killed the run."""
+        if name == "SIGKILL":
+            await self.kill()
+        elif self._box is not None and self.state in {RunState.COMPILING, RunState.RUNNING}:
+            await self._box.signal(name)
+
+    async def kill(self) -> None:
+        """Stop the run now (status `killed`)."""
+        await self._end(EndReason(Status.KILLED))
+
+    async def abort(self, message: str) -> None:
+        """The server cannot go on with this run (status `error`, with why)."""
+        await self._end(EndReason(Status.ERROR, message))
+
+    def ack(self, count: int) -> None:
+        """Flow control: the client consumed `count` more output bytes."""
+        self._meter.ack(count)
+
+    def mark_ended(self) -> None:
+        """The run is over for its client (idempotent; final)."""
+        self.state = RunState.ENDED  # reachable from every state, and final
+        self._ending.set()
+
+    def _enter(self, state: RunState) -> None:
+        if state not in _NEXT_STATES.get(self.state, set()):
+            raise RuntimeError(f"run {self.run_id}: {self.state.name} cannot become {state.name}")
+        self.state = state
+
+    # -- the run itself ----------------------------------------------------
+
+    async def execute(self) -> Exit:
+        """Run to the end: publishes `started`, the `stage`s and the one `exit`."""
+        box_exit: BoxExit | None = None
+        try:
+            self._enter(RunState.STARTING)
+            self._admitted = time.monotonic()
+            async with self._sandbox.open_box(self._box_plan()) as box:
+                self._observer.container_started(time.monotonic() - self._admitted)
+                self._box, self.run_id = box, box.box_id
+                await self.broadcast.message(self._started())
+                # A kill or abort while the box was starting had nothing to kill yet.
+                if self._reason is None and await self._compile_stage(box):
+                    box_exit = await self._run_stage(box)
+                return await self._conclude(box_exit)  # before removal: the client may go on
+        except SandboxError as exc:
+            log.warning("run %s failed in the engine: %s", self.run_id, exc)
+            self._record(EndReason(Status.ERROR, exc.message))
+            return await self._conclude(box_exit)
+        except asyncio.CancelledError:
+            # The client went away: nobody receives an `exit`, yet the run
+            # ended and is counted and logged like any other.
+            self._record(EndReason(Status.KILLED, "the client went away"))
+            self._decide(box_exit)
+            raise
+        finally:
+            self.mark_ended()
+
+    def _box_plan(self) -> BoxPlan:
+        language = self.plan.language
+        profile = BoxProfile.of(
+            self.plan.limits,
+            tty=self.terminal.tty,
+            tmp_exec=language.compiled,
+            runtime=self._settings.runtime_for(language.name),
+        )
+        size = (self.terminal.cols, self.terminal.rows)
+        return BoxPlan(profile=profile, files=self.plan.files, size=size)
+
+    def _started(self) -> Started:
+        return Started(
+            run_id=self.run_id,
+            language=self.plan.language.name,
+            version=self.plan.language.version,
+            limits=self.plan.limits.model_dump(),
+            id=self.plan.correlation_id,
+        )
+
+    async def _compile_stage(self, box: RunBox) -> bool:
+        """Compile when the language needs it; True when the run stage may follow."""
+        language = self.plan.language
+        if not language.compiled:
+            return True
+        self._enter(RunState.COMPILING)
+        self._stage = "compile"
+        await self.broadcast.message(Stage(stage="compile"))
+        argv = language.compile_argv([name for name, _ in self.plan.files])
+        ended = await box.compile(
+            argv, timeout_s=self._settings.compile_ms / 1000, sink=self._compiler_output
+        )
+        if failure := compile_failure(ended):
+            self._compile_exit_code = ended.exit_code if ended else None
+            self._record(failure)
+        return self._reason is None
+
+    async def _compiler_output(self, data: bytes, stream: StreamId) -> None:
+        if self._reason is not None:
+            return
+        # The compiler has no terminal: turn its newlines into terminal ones.
+        if self.terminal.tty:
+            data = data.replace(b"\n", b"\r\n")
+        if await self._unless_ending(self._meter.forward(data, stream)) is False:
+            await self._end(EndReason(Status.OUTPUT_LIMIT, "the compiler's output reached the cap"))
+
+    async def _run_stage(self, box: RunBox) -> BoxExit:
+        self._stage = "run"
+        await self.broadcast.message(Stage(stage="run"))
+        self._deadline.start()
+        self._enter(RunState.RUNNING)
+        if self.terminal.tty:
+            await box.resize(self.terminal.cols, self.terminal.rows)
+        await box.go(self.plan.language.run_argv(self.plan.entry) + self.plan.args)
+        if self.plan.stdin:
+            self._stdin.put_nowait(self.plan.stdin)
+        if not self.terminal.tty:
+            self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
+        async with asyncio.TaskGroup() as group:
+            helpers = [
+                group.create_task(self._pump_input(box)),
+                group.create_task(self._watch_deadline()),
+                group.create_task(self._sample_usage(box)),
+            ]
+            await self._drain_output(box, group)
+            for helper in helpers:
+                helper.cancel()
+        return await self._wait_exit(box)
+
+    async def _drain_output(self, box: RunBox, group: asyncio.TaskGroup) -> None:
+        """Pump the output to its end; once the run is ending, for a bounded time."""
+        try:
+            async with asyncio.timeout(None) as self._drain:
+                if self._reason is not None:
+                    self._drain.reschedule(asyncio.get_running_loop().time() + _DRAIN_AFTER_END_S)
+                await self._pump_output(box, group)
+        except TimeoutError:
+            if self._drain is None or not self._drain.expired():
+                raise
+            log.warning("run %s: output still open after its end; not waiting", self.run_id)
+        finally:
+            self._drain = None
+
+    async def _wait_exit(self, box: RunBox) -> BoxExit:
+        # The output can end before the container does (a detach); the wall
+        # clock still bounds the wait.
+        try:
+            async with asyncio.timeout(self._deadline.wall_remaining_s() + 1):
+                return await box.wait_exit()
+        except TimeoutError:
+            self._record(EndReason(Status.TIMEOUT))
+            await box.kill()
+            return await box.wait_exit()
+
+    # -- pumps and watchdogs (siblings in the run stage's TaskGroup) -------
+
+    async def _pump_output(self, box: RunBox, group: asyncio.TaskGroup) -> None:
+        while (chunk := await box.read()) is not None:
+            stream, data = chunk
+            self._deadline.touch()
+            if not self._printed:
+                self._printed = True
+                self._observer.first_output(time.monotonic() - self._admitted)
+            if self._reason is not None:
+                continue  # ending: drain so the container can stop, forward nothing
+            if await self._unless_ending(self._meter.forward(data, stream)) is False:
+                # Kill beside this loop: without a terminal the engine reports
+                # the exit only once the output is drained.
+                self._record(EndReason(Status.OUTPUT_LIMIT))
+                group.create_task(box.kill())
+
+    async def _pump_input(self, box: RunBox) -> None:
+        while True:
+            data = await self._stdin.get()
+            self._deadline.touch()
+            if data == _END_OF_INPUT:
+                await box.close_stdin()
+            else:
+                await box.write(data)
+
+    async def _watch_deadline(self) -> None:
+        await self._end(EndReason(await self._deadline.passed()))
+
+    async def _sample_usage(self, box: RunBox) -> None:
+        delay = _USAGE_FIRST_SAMPLE_S
+        while True:
+            await box.sample_usage()
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, _USAGE_SAMPLE_S)
+
+    # -- ending ------------------------------------------------------------
+
+    def _record(self, reason: EndReason) -> bool:
+        """Record why the run ends; the first reason wins. True if this one did."""
+        if self._reason is not None:
+            return False
+        self._reason = reason
+        self._ending.set()
+        if self._drain is not None:
+            self._drain.reschedule(asyncio.get_running_loop().time() + _DRAIN_AFTER_END_S)
+        return True
+
+    async def _end(self, reason: EndReason) -> None:
+        """Record the reason first, then kill: the classification uses ours."""
+        if self._record(reason) and self._box is not None:
+            await self._box.kill()
+
+    async def _unless_ending(self, work: Coroutine[Any, Any, T]) -> T | None:
+        """Await `work` unless the run starts ending first (then drop it: None)."""
+        task = asyncio.ensure_future(work)
+        if self._ending.is_set():
+            task.cancel()
+            return None
+        ending = asyncio.ensure_future(self._ending.wait())
+        try:
+            await asyncio.wait({task, ending}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ending.cancel()
+            if not task.done():
+                task.cancel()
+        return task.result() if task.done() and not task.cancelled() else None
+
+    def _decide(self, box_exit: BoxExit | None) -> Exit:
+        """Build the run's `exit` once from what was recorded, and report it."""
+        if self._exit is None:
+            self._exit = exit_message(
+                RunFacts(
+                    run_id=self.run_id,
+                    stage=self._stage,
+                    reason=self._reason,
+                    box_exit=box_exit,
+                    compile_exit_code=self._compile_exit_code,
+                    wall_ms=self._deadline.elapsed_ms(),
+                    output_bytes=self._meter.sent,
+                    truncated=self._meter.truncated,
+                    memory_limit_mb=self.plan.limits.memory_mb,
+                    correlation_id=self.plan.correlation_id,
+                )
+            )
+            try:
+                self._observer.ended(self._exit)
+            except Exception:  # telemetry must never change how a run ends
+                log.exception("reporting the end of run %s failed", self.run_id)
+        return self._exit
+
+    async def _conclude(self, box_exit: BoxExit | None) -> Exit:
+        """Decide the `exit` and publish it; the state makes it happen once."""
+        if self.state is RunState.ENDED:
+            return self._decide(box_exit)
+        message = self._decide(box_exit)
+        self.mark_ended()
+        try:
+            async with asyncio.timeout(_EXIT_SEND_TIMEOUT_S):
+                await self.broadcast.message(message)
+        except (TimeoutError, ConnectionError) as exc:
+            log.info("exit of run %s not delivered: %r", self.run_id, exc)
+        return message

@@ -1,0 +1,242 @@
+"""The Runner: the one way a run starts, is found, and is ended at shutdown.
+
+Every surface (the WebSocket, REST, and whatever adapter comes next) calls
+`Runner.start` with the request it parsed, the subscriber that owns the run,
+and who the client is. Planning, the rate limit, admission and telemetry
+happen here, once, for all of them; the surface only translates its wire
+format. The `RunHandle` it gets back carries the run's controls and its
+broadcast (for more subscribers), and `outcome()` gives its `exit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from ce_ws.config import Settings
+from ce_ws.errors import Busy, CeError
+from ce_ws.languages import Language, LanguageTable
+from ce_ws.protocol import ErrorMessage, Exit, Queued, RunRequest
+from ce_ws.runs.admission import Admission, RateLimiter
+from ce_ws.runs.broadcast import Broadcast, Subscriber, ViewerBounds
+from ce_ws.runs.plan import plan_run
+from ce_ws.runs.run import Run, RunState, Terminal
+from ce_ws.sandbox.base import Sandbox
+from ce_ws.telemetry import ClientTelemetry, Telemetry, Via
+
+log = logging.getLogger(__name__)
+
+#: How long runs still going after the shutdown grace get to remove their boxes.
+_CANCEL_GRACE_S = 10.0
+#: Output kept per run to redraw a late subscriber's screen.
+DEFAULT_REPLAY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who asks for a run: the key its caps and rate limit count against, and the door."""
+
+    key: str
+    via: Via
+
+
+class RunHandle:
+    """A started (or queued) run, as a surface sees it."""
+
+    def __init__(self, run: Run, task: asyncio.Task[Exit]) -> None:
+        self._run = run
+        self._task = task
+
+    @property
+    def run_id(self) -> str:
+        return self._run.run_id
+
+    @property
+    def language(self) -> Language:
+        return self._run.plan.language
+
+    @property
+    def state(self) -> RunState:
+        return self._run.state
+
+    @property
+    def broadcast(self) -> Broadcast:
+        return self._run.broadcast
+
+    @property
+    def ended(self) -> bool:
+        return self._run.state is RunState.ENDED
+
+    async def feed_stdin(self, data: bytes) -> None:
+        await self._run.feed_stdin(data)
+
+    async def end_input(self) -> None:
+        await self._run.end_input()
+
+    async def resize(self, cols: int, rows: int) -> None:
+        await self._run.resize(cols, rows)
+
+    async def signal(self, name: str) -> None:
+        await self._run.signal(name)
+
+    async def kill(self) -> None:
+        """The client stops the run: `killed`, or simply gone when it was still queued."""
+        if self._run.state is RunState.PENDING:
+            await self.cancel()
+        else:
+            await self._run.kill()
+
+    async def abort(self, message: str) -> None:
+        await self._run.abort(message)
+
+    def ack(self, count: int) -> None:
+        self._run.ack(count)
+
+    async def outcome(self) -> Exit:
+        """The run's `exit`; raises the `CeError` that kept it from starting (`Busy`)."""
+        return await asyncio.shield(self._task)
+
+    async def cancel(self, timeout_s: float = _CANCEL_GRACE_S) -> None:
+        """The client went away: end the run now and wait (bounded) for its cleanup."""
+        if self._task.done():
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError, CeError):
+            async with asyncio.timeout(timeout_s):
+                await self._task
+
+    def done(self) -> bool:
+        """Whether the run's task, container removal included, is over."""
+        return self._task.done()
+
+    async def wait_done(self, timeout_s: float) -> None:
+        """Wait (bounded) until the run's task is over; never raises."""
+        await asyncio.wait([self._task], timeout=timeout_s)
+
+
+class Runner:
+    """Starts, tracks and ends every run of this server."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sandbox: Sandbox,
+        *,
+        languages: LanguageTable,
+        telemetry: Telemetry,
+    ) -> None:
+        self._settings = settings
+        self._sandbox = sandbox
+        self._languages = languages
+        self._telemetry = telemetry
+        self.admission = Admission(settings.capacity)
+        self._rate_limiter = RateLimiter(settings.capacity.runs_per_minute)
+        self._runs: set[RunHandle] = set()
+        self._closing = False
+
+    @property
+    def live(self) -> int:
+        """Runs not yet over (queued, running, or removing their box)."""
+        return len(self._runs)
+
+    def start(
+        self,
+        request: RunRequest,
+        *,
+        owner: Subscriber,
+        client: Client,
+        terminal: Terminal,
+        queue_wait_s: float | None = None,
+    ) -> RunHandle:
+        """Plan, rate-limit and queue a run; raises the `CeError` that refuses it."""
+        telemetry = self._telemetry.for_client(client.key, via=client.via)
+        try:
+            if self._closing:
+                raise Busy("the server is shutting down; try again later")
+            plan = plan_run(request, languages=self._languages, settings=self._settings)
+            self._rate_limiter.check(client.key)
+        except CeError as exc:
+            telemetry.refused(exc)
+            raise
+        run = Run(
+            plan,
+            sandbox=self._sandbox,
+            settings=self._settings.sandbox,
+            broadcast=Broadcast(owner, replay_bytes=DEFAULT_REPLAY_BYTES, bounds=ViewerBounds()),
+            terminal=terminal,
+            observer=telemetry.run(plan.language.name),
+        )
+        task = asyncio.create_task(self._drive(run, client.key, telemetry, queue_wait_s))
+        handle = RunHandle(run, task)
+        self._runs.add(handle)
+        task.add_done_callback(lambda _: self._runs.discard(handle))
+        return handle
+
+    def refused(self, client: Client, error: CeError) -> None:
+        """Count a refusal that a surface decided itself (auth, a bad body)."""
+        self._telemetry.for_client(client.key, via=client.via).refused(error)
+
+    def get(self, run_id: str) -> RunHandle | None:
+        """The live run with this id, if any."""
+        return next((handle for handle in self._runs if handle.run_id == run_id), None)
+
+    async def _drive(
+        self, run: Run, client_key: str, telemetry: ClientTelemetry, queue_wait_s: float | None
+    ) -> Exit:
+        try:
+            async with self._slot(run, client_key, queue_wait_s):
+                return await run.execute()
+        except CeError as exc:  # no slot: the line was full, or none came in time
+            telemetry.refused(exc)
+            with contextlib.suppress(ConnectionError):
+                await run.broadcast.owner.send(
+                    ErrorMessage(code=exc.code, message=exc.message, field=exc.field)
+                )
+            raise
+        except asyncio.CancelledError:
+            if run.state is RunState.PENDING and self._closing:
+                raise Busy("the server is shutting down; try again later") from None
+            raise
+        finally:
+            run.mark_ended()
+
+    @contextlib.asynccontextmanager
+    async def _slot(
+        self, run: Run, client_key: str, queue_wait_s: float | None
+    ) -> AsyncIterator[None]:
+        """A run slot, waiting in line at most `queue_wait_s` (forever when None)."""
+
+        async def tell_position(position: int) -> None:
+            with contextlib.suppress(ConnectionError):
+                await run.broadcast.owner.send(Queued(position=position))
+
+        try:
+            async with asyncio.timeout(queue_wait_s) as deadline:
+                async with self.admission.slot(client_key, on_queued=tell_position):
+                    deadline.reschedule(None)
+                    yield
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise Busy(
+                f"no run slot came free within {queue_wait_s:g} s; try again later"
+            ) from None
+
+    async def aclose(self, grace_s: float) -> None:
+        """At shutdown: queued runs are refused, running ones end with `error`, bounded.
+
+        Idempotent; after it no run can start.
+        """
+        self._closing = True
+        handles = list(self._runs)
+        for handle in handles:
+            if handle.state is RunState.PENDING:
+                await handle.cancel(timeout_s=0)
+            elif not handle.ended:
+                await handle.abort("the server is shutting down")
+        await asyncio.gather(*(handle.wait_done(grace_s) for handle in handles))
+        # Whatever did not end in time is cancelled; its box is still removed.
+        await asyncio.gather(*(handle.cancel() for handle in handles if not handle.done()))

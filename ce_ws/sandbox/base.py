@@ -1,0 +1,154 @@
+"""The seam between runs and sandboxes: what a backend offers, in plain types.
+
+The session layer (`ce_ws.runs`) depends on this module only; it imports no
+container engine, so `import ce_ws.runs` works (and its unit tests run) on a
+machine without Docker. `ce_ws.sandbox.docker` is the real backend.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ce_ws.config import RunLimits, Runtime
+from ce_ws.types import OutputSink, StreamId
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a box used, as last sampled from its cgroup."""
+
+    memory_peak_bytes: int | None
+    cpu_ns: int | None
+    #: Processes the kernel killed for reaching the memory limit, so far.
+    oom_kills: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BoxProfile:
+    """Everything fixed when a container is created: what a warm box must match."""
+
+    memory_mb: int
+    cpus: float
+    pids: int
+    tty: bool
+    tmp_exec: bool
+    runtime: Runtime
+
+    @classmethod
+    def of(cls, limits: RunLimits, *, tty: bool, tmp_exec: bool, runtime: Runtime) -> BoxProfile:
+        return cls(limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec, runtime)
+
+    @property
+    def limits(self) -> RunLimits:
+        """The limits fixed at create time (the others are the session's to enforce)."""
+        return RunLimits(memory_mb=self.memory_mb, cpus=self.cpus, pids=self.pids)
+
+
+@dataclass(frozen=True, slots=True)
+class BoxPlan:
+    """What one run needs from the sandbox; built by the session."""
+
+    profile: BoxProfile
+    files: list[tuple[str, bytes]]
+    size: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CompileExit:
+    """How the compile stage ended: the compiler's exit, or the whole box stopping."""
+
+    exit_code: int | None
+    oom_killed: bool
+    box_stopped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BoxExit:
+    """How the container's program ended, as the engine saw it."""
+
+    exit_code: int | None
+    signal: str | None
+    oom_killed: bool
+    usage: Usage = field(default_factory=lambda: Usage(None, None))
+
+
+class RunBox(Protocol):
+    """The terminal side of a run: one started box whose launcher waits for "go"."""
+
+    box_id: str
+
+    async def compile(
+        self, argv: list[str], *, timeout_s: float, sink: OutputSink
+    ) -> CompileExit | None:
+        """Run the compiler beside the waiting launcher; None when it timed out."""
+
+    async def go(self, argv: list[str]) -> None:
+        """Start the program; returns once it runs."""
+
+    async def read(self) -> tuple[StreamId, bytes] | None:
+        """The next chunk of output; None at its end."""
+
+    async def write(self, data: bytes) -> None:
+        """Bytes to the program's stdin (awaiting it is backpressure)."""
+
+    async def close_stdin(self) -> None:
+        """End of input without a terminal."""
+
+    async def resize(self, cols: int, rows: int) -> None:
+        """The terminal size the program sees."""
+
+    async def signal(self, name: str) -> None:
+        """Deliver a contract signal to every process of the program."""
+
+    async def kill(self) -> None:
+        """Stop everything in the box now (idempotent)."""
+
+    async def sample_usage(self) -> Usage:
+        """Read the box's usage now (remembered for `wait_exit`)."""
+
+    async def wait_exit(self) -> BoxExit:
+        """Wait for the program to end and say how."""
+
+
+class Sandbox(Protocol):
+    """Opens boxes. Leaving the context removes the box, bounded, whatever happened."""
+
+    def open_box(self, plan: BoxPlan) -> AbstractAsyncContextManager[RunBox]:
+        """A started box holding `plan`'s files."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolFigures:
+    """What /readyz and /metrics say about a backend's warm pool."""
+
+    idle: int
+    hits: int
+    misses: int
+
+
+class SandboxObserver(Protocol):
+    """Told what a backend does in the background (the server's metrics)."""
+
+    def box_started(self, seconds: float) -> None:
+        """A box was created and started (for a run or for the pool)."""
+
+    def reaped(self, count: int) -> None:
+        """The reaper removed `count` leftovers."""
+
+
+class Backend(Sandbox, Protocol):
+    """A sandbox with a lifetime: what `create_app` runs for the whole server."""
+
+    async def start(self, observer: SandboxObserver) -> None:
+        """Connect and start background work; called once at startup."""
+
+    async def aclose(self) -> None:
+        """Stop background work and remove everything left; called once at shutdown."""
+
+    async def not_ready_because(self) -> str | None:
+        """Why a run could not start now, or None."""
+
+    def pool_figures(self) -> PoolFigures | None:
+        """The warm pool's figures, if the backend has one."""

@@ -1,0 +1,155 @@
+"""The Docker backend: the engine client and everything that runs beside it.
+
+`DockerSandbox` is what `create_app` uses unless it is given another
+backend. `start()` opens the engine and starts the background work that
+belongs to it (the OOM events watch, the orphan reaper, the warm pool);
+`aclose()` stops it all, sweeps what is left and closes the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from ce_ws.config import Settings
+from ce_ws.errors import SandboxError
+from ce_ws.image import RECIPE_LABEL, recipe_hash
+from ce_ws.languages import LanguageTable
+from ce_ws.sandbox.base import BoxPlan, BoxProfile, PoolFigures, SandboxObserver
+from ce_ws.sandbox.box import Box, start_box
+from ce_ws.sandbox.engine import CreationHook, Engine
+from ce_ws.sandbox.pool import WarmPool, host_memory_bytes
+
+log = logging.getLogger(__name__)
+
+SECCOMP_PROFILE = Path(__file__).resolve().parents[2] / "docker" / "seccomp.json"
+#: What the log says when shutdown had to remove what runs left behind.
+SHUTDOWN_SWEEP = "shutdown sweep removed"
+
+
+def pooled_profiles(settings: Settings, languages: LanguageTable) -> list[BoxProfile]:
+    """Default limits, with and without a terminal, for each kind of language.
+
+    A kind is what the container fixes at create time: whether /tmp may hold
+    a compiled program, and the runtime.
+    """
+    kinds = {
+        (language.compiled, settings.sandbox.runtime_for(language.name)) for language in languages
+    }
+    return [
+        BoxProfile.of(settings.defaults, tty=tty, tmp_exec=compiled, runtime=runtime)
+        for tty in (True, False)
+        for compiled, runtime in sorted(kinds)
+    ]
+
+
+class DockerSandbox:
+    """Boxes from the warm pool when one fits, cold ones otherwise, on one engine."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        languages: LanguageTable,
+        *,
+        on_created: CreationHook | None = None,
+    ) -> None:
+        """`on_created` sees every container right after the engine made it."""
+        self._settings = settings
+        self._languages = languages
+        self._on_created = on_created
+        self._engine: Engine | None = None
+        self.pool: WarmPool | None = None
+        self._background: list[asyncio.Task[None]] = []
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._engine
+
+    async def start(self, observer: SandboxObserver) -> None:
+        """Open the engine client and start the events watch, the reaper and the pool."""
+        profile = await asyncio.to_thread(SECCOMP_PROFILE.read_text)
+        engine = Engine(
+            self._settings.sandbox,
+            server_id=self._settings.server_id,
+            seccomp_profile=profile,
+            on_created=self._on_created,
+        )
+        engine.on_box_started = observer.box_started
+        self._engine = engine
+        self._background = [
+            asyncio.create_task(engine.watch_events()),
+            asyncio.create_task(self._reap_forever(observer)),
+        ]
+        if self._settings.pool.enabled:
+            self.pool = WarmPool(
+                engine,
+                self._settings.pool,
+                profiles=pooled_profiles(self._settings, self._languages),
+                memory_budget_bytes=int(host_memory_bytes() * self._settings.pool.max_memory_share),
+            )
+            self._background.append(asyncio.create_task(self.pool.keep_filled()))
+
+    async def aclose(self) -> None:
+        """Stop the background work, destroy idle boxes, sweep, close; called once."""
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self.pool is not None:
+            await self.pool.close()
+        engine = self.engine
+        await engine.finish_cleanups()
+        with contextlib.suppress(Exception):
+            if leftovers := await engine.reap(spare_live=False):
+                # Every run and warm box removes its own container and folder.
+                log.warning("%s: %d leftovers no run cleaned up", SHUTDOWN_SWEEP, leftovers)
+        await engine.close()
+
+    @contextlib.asynccontextmanager
+    async def open_box(self, plan: BoxPlan) -> AsyncIterator[Box]:
+        """A started container holding `plan`'s files, destroyed when the context ends."""
+        box = self.pool.claim(plan.profile) if self.pool is not None else None
+        if box is None:
+            box = await start_box(self.engine, plan.profile, size=plan.size)
+        try:
+            await box.stage(plan.files)
+            yield box
+        finally:
+            await box.destroy()  # shielded and bounded: nothing lingers
+
+    def pool_figures(self) -> PoolFigures | None:
+        """The warm pool's figures, when there is a pool (read at scrape time)."""
+        if self.pool is None:
+            return None
+        return PoolFigures(self.pool.size, self.pool.stats.hits, self.pool.stats.misses)
+
+    async def not_ready_because(self) -> str | None:
+        """Why a run could not start now (engine or image), or None."""
+        image = self._settings.sandbox.image
+        try:
+            await self.engine.version()
+            labels = await self.engine.image_labels(image)
+        except SandboxError as exc:
+            return exc.message
+        if labels is None:
+            return f"the runtime image {image} is absent; build it with `python -m ce_ws image`"
+        if labels.get(RECIPE_LABEL) != await asyncio.to_thread(recipe_hash):
+            return (
+                f"the runtime image {image} is out of date; rebuild it with `python -m ce_ws image`"
+            )
+        return None
+
+    async def _reap_forever(self, observer: SandboxObserver) -> None:
+        """Remove what a crashed server left behind: at startup, then periodically."""
+        while True:
+            try:
+                if removed := await self.engine.reap():
+                    log.info("reaper removed %d leftovers", removed)
+                    observer.reaped(removed)
+            except SandboxError as exc:
+                log.warning("reaper failed: %s", exc)
+            await asyncio.sleep(self._settings.sandbox.reap_interval_s)

@@ -1,0 +1,136 @@
+"""The broadcast's promises: the owner paces; a stalled viewer never blocks; a replay redraws."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ce_ws.protocol import Pong, ServerMessage
+from ce_ws.runs.broadcast import TERMINAL_RESET, Broadcast, ReplayBuffer, ViewerBounds
+from ce_ws.types import STDOUT, StreamId
+from tests.helpers import eventually
+
+
+class Sink:
+    """A subscriber that records what it got; `gate` cleared makes it stall."""
+
+    def __init__(self) -> None:
+        self.output = bytearray()
+        self.messages: list[ServerMessage] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send(self, message: ServerMessage) -> None:
+        await self.gate.wait()
+        self.messages.append(message)
+
+    async def send_output(self, data: bytes, stream: StreamId) -> None:
+        await self.gate.wait()
+        self.output += data
+
+
+def test_replay_keeps_the_last_bytes_from_a_whole_line() -> None:
+    buffer = ReplayBuffer(16)
+    buffer.add(b"old line one\r\n")
+    buffer.add(b"second\r\nthird")
+    replay = buffer.replay()
+    assert replay.startswith(TERMINAL_RESET)
+    # The window starts mid "old line one": it is cut after its first newline.
+    assert replay == TERMINAL_RESET + b"second\r\nthird"
+
+
+def test_replay_of_a_short_screen_is_everything() -> None:
+    buffer = ReplayBuffer(1024)
+    buffer.add(b"$ hello\r\n")
+    assert buffer.replay() == TERMINAL_RESET + b"$ hello\r\n"
+
+
+async def test_owner_paces_the_publisher() -> None:
+    owner = Sink()
+    broadcast = Broadcast(owner, replay_bytes=1024)
+    owner.gate.clear()
+    publishing = asyncio.create_task(broadcast.output(b"x", STDOUT))
+    await asyncio.sleep(0.05)
+    assert not publishing.done(), "the owner's backpressure must hold the program"
+    owner.gate.set()
+    await asyncio.wait_for(publishing, 1)
+    assert owner.output == b"x"
+
+
+async def test_stalled_viewer_never_blocks_the_owner_and_stays_bounded() -> None:
+    owner, stalled = Sink(), Sink()
+    bounds = ViewerBounds(queue_bytes=4096, resyncs_in_a_row=1000, stall_s=60)
+    broadcast = Broadcast(owner, replay_bytes=1024, bounds=bounds)
+    stalled.gate.clear()
+    viewer = broadcast.attach(stalled, on_drop=lambda why: None)
+    chunk = b"y" * 1000
+    async with asyncio.timeout(2):
+        for _ in range(1000):
+            await broadcast.output(chunk, STDOUT)
+    assert len(owner.output) == 1000 * len(chunk)
+    assert viewer.queued_bytes <= bounds.queue_bytes
+    await broadcast.aclose(timeout_s=0.1)
+
+
+async def test_viewer_that_falls_behind_is_resynced_with_a_replay() -> None:
+    owner, slow = Sink(), Sink()
+    bounds = ViewerBounds(queue_bytes=100, resyncs_in_a_row=10, stall_s=60)
+    broadcast = Broadcast(owner, replay_bytes=64, bounds=bounds)
+    slow.gate.clear()
+    broadcast.attach(slow, on_drop=lambda why: None)
+    for index in range(20):
+        await broadcast.output(f"line {index:02}\n".encode(), STDOUT)
+    slow.gate.set()
+    await eventually(lambda: slow.output.endswith(b"line 19\n"))
+    # What it got after falling behind starts with a reset: its screen is redrawn.
+    assert TERMINAL_RESET in slow.output
+    tail = slow.output.rsplit(TERMINAL_RESET, 1)[1]
+    assert tail.endswith(b"line 19\n") and b"line 00" not in tail
+    assert len(tail) <= 64 + bounds.queue_bytes  # one replay, then at most its bound
+    await broadcast.aclose()
+
+
+async def test_viewer_behind_too_often_is_dropped_with_a_reason() -> None:
+    owner, stalled = Sink(), Sink()
+    bounds = ViewerBounds(queue_bytes=10, resyncs_in_a_row=2, stall_s=60)
+    broadcast = Broadcast(owner, replay_bytes=1024, bounds=bounds)
+    stalled.gate.clear()
+    reasons: list[str] = []
+    broadcast.attach(stalled, on_drop=reasons.append)
+    for _ in range(10):
+        await broadcast.output(b"z" * 20, STDOUT)
+    assert reasons and "behind" in reasons[0]
+    assert broadcast.viewers == 0
+
+
+async def test_viewer_stuck_in_one_send_is_dropped() -> None:
+    owner, stuck = Sink(), Sink()
+    broadcast = Broadcast(owner, replay_bytes=1024, bounds=ViewerBounds(stall_s=0.05))
+    stuck.gate.clear()
+    reasons: list[str] = []
+    broadcast.attach(stuck, on_drop=reasons.append)
+    await eventually(lambda: bool(reasons))
+    assert "took over" in reasons[0]
+
+
+async def test_late_joiner_sees_the_current_screen_then_the_live_stream() -> None:
+    owner, late = Sink(), Sink()
+    broadcast = Broadcast(owner, replay_bytes=1024)
+    await broadcast.output(b"before\r\n", STDOUT)
+    broadcast.attach(late, on_drop=lambda why: None)
+    await broadcast.output(b"after\r\n", STDOUT)
+    await broadcast.message(Pong())
+    await eventually(lambda: bool(late.messages))
+    assert late.output == TERMINAL_RESET + b"before\r\nafter\r\n"
+    assert late.messages == [Pong()]
+    await broadcast.aclose()
+
+
+async def test_detached_viewer_gets_nothing_more() -> None:
+    owner, viewer_sink = Sink(), Sink()
+    broadcast = Broadcast(owner, replay_bytes=1024)
+    viewer = broadcast.attach(viewer_sink, on_drop=lambda why: None)
+    await eventually(lambda: viewer_sink.output == TERMINAL_RESET)
+    broadcast.detach(viewer)
+    await broadcast.output(b"later", STDOUT)
+    await asyncio.sleep(0.02)
+    assert viewer_sink.output == TERMINAL_RESET
