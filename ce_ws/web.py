@@ -36,6 +36,7 @@ from ce_ws.auth import bearer_token, token_is_valid
 from ce_ws.config import Settings
 from ce_ws.connection import Connection
 from ce_ws.errors import RateLimited
+from ce_ws.http_errors import client_errors
 from ce_ws.languages import LanguageTable, load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
@@ -53,7 +54,7 @@ SECCOMP_PROFILE = Path(__file__).resolve().parent.parent / "docker" / "seccomp.j
 
 def create_app(settings: Settings) -> web.Application:
     """Build the application; does no I/O (the cleanup contexts do, at startup)."""
-    app = web.Application(client_max_size=settings.max_message_bytes)
+    app = web.Application(client_max_size=settings.max_message_bytes, middlewares=[client_errors])
     app[SETTINGS] = settings
     app[LANGUAGES] = load_languages()
     app[ADMISSION] = Admission(settings.capacity)
