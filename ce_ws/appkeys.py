@@ -11,11 +11,14 @@ from ce_ws.config import Settings
 from ce_ws.connection import Connection
 from ce_ws.languages import LanguageTable
 from ce_ws.metrics import Metrics
+from ce_ws.origins import OriginPolicy
 from ce_ws.sandbox import DockerSandbox, Engine, WarmPool
 from ce_ws.session import Run
 from ce_ws.telemetry import Telemetry
 
 SETTINGS = web.AppKey("settings", Settings)
+#: The host names and origins that are the server's own (from the settings).
+ORIGINS = web.AppKey("origins", OriginPolicy)
 LANGUAGES = web.AppKey("languages", LanguageTable)
 ENGINE = web.AppKey("engine", Engine)
 ADMISSION = web.AppKey("admission", Admission)

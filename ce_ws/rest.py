@@ -37,12 +37,16 @@ from ce_ws.errors import (
     Busy,
     CeError,
     CodeTooLarge,
+    HostNotAllowed,
     LimitExceeded,
+    OriginNotAllowed,
     RateLimited,
     SandboxError,
     Unauthorized,
     UnknownLanguage,
+    UnsupportedMediaType,
 )
+from ce_ws.guards import require_json, require_own_origin
 from ce_ws.image import RECIPE_LABEL, recipe_hash
 from ce_ws.metrics import CONTENT_TYPE
 from ce_ws.openapi import docs_page, openapi_document
@@ -76,6 +80,9 @@ _HTTP_STATUS: dict[type[CeError], HTTPStatus] = {
     CodeTooLarge: HTTPStatus.BAD_REQUEST,
     LimitExceeded: HTTPStatus.BAD_REQUEST,
     Unauthorized: HTTPStatus.UNAUTHORIZED,
+    HostNotAllowed: HTTPStatus.FORBIDDEN,
+    OriginNotAllowed: HTTPStatus.FORBIDDEN,
+    UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     RateLimited: HTTPStatus.TOO_MANY_REQUESTS,
     Busy: HTTPStatus.SERVICE_UNAVAILABLE,
     CeError: HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -188,6 +195,8 @@ async def execute(request: web.Request) -> web.Response:
     client_key = request.remote or "unknown"
     telemetry = request.app[TELEMETRY].for_client(client_key, via="rest")
     try:
+        require_own_origin(request)  # before the body is read: a page elsewhere gets nothing run
+        require_json(request)
         return json_response(await _execute(request, client_key, telemetry))
     except CeError as exc:
         log.info("refused %s: %s", exc.code, exc.message)

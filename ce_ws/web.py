@@ -11,7 +11,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -25,6 +24,7 @@ from ce_ws.appkeys import (
     ENGINE,
     LANGUAGES,
     METRICS,
+    ORIGINS,
     POOL,
     RATE_LIMITER,
     RUN_TASKS,
@@ -36,10 +36,12 @@ from ce_ws.auth import bearer_token, token_is_valid
 from ce_ws.config import Settings
 from ce_ws.connection import Connection
 from ce_ws.errors import RateLimited
+from ce_ws.guards import host_guard, require_own_origin
 from ce_ws.http_errors import client_errors
 from ce_ws.languages import LanguageTable, load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
+from ce_ws.origins import OriginPolicy
 from ce_ws.protocol import SUBPROTOCOL, CloseCode, ErrorMessage
 from ce_ws.sandbox import BoxProfile, DockerSandbox, Engine, WarmPool, host_memory_bytes
 from ce_ws.telemetry import Telemetry
@@ -54,8 +56,16 @@ SECCOMP_PROFILE = Path(__file__).resolve().parent.parent / "docker" / "seccomp.j
 
 def create_app(settings: Settings) -> web.Application:
     """Build the application; does no I/O (the cleanup contexts do, at startup)."""
-    app = web.Application(client_max_size=settings.max_message_bytes, middlewares=[client_errors])
+    app = web.Application(
+        client_max_size=settings.max_message_bytes, middlewares=[client_errors, host_guard]
+    )
     app[SETTINGS] = settings
+    app[ORIGINS] = OriginPolicy.of(
+        bind_host=settings.host,
+        public_url=settings.public_url,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
+    )
     app[LANGUAGES] = load_languages()
     app[ADMISSION] = Admission(settings.capacity)
     app[RATE_LIMITER] = RateLimiter(settings.capacity.runs_per_minute)
@@ -232,20 +242,11 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
         response.headers.setdefault(name, value)
 
 
-def origin_allowed(request: web.Request, allowed: list[str]) -> bool:
-    """No Origin (not a browser), the server's own origin, or an allowed one."""
-    origin = request.headers.get("Origin")
-    if origin is None or origin in allowed:
-        return True
-    return urlsplit(origin).netloc == request.host
-
-
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """`GET /api/v1/ws`: checks, upgrade, then one `Connection` until close."""
     app = request.app
     settings = app[SETTINGS]
-    if not origin_allowed(request, settings.allowed_origins):
-        raise web.HTTPForbidden(text="origin not allowed")
+    require_own_origin(request)
     ws = web.WebSocketResponse(
         protocols=(SUBPROTOCOL,),
         max_msg_size=settings.max_message_bytes,

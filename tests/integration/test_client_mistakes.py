@@ -47,6 +47,18 @@ async def test_a_body_that_claims_gzip_but_is_not_is_a_400(
     assert (await client.get("/healthz")).status == 200  # on a fresh connection
 
 
+async def test_an_origin_that_is_no_url_is_a_403(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    bad = {"Origin": "http://[zz"}
+    for response in (await client.get("/api/v1/ws", headers=bad),
+                     await client.post(EXECUTE, json={}, headers=bad)):  # fmt: skip
+        assert response.status == 403, response.url
+        assert (await error_of(response))["code"] == "origin_not_allowed"
+    assert_no_error_logged(caplog)
+
+
 async def test_a_static_name_too_long_for_the_filesystem_is_a_404(
     client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
