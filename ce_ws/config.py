@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ce_ws.languages import load_languages
+from ce_ws.origins import parse_authority, parse_origin
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -146,6 +147,11 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65_535)
     server_id: str = Field("ce-default", pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
     allowed_origins: list[str] = Field(default_factory=list)
+    #: Where browsers reach the server when that is not its own address, e.g.
+    #: a TLS proxy's `https://ce.example.org`: its origin and host are its own.
+    public_url: str | None = None
+    #: More names a request's Host may carry (bound to 0.0.0.0, the LAN name).
+    allowed_hosts: list[str] = Field(default_factory=list)
     tokens: list[str] = Field(default_factory=list)
     max_message_bytes: int = Field(128 * KIB, ge=KIB, le=64 * MIB)
     max_code_bytes: int = Field(64 * KIB, ge=KIB, le=16 * MIB)
@@ -161,6 +167,27 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, url: str | None) -> str | None:
+        if url is not None:
+            origin = parse_origin(url, path_allowed=True)
+            if origin is None or origin.scheme not in ("http", "https"):
+                raise ValueError(f"CE_PUBLIC_URL={url!r} is not an http(s)://host[:port] URL")
+        return url
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _allowed_hosts_are_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            authority = parse_authority(name)
+            if authority is None or authority[1] is not None:
+                raise ValueError(
+                    f"CE_ALLOWED_HOSTS entry {name!r} is not a host name"
+                    " (no scheme, no port; IPv6 in brackets)"
+                )
+        return names
 
     @model_validator(mode="after")
     def _language_runtimes_name_languages(self) -> Settings:

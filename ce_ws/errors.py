@@ -9,6 +9,9 @@
     ├── AlreadyRunning           code: already_running
     ├── NotRunning               code: not_running
     ├── Unauthorized             code: unauthorized
+    ├── HostNotAllowed           code: host_not_allowed (HTTP 403)
+    ├── OriginNotAllowed         code: origin_not_allowed (HTTP 403)
+    ├── UnsupportedMediaType     code: unsupported_media_type (HTTP 415)
     ├── RateLimited              code: rate_limited
     ├── Busy                     code: busy
     └── SandboxError             code: internal (the engine failed; raised
@@ -65,6 +68,24 @@ class NotRunning(CeError):
 
 class Unauthorized(CeError):
     code = "unauthorized"
+
+
+class HostNotAllowed(CeError):
+    """The Host header names none of the server's names (DNS rebinding)."""
+
+    code = "host_not_allowed"
+
+
+class OriginNotAllowed(CeError):
+    """A browser on a page of another origin."""
+
+    code = "origin_not_allowed"
+
+
+class UnsupportedMediaType(CeError):
+    """A REST body not sent as `application/json` (what a page elsewhere can send blind)."""
+
+    code = "unsupported_media_type"
 
 
 class RateLimited(CeError):

@@ -18,17 +18,21 @@ from ce_ws.api.appkeys import (
     CONNECTIONS,
     LANGUAGES,
     METRICS,
+    ORIGINS,
     RUNNER,
     SANDBOX,
     SETTINGS,
 )
 from ce_ws.api.connection import Connection
+from ce_ws.api.guards import host_guard
 from ce_ws.api.http import add_security_headers
+from ce_ws.api.http_errors import client_errors
 from ce_ws.api.ops import STATIC_DIR
 from ce_ws.config import Settings
 from ce_ws.languages import load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
+from ce_ws.origins import OriginPolicy
 from ce_ws.runs.admission import ClientConnections
 from ce_ws.runs.runner import Runner
 from ce_ws.sandbox.base import Backend
@@ -42,7 +46,9 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     `sandbox` is the backend runs get their boxes from; by default the Docker
     one, built from `settings`.
     """
-    app = web.Application(client_max_size=settings.max_message_bytes)
+    app = web.Application(
+        client_max_size=settings.max_message_bytes, middlewares=[client_errors, host_guard]
+    )
     languages = load_languages()
     metrics = Metrics()
     backend = sandbox or DockerSandbox(settings, languages)
@@ -50,6 +56,12 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
         settings, backend, languages=languages, telemetry=Telemetry(metrics, EventLog())
     )
     app[SETTINGS] = settings
+    app[ORIGINS] = OriginPolicy.of(
+        bind_host=settings.host,
+        public_url=settings.public_url,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
+    )
     app[LANGUAGES] = languages
     app[METRICS] = metrics
     app[SANDBOX] = backend

@@ -8,11 +8,14 @@ from ce_ws.api.connection import Connection
 from ce_ws.config import Settings
 from ce_ws.languages import LanguageTable
 from ce_ws.metrics import Metrics
+from ce_ws.origins import OriginPolicy
 from ce_ws.runs.admission import ClientConnections
 from ce_ws.runs.runner import Runner
 from ce_ws.sandbox.base import Backend
 
 SETTINGS = web.AppKey("settings", Settings)
+#: The host names and origins that are the server's own (from the settings).
+ORIGINS = web.AppKey("origins", OriginPolicy)
 LANGUAGES = web.AppKey("languages", LanguageTable)
 #: The one way runs start, are found and end.
 RUNNER = web.AppKey("runner", Runner)

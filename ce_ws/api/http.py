@@ -12,10 +12,13 @@ from ce_ws.errors import (
     Busy,
     CeError,
     CodeTooLarge,
+    HostNotAllowed,
     LimitExceeded,
+    OriginNotAllowed,
     RateLimited,
     Unauthorized,
     UnknownLanguage,
+    UnsupportedMediaType,
 )
 from ce_ws.protocol import ErrorBody, ErrorDetail, ServerMessage
 
@@ -28,6 +31,9 @@ _HTTP_STATUS: dict[type[CeError], HTTPStatus] = {
     CodeTooLarge: HTTPStatus.BAD_REQUEST,
     LimitExceeded: HTTPStatus.BAD_REQUEST,
     Unauthorized: HTTPStatus.UNAUTHORIZED,
+    HostNotAllowed: HTTPStatus.FORBIDDEN,
+    OriginNotAllowed: HTTPStatus.FORBIDDEN,
+    UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     RateLimited: HTTPStatus.TOO_MANY_REQUESTS,
     Busy: HTTPStatus.SERVICE_UNAVAILABLE,
     CeError: HTTPStatus.INTERNAL_SERVER_ERROR,

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ce_ws.api.appkeys import RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
+from ce_ws.api.guards import require_json, require_own_origin
 from ce_ws.api.http import error_response, json_response
 from ce_ws.config import Settings
 from ce_ws.errors import BadMessage, BodyTooLarge, CeError, Unauthorized
@@ -108,6 +109,8 @@ async def execute(request: web.Request) -> web.Response:
     client = Client(key=request.remote or "unknown", via="rest")
     runner, settings = request.app[RUNNER], request.app[SETTINGS]
     try:
+        require_own_origin(request)  # before the body is read: a page elsewhere gets nothing run
+        require_json(request)
         body = _authorized_request(request, await _read_body(request, settings), settings)
     except CeError as exc:
         runner.refused(client, exc)

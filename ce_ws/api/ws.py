@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from aiohttp import web
 
 from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, LANGUAGES, RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.api.connection import Connection
+from ce_ws.api.guards import require_own_origin
 from ce_ws.errors import RateLimited
 from ce_ws.protocol import SUBPROTOCOL, CloseCode, ErrorMessage
 from ce_ws.runs.runner import Client
-
-
-def origin_allowed(request: web.Request, allowed: list[str]) -> bool:
-    """No Origin (not a browser), the server's own origin, or an allowed one."""
-    origin = request.headers.get("Origin")
-    if origin is None or origin in allowed:
-        return True
-    return urlsplit(origin).netloc == request.host
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """Origin check, upgrade, connection caps, then serve until the socket closes."""
     app = request.app
     settings = app[SETTINGS]
-    if not origin_allowed(request, settings.allowed_origins):
-        raise web.HTTPForbidden(text="origin not allowed")
+    require_own_origin(request)
     ws = web.WebSocketResponse(
         protocols=(SUBPROTOCOL,),
         max_msg_size=settings.max_message_bytes,

@@ -56,7 +56,9 @@ async def test_code_and_files_together_are_refused(client: TestClient[Any, Any])
 
 
 async def test_body_that_is_not_json_is_bad_message(client: TestClient[Any, Any]) -> None:
-    response = await client.post(EXECUTE, data=b"{not json")
+    response = await client.post(
+        EXECUTE, data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status == 400
     error = (await response.json())["error"]
     assert error["code"] == "bad_message" and "field" not in error

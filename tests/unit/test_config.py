@@ -68,6 +68,10 @@ def test_a_bad_setting_is_named_with_its_variable_and_no_traceback(
         ("CE_SANDBOX__LANGUAGE_RUNTIMES", '{"c": "gvisor"}', "CE_SANDBOX__LANGUAGE_RUNTIMES: Input should be"),
         ("CE_SANDBOX__LANGUAGE_RUNTIMES", "{c: runsc}", "error parsing value for field \"sandbox\""),
         ("CE_SANDBOX__LANGUAGE_RUNTIMES", '{"cobol": "runsc"}', "names unknown languages ['cobol']"),
+        ("CE_PUBLIC_URL", "ce.example.org", "is not an http(s)://host[:port] URL"),
+        ("CE_PUBLIC_URL", "ftp://ce.example.org", "is not an http(s)://host[:port] URL"),
+        ("CE_ALLOWED_HOSTS", '["box.lan:8080"]', "'box.lan:8080' is not a host name"),
+        ("CE_ALLOWED_HOSTS", '["https://box.lan"]', "'https://box.lan' is not a host name"),
     ],
 )  # fmt: skip
 def test_bad_structured_settings_are_explained_too(
