@@ -8,12 +8,15 @@ afterwards only removes it. It never reads anything back from it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 from ce_ws.errors import BadMessage
 
 STAGING_PREFIX = "ce-"
+#: A run id (and box id): `uuid4().hex`.
+RUN_ID_PATTERN = "[0-9a-f]{32}"
 MAX_NAME_BYTES = 255
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -60,10 +63,16 @@ class StagingDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def staging_dirs(root: str, owner: str) -> list[Path]:
-    """This owner's staging folders (used by the reaper)."""
-    return [
-        entry
-        for entry in Path(root).glob(f"{STAGING_PREFIX}{owner}-*")
-        if entry.is_dir() and not entry.is_symlink()
-    ]
+def staging_dirs(root: str, owner: str) -> dict[str, Path]:
+    """This owner's staging folders by run id (used by the reaper).
+
+    Only `ce-<owner>-<run id>` exactly: a prefix match would take the live
+    folders of a server whose id extends this one's (`ce` and `ce-default`).
+    """
+    shape = re.compile(rf"{re.escape(STAGING_PREFIX)}{re.escape(owner)}-(?P<run>{RUN_ID_PATTERN})")
+    found = {}
+    for entry in Path(root).iterdir():
+        match = shape.fullmatch(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink():
+            found[match["run"]] = entry
+    return found
