@@ -7,7 +7,9 @@ from typing import Any
 from ce_ws.config import MIB, RunLimits, Runtime, SandboxSettings
 
 LAUNCHER = "/opt/ce/launch"
-SANDBOX_USER = "65534:65534"
+#: The container's user and group (nobody:nogroup on Debian); no supplementary groups.
+SANDBOX_UID = SANDBOX_GID = 65534
+SANDBOX_USER = f"{SANDBOX_UID}:{SANDBOX_GID}"
 # Nothing a person types: the engine must never treat keystrokes as a detach.
 DETACH_KEYS = "ctrl-^,ctrl-_,ctrl-^,ctrl-_,ctrl-^,ctrl-_"
 ENV = (
