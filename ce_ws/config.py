@@ -111,7 +111,10 @@ class CapacitySettings(BaseModel):
 
     max_runs: int = Field(32, ge=1, le=1024)
     max_runs_per_client: int = Field(8, ge=1, le=1024)
+    #: Runs waiting for any free slot (a client below its own cap), all clients.
     max_queue: int = Field(32, ge=0, le=10_000)
+    #: Runs of one client waiting only for its own cap; they take no shared place.
+    max_queue_per_client: int = Field(8, ge=0, le=10_000)
     max_connections: int = Field(512, ge=1, le=100_000)
     #: Open WebSockets from one client address; more are closed with 1008.
     max_connections_per_client: int = Field(32, ge=1, le=100_000)

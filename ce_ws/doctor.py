@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from ce_ws.config import Settings
 from ce_ws.errors import SandboxError
 from ce_ws.image import RECIPE_LABEL, recipe_hash
+from ce_ws.runc import CVE, cve_2024_21626, debian_changelog
 from ce_ws.sandbox.engine import Engine
 
 OK, BAD = "ok  ", "FAIL"
@@ -15,6 +17,21 @@ OK, BAD = "ok  ", "FAIL"
 
 def _cgroup_version() -> str:
     return "2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1"
+
+
+async def _runc_check(version: dict[str, Any]) -> tuple[bool, str, str]:
+    """The engine's runc, as it reports it, and whether it carries the CVE's fix."""
+    components = version.get("Components") or []
+    runc: dict[str, Any] = next((c for c in components if c.get("Name") == "runc"), {})
+    number = str(runc.get("Version", ""))
+    package = str((runc.get("Details") or {}).get("GitCommit", ""))
+    verdict = cve_2024_21626(number, package, await asyncio.to_thread(debian_changelog))
+    return (
+        verdict.fixed,
+        f"runc {number or '(not reported)'} ({package or 'no commit'}): {CVE} {verdict.reason}",
+        "upgrade runc to 1.1.12 or later (Debian 12: `apt-get install --only-upgrade runc`)"
+        " and restart dockerd",
+    )
 
 
 async def _check(settings: Settings) -> list[tuple[bool, str, str]]:
@@ -34,6 +51,7 @@ async def _check(settings: Settings) -> list[tuple[bool, str, str]]:
                 "",
             )
         )
+        checks.append(await _runc_check(version))
         info = await engine.docker.system.info()
         runtimes = sorted(info.get("Runtimes", {}))
         wanted = sorted({settings.sandbox.runtime, *settings.sandbox.language_runtimes.values()})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -162,14 +163,56 @@ ClientMessage = Annotated[
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 
 
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its (key, value) pairs in order, a repeated key kept."""
+
+
+def _first_repeated_key(value: Any, path: tuple[str, ...] = ()) -> str | None:
+    """The dotted path of the first key that an object of `value` repeats."""
+    items: list[tuple[str, Any]]
+    if isinstance(value, _Pairs):
+        seen: set[str] = set()
+        for key, _ in value:
+            if key in seen:
+                return ".".join((*path, key))
+            seen.add(key)
+        items = value
+    elif isinstance(value, list):
+        items = [(str(index), item) for index, item in enumerate(value)]
+    else:
+        return None
+    for key, item in items:
+        if (found := _first_repeated_key(item, (*path, key))) is not None:
+            return found
+    return None
+
+
+def _refuse_repeated_keys(text: str | bytes, refusal: str) -> None:
+    """Refuse a key given twice in any object, even one the server ignores.
+
+    Pydantic keeps the last of repeated keys; a proxy in front may keep the
+    first, and the two would then read one message two ways. Called on
+    what pydantic accepted: the message is plain JSON.
+    """
+    try:
+        document = json.loads(text, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        raise BadMessage(f"{refusal}: not plain JSON") from None
+    field = _first_repeated_key(document)
+    if field is not None:
+        raise BadMessage(f"{refusal}: duplicate key {field!r}", field=field)
+
+
 def parse_client_message(text: str | bytes) -> ClientMessage:
     """Turn one text frame into a model, or raise `BadMessage` naming the field."""
     try:
-        return _client_adapter.validate_json(text)
+        message = _client_adapter.validate_json(text)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"][1:]) or None
         raise BadMessage(f"invalid message: {first['msg']}", field=field) from None
+    _refuse_repeated_keys(text, "invalid message")
+    return message
 
 
 def validation_error_to_bad_message(exc: ValidationError) -> BadMessage:
@@ -276,9 +319,11 @@ class ExecuteRequest(RunRequest):
 def parse_execute_request(body: bytes) -> ExecuteRequest:
     """Turn an `execute` body into a model, or raise `BadMessage` naming the field."""
     try:
-        return ExecuteRequest.model_validate_json(body)
+        request = ExecuteRequest.model_validate_json(body)
     except ValidationError as exc:
         raise validation_error_to_bad_message(exc) from None
+    _refuse_repeated_keys(body, "invalid request")
+    return request
 
 
 class CompileResult(BaseModel):

@@ -24,9 +24,17 @@ MIB = 1024 * 1024
 RUNSC_MEMORY_HEADROOM_MB = 64
 RUNSC_PIDS_HEADROOM = 384
 
+#: Docker's default masked paths (the list replaces them) plus the host's boot line and boot id.
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+    "/proc/cmdline", "/proc/sys/kernel/random/boot_id",
+]  # fmt: skip
+
 #: Every HostConfig field the server must set on each container.
 REQUIRED_HOST_FIELDS = (
-    "Binds", "ReadonlyRootfs", "Tmpfs", "CapDrop", "SecurityOpt", "NetworkMode", "Memory",
+    "Binds", "ReadonlyRootfs", "MaskedPaths", "Tmpfs", "CapDrop", "SecurityOpt", "NetworkMode", "Memory",
     "MemorySwap", "NanoCpus", "PidsLimit", "Ulimits", "Init", "IpcMode", "ShmSize",
     "CgroupnsMode", "OomScoreAdj", "LogConfig", "AutoRemove", "Runtime",
 )  # fmt: skip
@@ -84,6 +92,8 @@ def _check_host(host: dict[str, Any], owner: str, run: str) -> list[str]:
         "AutoRemove": False,
     }
     bad += [f"{k}={host.get(k)!r}, want {v!r}" for k, v in expected.items() if host.get(k) != v]
+    if sorted(host.get("MaskedPaths") or []) != sorted(MASKED_PATHS):
+        bad.append(f"MaskedPaths {host.get('MaskedPaths')}")
     if (host.get("LogConfig") or {}).get("Type") != "none":
         bad.append(f"LogConfig {host.get('LogConfig')}")
     if host.get("Runtime") not in {"runc", "runsc"}:

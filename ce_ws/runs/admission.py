@@ -1,4 +1,9 @@
-"""Admission: a global cap on concurrent runs, a per-client cap, a bounded line.
+"""Admission: a global cap on concurrent runs, a per-client cap, bounded lines.
+
+A run that waits for any free slot takes a place in the shared line
+(`max_queue`); one that waits only for its own client's cap takes a place in
+that client's line (`max_queue_per_client`), so one address's extra runs
+never fill the line others need while slots are free.
 
 `Admission.slot()` is entered by every run before its container exists;
 `ClientConnections.hold()` by every WebSocket for its whole life.
@@ -68,9 +73,26 @@ class Admission:
             self._active[client] -= 1
             self._grant_waiters()
 
-    async def _wait_in_line(self, client: str, on_queued: Callable[[int], Awaitable[None]]) -> None:
-        if len(self._waiting) >= self._capacity.max_queue:
+    def _check_room_in_line(self, client: str) -> None:
+        """Raise `Busy` when the line a new waiter of `client` would join is full."""
+        waiting = Counter(waiter.client for waiter in self._waiting)
+        # At or past 0, the client's earlier runs fill its cap: this one waits for its own.
+        beyond_own_cap = self._active[client] + waiting[client] - self._capacity.max_runs_per_client
+        if beyond_own_cap >= 0:
+            if beyond_own_cap >= self._capacity.max_queue_per_client:
+                raise Busy(
+                    "too many runs of this client are waiting already; try again when one ends"
+                )
+        elif sum(self._runnable(waiting, other) for other in waiting) >= self._capacity.max_queue:
             raise Busy("the server is at capacity and its queue is full; try again later")
+
+    def _runnable(self, waiting: Counter[str], client: str) -> int:
+        """How many of `client`'s waiters its own cap lets run: those hold shared places."""
+        room = max(0, self._capacity.max_runs_per_client - self._active[client])
+        return min(waiting[client], room)
+
+    async def _wait_in_line(self, client: str, on_queued: Callable[[int], Awaitable[None]]) -> None:
+        self._check_room_in_line(client)
         waiter = _Waiter(client)
         self._waiting.append(waiter)
         try:

@@ -19,7 +19,7 @@ from aiodocker.containers import DockerContainer
 
 from ce_ws.config import SandboxSettings
 from ce_ws.errors import SandboxError, SandboxNotFound
-from ce_ws.sandbox.staging import staging_dirs, staging_path
+from ce_ws.sandbox.staging import staging_dirs
 
 log = logging.getLogger(__name__)
 
@@ -215,10 +215,10 @@ class Engine:
             with contextlib.suppress(SandboxError):
                 await self.remove_container(container)
                 removed += 1
-        prefix = staging_path(self.settings.staging_root, self.server_id, "").name
-        for path in staging_dirs(self.settings.staging_root, self.server_id):
+        folders = await asyncio.to_thread(staging_dirs, self.settings.staging_root, self.server_id)
+        for box_id, path in folders.items():
             # A box is live from before its folder exists until after it is removed.
-            if not (spare_live and path.name.removeprefix(prefix) in self.live_boxes):
+            if not (spare_live and box_id in self.live_boxes):
                 await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
                 removed += 1
         return removed

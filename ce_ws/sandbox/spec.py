@@ -7,9 +7,20 @@ from typing import Any
 from ce_ws.config import MIB, RunLimits, Runtime, SandboxSettings
 
 LAUNCHER = "/opt/ce/launch"
-SANDBOX_USER = "65534:65534"
+#: The container's user and group (nobody:nogroup on Debian); no supplementary groups.
+SANDBOX_UID = SANDBOX_GID = 65534
+SANDBOX_USER = f"{SANDBOX_UID}:{SANDBOX_GID}"
 # Nothing a person types: the engine must never treat keystrokes as a detach.
 DETACH_KEYS = "ctrl-^,ctrl-_,ctrl-^,ctrl-_,ctrl-^,ctrl-_"
+#: Hidden from the program (/dev/null or an empty folder bound over them).
+#: Setting the list replaces the engine's default, which comes first here.
+MASKED_PATHS = (
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+    # The host's boot line and the id of its boot: nothing a program needs.
+    "/proc/cmdline", "/proc/sys/kernel/random/boot_id",
+)  # fmt: skip
 ENV = (
     "TERM=xterm-256color",
     "HOME=/tmp",
@@ -73,6 +84,7 @@ def container_config(
         "HostConfig": {
             "Binds": [f"{staging_path}:/work:ro"],
             "ReadonlyRootfs": True,
+            "MaskedPaths": list(MASKED_PATHS),
             "Tmpfs": {"/tmp": tmp_options},
             "CapDrop": ["ALL"],
             "SecurityOpt": ["no-new-privileges=true", f"seccomp={seccomp_profile}"],

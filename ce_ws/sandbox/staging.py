@@ -3,19 +3,29 @@
 The host writes the files once (exclusive create, no symlink following,
 read-only modes) before any user code runs, mounts the folder read-only, and
 afterwards only removes it. It never reads anything back from it.
+
+The folders live in a shared `/tmp`: the server (root) owns them and the
+sandbox reads them through its group, so no other host user can read the code.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 from ce_ws.errors import BadMessage
+from ce_ws.sandbox.spec import SANDBOX_GID
 
 STAGING_PREFIX = "ce-"
+#: A run id (and box id): `uuid4().hex`.
+RUN_ID_PATTERN = "[0-9a-f]{32}"
 MAX_NAME_BYTES = 255
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Once staged: read (and for the folder, enter) for the owner and the sandbox's group only.
+FOLDER_MODE = 0o550
+FILE_MODE = 0o440
 
 
 def check_file_name(name: str) -> None:
@@ -43,15 +53,19 @@ class StagingDir:
         os.mkdir(self.path, 0o700)
 
     def write_files(self, files: list[tuple[str, bytes]]) -> None:
-        """Stage the program's files, then make the folder read-only to all."""
+        """Stage the program's files, then open the folder to the sandbox, read-only.
+
+        The folder stays 0700 while being written: nothing else can enter it.
+        """
         dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
             for name, data in files:
                 check_file_name(name)
-                fd = os.open(name, _FILE_FLAGS, 0o444, dir_fd=dir_fd)
+                fd = os.open(name, _FILE_FLAGS, 0o400, dir_fd=dir_fd)
                 with os.fdopen(fd, "wb") as handle:
+                    _share_with_sandbox(fd, FILE_MODE)
                     handle.write(data)
-            os.fchmod(dir_fd, 0o555)
+            _share_with_sandbox(dir_fd, FOLDER_MODE)
         finally:
             os.close(dir_fd)
 
@@ -60,10 +74,22 @@ class StagingDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def staging_dirs(root: str, owner: str) -> list[Path]:
-    """This owner's staging folders (used by the reaper)."""
-    return [
-        entry
-        for entry in Path(root).glob(f"{STAGING_PREFIX}{owner}-*")
-        if entry.is_dir() and not entry.is_symlink()
-    ]
+def _share_with_sandbox(fd: int, mode: int) -> None:
+    """Give the sandbox's group `mode`; by descriptor, never by a path."""
+    os.fchown(fd, -1, SANDBOX_GID)  # the owner stays the server
+    os.fchmod(fd, mode)  # after the chown, which may clear mode bits
+
+
+def staging_dirs(root: str, owner: str) -> dict[str, Path]:
+    """This owner's staging folders by run id (used by the reaper).
+
+    Only `ce-<owner>-<run id>` exactly: a prefix match would take the live
+    folders of a server whose id extends this one's (`ce` and `ce-default`).
+    """
+    shape = re.compile(rf"{re.escape(STAGING_PREFIX)}{re.escape(owner)}-(?P<run>{RUN_ID_PATTERN})")
+    found = {}
+    for entry in Path(root).iterdir():
+        match = shape.fullmatch(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink():
+            found[match["run"]] = entry
+    return found

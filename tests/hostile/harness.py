@@ -4,7 +4,8 @@
 checks what must hold after every case:
 
 - the staging folder's content stays exactly what was submitted (checked
-  every 50 ms while the run lives: names, types, modes, bytes);
+  every 50 ms while the run lives: names, types, owners, modes, bytes);
+  owned by root and the sandbox's group, closed to everyone else;
 - a concurrent canary (a small program with known output, on its own
   connection) finishes within its normal time while the attack runs;
 - the run's container and staging folder are gone within seconds of `exit`.
@@ -39,6 +40,10 @@ CANARY_SLOWDOWN = 4.0
 CANARY_MARGIN_S = 3.0
 GONE_WITHIN_S = 5.0
 _WATCH_EVERY_S = 0.05
+#: (uid, gid, mode) of a live run's staging folder and of its files: root
+#: writes them, the sandbox's group (the container runs as 65534:65534) reads.
+STAGING_FOLDER = (0, 65534, 0o550)
+STAGING_FILE = (0, 65534, 0o440)
 _normal_canary_s: dict[str, float] = {}
 
 During = Callable[[TermClient], Awaitable[None]]
@@ -87,6 +92,16 @@ def _read_regular(path: Path) -> bytes:
         return handle.read()
 
 
+def ownership(info: os.stat_result) -> tuple[int, int, int]:
+    """(uid, gid, permission bits) of a file."""
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
+
+
+def _described(info: os.stat_result) -> str:
+    uid, gid, mode = ownership(info)
+    return f"owner {uid}:{gid} mode {mode:#o}"
+
+
 def staging_deviation(path: Path, files: dict[str, bytes], *, removing: bool) -> str | None:
     """How the staging folder differs from what was submitted (None: it does not).
 
@@ -95,15 +110,15 @@ def staging_deviation(path: Path, files: dict[str, bytes], *, removing: bool) ->
     """
     try:
         info = path.lstat()
-        if not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) != 0o555:
-            return f"folder mode {oct(info.st_mode)}"
+        if not stat.S_ISDIR(info.st_mode) or ownership(info) != STAGING_FOLDER:
+            return f"folder {_described(info)}"
         names = set(os.listdir(path))
         if not names <= set(files) or (names != set(files) and not removing):
             return f"entries {sorted(names)}"
         for name in names:
             entry = (path / name).lstat()
-            if not stat.S_ISREG(entry.st_mode) or stat.S_IMODE(entry.st_mode) != 0o444:
-                return f"{name}: mode {oct(entry.st_mode)}"
+            if not stat.S_ISREG(entry.st_mode) or ownership(entry) != STAGING_FILE:
+                return f"{name}: {_described(entry)}"
             if _read_regular(path / name) != files[name]:
                 return f"{name}: content changed"
     except FileNotFoundError:

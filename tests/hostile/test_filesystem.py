@@ -7,14 +7,17 @@ that a host file the program aimed its links at is untouched.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.hostile.harness import Corpus
+from tests.hostile.harness import Corpus, staging_dir
+from tests.integration.terminal import TermClient
 
 PROGRAMS = Path(__file__).parent / "programs"
 
@@ -43,9 +46,9 @@ PLANTING = {
             ),
             "EROFS",
         ),
-        "write_entry": "EACCES",  # the file is 0444 (checked before the mount)
+        "write_entry": "EACCES",  # the file is 0440 (checked before the mount)
     },
-    # gVisor checks permissions (root-owned, 0555/0444) before the read-only
+    # gVisor checks permissions (root-owned, 0550/0440) before the read-only
     # mount for some of these, so they fail with EACCES or EPERM instead.
     "runsc": {
         **dict.fromkeys(("symlink_work", "hardlink_work", "rename_work"), "EROFS"),
@@ -132,3 +135,52 @@ async def test_a_binary_dropped_in_tmp_does_not_run_for_an_interpreted_language(
     assert facts["exec"] == "126", outcome.text()  # Permission denied
     loader_runs_it = corpus.runtime == "runsc"
     assert (facts["loader"] == "0") is loader_runs_it, outcome.text()
+
+
+#: A host user that is neither root nor the sandbox's 65534 (nobody on Debian).
+OTHER_HOST_UID = 12345
+READS_ITS_FILES = """import os
+print("listing=" + ",".join(os.listdir("/work")))
+print("own_source=" + str(open("/work/main.py").read() == open(__file__).read()))
+input("ready> ")
+"""
+
+
+def as_other_host_user(*argv: str) -> str:
+    """Run `argv` as another host user; its stderr, or "ok" when it succeeded."""
+    result = subprocess.run(
+        argv,
+        user=OTHER_HOST_UID,
+        group=OTHER_HOST_UID,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "ok" if result.returncode == 0 else result.stderr
+
+
+async def test_the_staging_folder_is_closed_to_other_host_users_yet_read_by_the_program(
+    corpus: Corpus,
+) -> None:
+    """In the shared /tmp only root and the sandbox's group read a run's code.
+
+    The harness checks the owners and modes every 50 ms; here another host
+    uid is refused while the run lives, and the program reads its own files.
+    """
+    seen: dict[str, str] = {}
+
+    async def while_it_lives(term: TermClient) -> None:
+        await term.expect(b"ready> ")
+        started = next(m for m in term.messages if m["type"] == "started")
+        folder = staging_dir(started["run_id"])
+        seen["list"] = await asyncio.to_thread(as_other_host_user, "ls", str(folder))
+        seen["read"] = await asyncio.to_thread(as_other_host_user, "cat", str(folder / "main.py"))
+        await term.keys("\r")
+
+    outcome = await corpus.attack("python", READS_ITS_FILES, during=while_it_lives)
+    assert (outcome.status, outcome.exit["exit_code"]) == ("exited", 0), outcome.text()
+    facts = outcome.facts()
+    assert (facts.get("listing"), facts.get("own_source")) == ("main.py", "True"), outcome.text()
+    assert "Permission denied" in seen["list"], seen
+    assert "Permission denied" in seen["read"], seen

@@ -78,6 +78,24 @@ async def test_configuration_read_from_inside_is_as_set(corpus: Corpus) -> None:
     expect(outcome.facts(), INSIDE_COMMON | INSIDE[corpus.runtime])
 
 
+HOST_IDENTITY = {
+    # Masked by the engine (MaskedPaths): /dev/null bound over them.
+    "runc": {"cmdline": "empty", "boot_id": "empty"},
+    # gVisor's own /proc: a boot line of its own, no boot_id at all.
+    "runsc": {"cmdline": "BOOT_IMAGE=/vmlinuz-4.4.0-gvisor quiet", "boot_id": "ENOENT"},
+}
+
+
+async def test_the_hosts_boot_line_and_boot_id_are_hidden(corpus: Corpus) -> None:
+    """Group 1: /proc/cmdline and the kernel's boot_id tell nothing of the host."""
+    outcome = await corpus.attack("python", program("host_identity.py"))
+    assert (outcome.status, outcome.exit["exit_code"]) == ("exited", 0), outcome.text()
+    expect(outcome.facts(), HOST_IDENTITY[corpus.runtime] | {"done": "yes"})
+    for host_file in ("/proc/cmdline", "/proc/sys/kernel/random/boot_id"):
+        host_value = Path(host_file).read_text().strip()
+        assert host_value and host_value not in outcome.text(), host_file
+
+
 SYSCALLS = {
     "runc": {
         **dict.fromkeys(

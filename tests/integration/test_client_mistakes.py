@@ -16,7 +16,7 @@ import yarl
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from ce_ws import rest
+from ce_ws.api import ops
 from tests.integration.conftest import MakeClient
 from tests.integration.rest import EXECUTE
 
@@ -91,7 +91,7 @@ async def test_a_bug_is_a_500_internal_without_its_traceback(
     def broken() -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(rest, "openapi_document", broken)
+    monkeypatch.setattr(ops, "openapi_document", broken)
     client = await make_client()
     response = await client.get("/api/v1/openapi.json")
     assert response.status == 500

@@ -64,6 +64,28 @@ async def test_body_that_is_not_json_is_bad_message(client: TestClient[Any, Any]
     assert error["code"] == "bad_message" and "field" not in error
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"language": "python", "language": "bash", "code": "echo ran"}', "language"),
+        (
+            b'{"language": "bash", "files": [{"name": "main.sh", "content": "echo ran",'
+            b' "content": "true"}]}',
+            "files.0.content",
+        ),
+    ],
+)
+async def test_duplicate_keys_are_a_400_bad_message(
+    client: TestClient[Any, Any], body: bytes, field: str
+) -> None:
+    """A proxy and the server must not read one body two ways: refused, not last-wins."""
+    response = await client.post(EXECUTE, data=body, headers={"Content-Type": "application/json"})
+    result = await response.json()
+    assert response.status == 400, result
+    assert (result["error"]["code"], result["error"].get("field")) == ("bad_message", field)
+    assert (await execute(client, language="bash", code="echo ok"))["stdout"] == "ok\n"
+
+
 async def test_code_over_its_cap_is_a_400(client: TestClient[Any, Any]) -> None:
     error = await refusal(client, 400, language="bash", code="#" * (65 * 1024))
     assert error["code"] == "code_too_large" and error["field"] == "code"

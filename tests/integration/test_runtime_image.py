@@ -208,6 +208,23 @@ def test_doctor_reports_every_check_and_passes() -> None:
         assert needed in result.stdout
 
 
+def test_doctor_names_the_runc_version_and_whether_it_carries_the_cve_2024_21626_fix() -> None:
+    """This host's runc is Debian's 1.1.5 with the fix backported (named in its changelog)."""
+    components = subprocess.run(
+        ["docker", "version", "--format", "{{json .Server.Components}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [runc] = [c for c in json.loads(components.stdout) if c["Name"] == "runc"]
+    result = subprocess.run(
+        [sys.executable, "-m", "ce_ws", "doctor"], capture_output=True, text=True, cwd=ROOT
+    )
+    [line] = [line for line in result.stdout.splitlines() if "CVE-2024-21626" in line]
+    assert f"runc {runc['Version']}" in line, result.stdout
+    assert line.startswith("[ok  ]") and "CVE-2024-21626 fixed" in line, result.stdout
+
+
 def test_doctor_fails_with_the_fix_when_the_engine_is_missing() -> None:
     env = {**os.environ, "CE_SANDBOX__DOCKER_URL": "unix:///nonexistent.sock"}
     result = subprocess.run(

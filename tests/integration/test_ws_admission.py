@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
+from aiohttp.test_utils import TestClient
 
 from tests.integration.conftest import MakeClient
 from tests.integration.rest import metric, metrics
@@ -49,6 +52,57 @@ async def test_per_client_cap_queues_the_same_clients_extra_runs(make_client: Ma
         await first.send(type="kill")
         await first.wait_exit()
         assert (await second.run_to_exit("bash", "echo ok"))["exit_code"] == 0
+
+
+@contextlib.asynccontextmanager
+async def connect_from(client: TestClient[Any, Any], address: str) -> AsyncIterator[TermClient]:
+    """A WebSocket from another loopback address: another client to the server."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.ws_connect(client.make_url("/api/v1/ws")) as ws,
+    ):
+        term = TermClient(ws)
+        term.hello = await term.next_message("hello")
+        yield term
+
+
+async def test_one_clients_extra_runs_wait_in_its_own_line_not_the_shared_one(
+    make_client: MakeClient,
+) -> None:
+    """Client A at its cap queues extras in its own line; B starts at once, C still gets a place."""
+    client = await make_client(
+        capacity={
+            "max_runs": 2,
+            "max_runs_per_client": 1,
+            "max_queue": 1,
+            "max_queue_per_client": 2,
+        }
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        a1, a2, a3, a4 = [
+            await stack.enter_async_context(connect_from(client, "127.0.0.1")) for _ in range(4)
+        ]
+        assert (await a1.run("bash", SLEEPER))["type"] == "started"
+        for extra in (a2, a3):
+            await extra.send(type="run", language="bash", code="echo extra")
+            assert (await extra.next_message("queued", "started", "error"))["type"] == "queued"
+        refused = await a4.run("bash", "echo never")
+        assert (refused["type"], refused.get("code")) == ("error", "busy"), refused
+        b1 = await stack.enter_async_context(connect_from(client, "127.0.0.2"))
+        assert (await b1.run("bash", SLEEPER))["type"] == "started"  # a slot was free
+        c1 = await stack.enter_async_context(connect_from(client, "127.0.0.3"))
+        await c1.send(type="run", language="bash", code="echo c")
+        # Every slot is taken now; the shared place A's extras did not take is C's.
+        assert (await c1.next_message("queued", "started", "error"))["type"] == "queued"
+        assert metric(await metrics(client), "ce_queued_runs") == 3
+        for waiting in (c1, a3, a2):  # leave the line before any of them starts
+            await waiting.send(type="kill")
+        await asyncio.sleep(0.2)
+        assert metric(await metrics(client), "ce_queued_runs") == 0
+        for running in (a1, b1):
+            await running.send(type="kill")
+            assert (await running.wait_exit())["status"] == "killed"
 
 
 async def test_connections_beyond_the_cap_are_closed_with_1013(make_client: MakeClient) -> None:

@@ -67,6 +67,34 @@ async def test_malformed_messages_get_bad_message(
     await assert_still_serves(client)
 
 
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (
+            '{"type": "run", "language": "python", "language": "bash", "code": "echo ran"}',
+            "language",
+        ),
+        ('{"type": "run", "type": "ping", "language": "bash", "code": "echo ran"}', "type"),
+        (
+            '{"type": "run", "language": "bash", "code": "echo ran",'
+            ' "limits": {"wall_ms": 1000, "wall_ms": 600000}}',
+            "limits.wall_ms",
+        ),
+    ],
+)
+async def test_duplicate_keys_are_a_bad_message_and_nothing_runs(
+    client: TestClient[Any, Any], raw: str, field: str
+) -> None:
+    """A proxy and the server must not read one message two ways: refused, not last-wins."""
+    async with TermClient.connect(client) as term:
+        error = await error_for(term, raw)
+        assert (error["code"], error.get("field")) == ("bad_message", field), error
+        await term.send(type="ping")
+        await term.next_message("pong")
+        assert "started" not in term.types() and b"ran" not in term.output
+    await assert_still_serves(client)
+
+
 async def test_unknown_language(term: TermClient) -> None:
     error = await term.run("cobol", "DISPLAY 'HI'.")
     assert (error["code"], error["field"]) == ("unknown_language", "language")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,10 +97,7 @@ async def test_reaper_removes_orphans_and_spares_live_boxes(make_client: MakeCli
          "code-executor-runtime", "sleep", "100"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    orphan_folders = [
-        Path(f"/tmp/ce-{TEST_SERVER_ID}-orphan"),
-        Path(f"/tmp/ce-{TEST_SERVER_ID}-stray"),
-    ]
+    orphan_folders = [Path(f"/tmp/ce-{TEST_SERVER_ID}-{uuid.uuid4().hex}") for _ in range(2)]
     for folder in orphan_folders:
         folder.mkdir()
     client = await make_client(
@@ -122,3 +121,21 @@ async def test_reaper_removes_orphans_and_spares_live_boxes(make_client: MakeCli
     await asyncio.sleep(2)  # at least one more periodic reap
     containers, staged = await asyncio.to_thread(run_remains, warm)
     assert len(containers) == 1 and staged, "a live warm box must survive the reaper"
+
+
+async def test_the_reaper_spares_the_folders_of_a_server_whose_id_extends_its_own(
+    make_client: MakeClient,
+) -> None:
+    """Server `X` must not take the live folders of server `X-other` for its own leftovers."""
+    leftover = Path(f"/tmp/ce-{TEST_SERVER_ID}-{uuid.uuid4().hex}")
+    others = Path(f"/tmp/ce-{TEST_SERVER_ID}-other-{uuid.uuid4().hex}")
+    try:
+        leftover.mkdir()
+        others.mkdir()
+        client = await make_client(pool={"enabled": False})
+        await client.app[SANDBOX].engine.reap()
+        assert not leftover.exists(), "the reaper should remove its own server's leftover"
+        assert others.exists(), "the reaper removed a folder of another server"
+    finally:
+        shutil.rmtree(others, ignore_errors=True)
+        shutil.rmtree(leftover, ignore_errors=True)

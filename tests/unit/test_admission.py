@@ -66,6 +66,79 @@ async def test_per_client_cap_lets_other_clients_pass() -> None:
     assert admission.active == 0 and admission.queued == 0
 
 
+class Runs:
+    """Runs held in their slots until released, each recording whether it waited."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+        self.queued: dict[str, int] = {}
+        self.running: set[str] = set()
+        self._release: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self, name: str, client: str) -> None:
+        """Ask for a slot as `client`; returns once it runs, waits in line, or is refused."""
+        self._release[name] = asyncio.Event()
+        self._tasks[name] = asyncio.create_task(self._hold(name, client))
+        await asyncio.sleep(0.01)
+
+    async def _hold(self, name: str, client: str) -> None:
+        async def queued(position: int) -> None:
+            self.queued[name] = position
+
+        async with self.admission.slot(client, on_queued=queued):
+            self.running.add(name)
+            await self._release[name].wait()
+        self.running.discard(name)
+
+    def refused(self, name: str) -> bool:
+        task = self._tasks[name]
+        return task.done() and isinstance(task.exception(), Busy)
+
+    async def release(self, name: str) -> None:
+        self._release[name].set()
+        await asyncio.sleep(0.01)
+
+    async def finish(self) -> None:
+        for event in self._release.values():
+            event.set()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+
+async def test_a_clients_runs_beyond_its_cap_take_no_place_in_the_shared_line() -> None:
+    """Client a's extra waits for a's own slot; the shared line stays for c, who waits for any."""
+    admission = Admission(CapacitySettings(max_runs=2, max_runs_per_client=1, max_queue=1))
+    runs = Runs(admission)
+    await runs.start("a1", "a")
+    await runs.start("a2", "a")  # a is at its cap
+    await runs.start("b1", "b")  # a slot is free: b runs at once
+    await runs.start("c1", "c")  # every slot taken: c waits in the shared line
+    assert runs.running == {"a1", "b1"} and set(runs.queued) == {"a2", "c1"}
+    await runs.start("d1", "d")  # the one shared place is c's
+    assert runs.refused("d1")
+    await runs.release("b1")  # the free slot goes to c: a is still at its cap
+    assert runs.running == {"a1", "c1"}
+    await runs.release("a1")
+    assert runs.running == {"a2", "c1"}
+    await runs.finish()
+    assert admission.active == 0 and admission.queued == 0
+
+
+async def test_a_clients_own_line_is_bounded_by_max_queue_per_client() -> None:
+    admission = Admission(
+        CapacitySettings(max_runs=4, max_runs_per_client=1, max_queue=1, max_queue_per_client=2)
+    )
+    runs = Runs(admission)
+    for name in ("a1", "a2", "a3", "a4"):
+        await runs.start(name, "a")
+    assert runs.running == {"a1"} and set(runs.queued) == {"a2", "a3"}
+    assert runs.refused("a4")  # a's own line is full; the shared line is empty
+    await runs.start("b1", "b")
+    assert "b1" in runs.running
+    await runs.finish()
+    assert admission.active == 0 and admission.queued == 0
+
+
 def test_rate_limiter_refuses_past_the_budget() -> None:
     limiter = RateLimiter(per_minute=2)
     limiter.check("a")

@@ -69,3 +69,23 @@ def test_a_container_without_its_profile_label_is_caught() -> None:
     body, info = created(BoxProfile.of(RunLimits(), tty=True, tmp_exec=False, runtime="runc"))
     del info["Config"]["Labels"]["ce.profile"]
     assert "no ce.profile label" in violations(body, info, owner="ce-unit")
+
+
+@pytest.mark.parametrize(
+    "masked",
+    [
+        None,  # left to the engine's default, which shows the host's boot line
+        ["/proc/kcore", "/proc/cmdline", "/proc/sys/kernel/random/boot_id"],  # defaults lost
+    ],
+)
+def test_masked_paths_other_than_the_specs_are_caught(masked: list[str] | None) -> None:
+    body, info = created(BoxProfile.of(RunLimits(), tty=True, tmp_exec=False, runtime="runc"))
+    if masked is None:
+        del body["HostConfig"]["MaskedPaths"]
+        info["HostConfig"]["MaskedPaths"] = ["/proc/kcore", "/proc/keys", "/sys/firmware"]
+    else:
+        body["HostConfig"]["MaskedPaths"] = info["HostConfig"]["MaskedPaths"] = masked
+    problems = violations(body, info, owner="ce-unit")
+    assert any(problem.startswith("MaskedPaths ") for problem in problems), problems
+    if masked is None:
+        assert "request lacks HostConfig.MaskedPaths" in problems

@@ -13,6 +13,7 @@ from ce_ws.protocol import (
     SignalMessage,
     Status,
     parse_client_message,
+    parse_execute_request,
 )
 
 
@@ -54,6 +55,40 @@ def test_invalid_messages_name_the_field(raw: str, field: str | None) -> None:
     with pytest.raises(BadMessage) as caught:
         parse_client_message(raw)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"type": "run", "language": "python", "language": "bash", "code": "x"}', "language"),
+        ('{"type": "stdin", "data": "a", "type": "stdin"}', "type"),
+        (
+            '{"type": "run", "language": "bash", "code": "x", "tty": {"cols": 1, "cols": 2}}',
+            "tty.cols",
+        ),
+        # in a field the server ignores, too: a proxy may not ignore it
+        ('{"type": "ping", "extra": [{"k": 1}, {"k": 1, "k": 2}]}', "extra.1.k"),
+    ],
+)
+def test_duplicate_keys_in_a_message_are_refused(raw: str, field: str) -> None:
+    with pytest.raises(BadMessage) as caught:
+        parse_client_message(raw)
+    assert caught.value.field == field
+    assert "duplicate" in caught.value.message
+
+
+def test_duplicate_keys_in_an_execute_body_are_refused() -> None:
+    body = b'{"language": "bash", "code": "x", "limits": {"pids": 8, "pids": 64}}'
+    with pytest.raises(BadMessage) as caught:
+        parse_execute_request(body)
+    assert caught.value.field == "limits.pids"
+
+
+def test_the_same_key_in_different_objects_is_fine() -> None:
+    raw = '{"type": "run", "language": "bash", "code": "x", "tty": {"cols": 90}, "limits": {}}'
+    assert isinstance(parse_client_message(raw), RunMessage)
+    parse_execute_request(b'{"language": "bash", "files": [{"name": "a", "content": "1"},'
+                          b' {"name": "b", "content": "2"}]}')  # fmt: skip
 
 
 def test_deep_nesting_is_a_bad_message_not_a_crash() -> None:
