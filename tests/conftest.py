@@ -30,8 +30,8 @@ from tests import spec_recorder
 from tests.container_spec import violations
 from tests.leftovers import TEST_SERVER_ID, is_ours, leftovers, wait_until_clean
 
-#: Containers a test creates itself with the docker CLI (not judged by the spec).
-CLI_MADE_RUN_LABELS = {"orphan"}
+#: Containers a test creates itself, not through a server (not judged by the spec).
+TEST_MADE_RUN_LABELS = {"orphan", "image-test"}
 _EVENTS_SETTLE_S = 1.0
 
 
@@ -87,7 +87,7 @@ def _assert_recording_complete(recorder: SpecRecorder, created: dict[str, dict[s
     escaped = {
         cid: attributes.get("ce.run")
         for cid, attributes in created.items()
-        if cid not in recorded and attributes.get("ce.run") not in CLI_MADE_RUN_LABELS
+        if cid not in recorded and attributes.get("ce.run") not in TEST_MADE_RUN_LABELS
     }
     assert not escaped, f"containers created without being recorded: {escaped}"
     unseen = [r.container_id[:12] for r in recorder.records() if r.container_id not in created]

@@ -122,6 +122,8 @@ class Run:
         self._admitted = time.monotonic()
         self._printed = False
         self._exit: Exit | None = None
+        #: Set once the `exit` is decided, before the box is removed.
+        self.decided = asyncio.Event()
 
     # -- control, called by the surfaces while `execute` runs --------------
 
@@ -377,10 +379,16 @@ class Run:
                     correlation_id=self.plan.correlation_id,
                 )
             )
+            self.decided.set()
             try:
                 self._observer.ended(self._exit)
             except Exception:  # telemetry must never change how a run ends
                 log.exception("reporting the end of run %s failed", self.run_id)
+        return self._exit
+
+    @property
+    def exit(self) -> Exit | None:
+        """The `exit`, once decided."""
         return self._exit
 
     async def _conclude(self, box_exit: BoxExit | None) -> Exit:

@@ -96,8 +96,18 @@ class RunHandle:
         self._run.ack(count)
 
     async def outcome(self) -> Exit:
-        """The run's `exit`; raises the `CeError` that kept it from starting (`Busy`)."""
-        return await asyncio.shield(self._task)
+        """The run's `exit` as soon as it is decided (its box may still be being removed).
+
+        Raises the `CeError` that kept it from starting (`Busy`).
+        """
+        decided = asyncio.ensure_future(self._run.decided.wait())
+        try:
+            await asyncio.wait([self._task, decided], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            decided.cancel()
+        if self._run.exit is not None:
+            return self._run.exit
+        return self._task.result()
 
     async def cancel(self, timeout_s: float = _CANCEL_GRACE_S) -> None:
         """The client went away: end the run now and wait (bounded) for its cleanup."""
