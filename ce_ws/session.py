@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import time
 import uuid
@@ -273,9 +274,13 @@ class Run:
         self._stage = "compile"
         await self._client.send(Stage(stage="compile"))
         argv = language.compile_argv([name for name, _ in self.plan.files])
-        ended = await box.compile(
-            argv, timeout_s=self._settings.sandbox.compile_ms / 1000, sink=self._compiler_output
-        )
+        timeout_s = self._settings.sandbox.compile_ms / 1000
+        kills: list[asyncio.Task[None]] = []  # at most one: at the output cap
+        try:
+            sink = functools.partial(self._compiler_output, box, kills)
+            ended = await box.compile(argv, timeout_s=timeout_s, sink=sink)
+        finally:
+            await asyncio.gather(*kills)
         if ended is None:
             self._record(Status.TIMEOUT, "the compile stage ran out of time")
         elif ended.exit_code != 0 or ended.box_stopped:
@@ -283,9 +288,15 @@ class Run:
             self._record(*_compile_failure(ended))
         return self._reason is None
 
-    async def _compiler_output(self, data: bytes, stream: StreamId) -> None:
+    async def _compiler_output(
+        self, box: RunBox, kills: list[asyncio.Task[None]], data: bytes, stream: StreamId
+    ) -> None:
         # The compiler has no terminal: turn its newlines into terminal ones.
-        await self._forward(data.replace(b"\n", b"\r\n") if self._terminal.tty else data, stream)
+        data = data.replace(b"\n", b"\r\n") if self._terminal.tty else data
+        if await self._forward(data, stream):
+            # Beside the compiler's stream, which must keep draining: under
+            # gVisor a kill waited for here blocked for the engine's timeout.
+            kills.append(asyncio.ensure_future(box.kill()))
 
     async def _run_stage(self, box: RunBox) -> BoxExit:
         self._stage = "run"
@@ -346,21 +357,30 @@ class Run:
             if not self._printed:
                 self._printed = True
                 self._observer.first_output(self._last_activity - self._admitted)
-            if self._reason is not None:
-                continue  # ending: drain so the container can stop, forward nothing
-            room = self.plan.limits.output_bytes - self._output_bytes
-            if len(data) > room:
-                self._truncated = True
-                await self._forward(data[:room], stream)
+            if await self._forward(data, stream):
                 # Kill beside this loop: without a terminal the engine reports
                 # the exit only once the output is drained.
-                self._record(Status.OUTPUT_LIMIT)
                 group.create_task(box.kill())
-                continue
-            await self._forward(data, stream)
 
-    async def _forward(self, data: bytes, stream: StreamId) -> None:
-        if not data or self._reason is not None:
+    async def _forward(self, data: bytes, stream: StreamId) -> bool:
+        """Forward what fits under the output cap; True when `data` did not fit.
+
+        Compile and run output share the one cap: exactly as many bytes as it
+        allows are forwarded, then the run ends (`output_limit`) and the caller
+        kills the box beside its reading, which goes on. Once the run is ending
+        nothing is forwarded: the output is only drained so the box can stop.
+        """
+        if self._reason is not None:
+            return False
+        room = max(self.plan.limits.output_bytes - self._output_bytes, 0)
+        await self._send_output(data[:room], stream)
+        if len(data) <= room:
+            return False
+        self._truncated = True
+        return self._record(Status.OUTPUT_LIMIT)
+
+    async def _send_output(self, data: bytes, stream: StreamId) -> None:
+        if not data:
             return
         self._output_bytes += len(data)
         if self._terminal.flow_control:
