@@ -230,11 +230,15 @@ class ServerMessage(BaseModel):
     omit_if_none: ClassVar[frozenset[str]] = frozenset()
 
     def to_json(self) -> str:
+        return TypeAdapter(dict[str, Any]).dump_json(self.to_data()).decode()
+
+    def to_data(self) -> dict[str, Any]:
+        """The message as JSON-ready data, as `to_json` writes it."""
         data: dict[str, Any] = self.model_dump(mode="json")
         for name in self.omit_if_none:
             if data.get(name) is None:
                 data.pop(name, None)
-        return TypeAdapter(dict[str, Any]).dump_json(data).decode()
+        return data
 
 
 class LimitsInfo(BaseModel):

@@ -15,7 +15,8 @@ from aiohttp import web
 from ce_ws.api.appkeys import RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.api.guards import require_json, require_own_origin
-from ce_ws.api.http import error_response, json_response
+from ce_ws.api.http import error_response
+from ce_ws.api.jsonstream import PIECE, stream_json
 from ce_ws.config import Settings
 from ce_ws.errors import BadMessage, BodyTooLarge, CeError, Unauthorized
 from ce_ws.languages import Language
@@ -36,44 +37,69 @@ from ce_ws.types import COMPILER, STDERR, STDOUT, StreamId
 log = logging.getLogger(__name__)
 
 
+class _Text:
+    """Text that grows at its end, kept in pieces of about `PIECE` characters.
+
+    A string per chunk could cost more than the text (a program writing a
+    byte at a time makes a chunk of each); one growing string would be copied
+    whole at every chunk.
+    """
+
+    def __init__(self) -> None:
+        self._pieces: list[str] = []
+        self._recent: list[str] = []
+        self._recent_chars = 0
+
+    def append(self, text: str) -> None:
+        self._recent.append(text)
+        self._recent_chars += len(text)
+        if self._recent_chars >= PIECE:
+            self._pieces.append("".join(self._recent))
+            self._recent.clear()
+            self._recent_chars = 0
+
+    def value(self) -> str:
+        """The whole text (one copy: a few milliseconds at the largest output cap)."""
+        return "".join(self._pieces + self._recent)
+
+
 class BatchCollector:
-    """The REST owner of a run: keeps its output (the run's output cap bounds it)."""
+    """The REST owner of a run: keeps its output as text (the run's output cap bounds it).
+
+    Each chunk is decoded as it comes, so the end of a run has no large
+    decoding to do; a character split between two chunks of one stream is
+    decoded whole, even when the other stream's output comes between them.
+    """
 
     def __init__(self) -> None:
         self._compiled = False
-        self._compiler = bytearray()
-        self._chunks: list[tuple[StreamId, bytes]] = []
+        streams = (STDOUT, STDERR, COMPILER)
+        self._decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in streams}
+        self._texts = {stream: _Text() for stream in streams}
+        self._interleaved = _Text()  # stdout and stderr in arrival order
 
     async def send(self, message: ServerMessage) -> None:
         if isinstance(message, Stage) and message.stage == "compile":
             self._compiled = True
 
     async def send_output(self, data: bytes, stream: StreamId) -> None:
-        if stream == COMPILER:
-            self._compiler += data
-        else:
-            self._chunks.append((stream, data))
+        key = stream if stream in self._texts else STDOUT
+        self._append(key, self._decoders[key].decode(data))
 
-    def _texts(self) -> tuple[str, str, str]:
-        """stdout, stderr, and both interleaved in arrival order."""
-        decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in (STDOUT, STDERR)}
-        texts: dict[StreamId, list[str]] = {STDOUT: [], STDERR: []}
-        both: list[str] = []
-        for stream, data in self._chunks:
-            key = STDERR if stream == STDERR else STDOUT
-            text = decoders[key].decode(data)
-            texts[key].append(text)
-            both.append(text)
-        for key, decoder in decoders.items():  # a character cut short at the end
-            tail = decoder.decode(b"", final=True)
-            texts[key].append(tail)
-            both.append(tail)
-        return "".join(texts[STDOUT]), "".join(texts[STDERR]), "".join(both)
+    def _append(self, key: StreamId, text: str) -> None:
+        self._texts[key].append(text)
+        if key != COMPILER:
+            self._interleaved.append(text)
+
+    def _finish(self) -> None:
+        """Decode what is left: a character cut short at the end."""
+        for key, decoder in self._decoders.items():
+            self._append(key, decoder.decode(b"", final=True))
 
     def _compile_result(self, exit_message: Exit) -> CompileResult | None:
         if not self._compiled:
             return None
-        output = self._compiler.decode(errors="replace")
+        output = self._texts[COMPILER].value()
         if exit_message.stage == "compile":
             return CompileResult(
                 status=exit_message.status, exit_code=exit_message.exit_code, output=output
@@ -82,7 +108,7 @@ class BatchCollector:
 
     def response(self, exit_message: Exit, language: Language) -> ExecuteResponse:
         """The body of a run that ended; called once, after its `exit`."""
-        stdout, stderr, output = self._texts()
+        self._finish()
         return ExecuteResponse(
             run_id=exit_message.run_id,
             language=language.name,
@@ -90,9 +116,9 @@ class BatchCollector:
             status=exit_message.status,
             exit_code=exit_message.exit_code,
             signal=exit_message.signal,
-            stdout=stdout,
-            stderr=stderr,
-            output=output,
+            stdout=self._texts[STDOUT].value(),
+            stderr=self._texts[STDERR].value(),
+            output=self._interleaved.value(),
             wall_ms=exit_message.wall_ms,
             cpu_ms=exit_message.cpu_ms,
             memory_peak_bytes=exit_message.memory_peak_bytes,
@@ -104,7 +130,7 @@ class BatchCollector:
         )
 
 
-async def execute(request: web.Request) -> web.Response:
+async def execute(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/execute`: run a program to its end; a refusal is a 4xx/5xx body."""
     client = Client(key=request.remote or "unknown", via="rest")
     runner, settings = request.app[RUNNER], request.app[SETTINGS]
@@ -127,7 +153,8 @@ async def execute(request: web.Request) -> web.Response:
         exit_message = await _outcome(handle)
     except CeError as exc:
         return _refusal(exc)
-    return json_response(collector.response(exit_message, handle.language))
+    result = collector.response(exit_message, handle.language)
+    return await stream_json(request, result.to_data())  # up to the output cap, in pieces
 
 
 async def _outcome(handle: RunHandle) -> Exit:

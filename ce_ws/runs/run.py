@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import time
 import uuid
@@ -229,22 +230,33 @@ class Run:
         self._stage = "compile"
         await self.broadcast.message(Stage(stage="compile"))
         argv = language.compile_argv([name for name, _ in self.plan.files])
-        ended = await box.compile(
-            argv, timeout_s=self._settings.compile_ms / 1000, sink=self._compiler_output
-        )
+        kills: list[asyncio.Task[None]] = []  # at most one: at the output cap
+        try:
+            ended = await box.compile(
+                argv,
+                timeout_s=self._settings.compile_ms / 1000,
+                sink=functools.partial(self._compiler_output, box, kills),
+            )
+        finally:
+            await asyncio.gather(*kills)
         if failure := compile_failure(ended):
             self._compile_exit_code = ended.exit_code if ended else None
             self._record(failure)
         return self._reason is None
 
-    async def _compiler_output(self, data: bytes, stream: StreamId) -> None:
+    async def _compiler_output(
+        self, box: RunBox, kills: list[asyncio.Task[None]], data: bytes, stream: StreamId
+    ) -> None:
         if self._reason is not None:
-            return
+            return  # ending: the compiler's stream only drains
         # The compiler has no terminal: turn its newlines into terminal ones.
         if self.terminal.tty:
             data = data.replace(b"\n", b"\r\n")
-        if await self._unless_ending(self._meter.forward(data, stream)) is False:
-            await self._end(EndReason(Status.OUTPUT_LIMIT, "the compiler's output reached the cap"))
+        fits = await self._unless_ending(self._meter.forward(data, stream))
+        if fits is False and self._record(EndReason(Status.OUTPUT_LIMIT)):
+            # Beside the compiler's stream, which must keep draining: under
+            # gVisor a kill waited for here blocked for the engine's timeout.
+            kills.append(asyncio.ensure_future(box.kill()))
 
     async def _run_stage(self, box: RunBox) -> BoxExit:
         self._stage = "run"

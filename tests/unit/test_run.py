@@ -21,7 +21,7 @@ from ce_ws.runs.outcome import EndReason, classify
 from ce_ws.runs.plan import RunPlan
 from ce_ws.runs.run import Run, RunState, Terminal
 from ce_ws.sandbox.base import BoxExit, BoxPlan, CompileExit, Usage
-from ce_ws.types import OutputSink
+from ce_ws.types import COMPILER, OutputSink
 
 LANGUAGES = load_languages()
 
@@ -37,6 +37,7 @@ class RecordingBox:
         exit_code: int = 0,
         compile_code: int = 0,
         compile_exit: CompileExit | None = None,
+        compile_output: list[bytes] | None = None,
         hang: bool = False,
     ) -> None:
         self.box_id = "box-1"
@@ -44,6 +45,7 @@ class RecordingBox:
         self._output = list(output)
         self._exit_code = exit_code
         self._compile_exit = compile_exit or CompileExit(exit_code=compile_code, oom_killed=False)
+        self._compile_output = compile_output or []
         self._killed = asyncio.Event()
         self._hang = hang
         self.went = asyncio.Event()
@@ -52,6 +54,8 @@ class RecordingBox:
         self, argv: list[str], *, timeout_s: float, sink: OutputSink
     ) -> CompileExit | None:
         self.events.append(f"compile {argv[0]}")
+        for data in self._compile_output:
+            await sink(data, COMPILER)
         return self._compile_exit
 
     async def go(self, argv: list[str]) -> None:
@@ -202,6 +206,17 @@ async def test_a_compile_stage_that_failed_says_why(
     assert (exit_message.status, exit_message.stage) == (status, "compile")
     assert exit_message.message == message
     assert "go" not in " ".join(events)
+
+
+async def test_compiler_output_past_the_cap_ends_the_run_at_exactly_the_cap() -> None:
+    events: list[str] = []
+    box = RecordingBox(events, output=[b"never"], compile_output=[b"w" * 600] * 3)
+    exit_message = await make_run("c", box, events, output_bytes=1000).execute()
+    assert (exit_message.status, exit_message.stage) == (Status.OUTPUT_LIMIT, "compile")
+    assert exit_message.truncated and exit_message.output_bytes == 1000
+    forwarded = [event for event in events if event.startswith("output")]
+    assert forwarded == [f"output {b'w' * 600!r}", f"output {b'w' * 400!r}"]
+    assert "kill" in events and "go" not in " ".join(events)
 
 
 async def test_wall_clock_records_timeout_before_it_kills() -> None:
