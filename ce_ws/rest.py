@@ -80,6 +80,10 @@ _HTTP_STATUS: dict[type[CeError], HTTPStatus] = {
     Busy: HTTPStatus.SERVICE_UNAVAILABLE,
     CeError: HTTPStatus.INTERNAL_SERVER_ERROR,
 }
+#: How often a waiting `execute` checks that its client is still connected.
+_CONNECTION_CHECK_S = 0.25
+#: nginx's "client closed request": only the access log ever sees it.
+CLIENT_CLOSED_REQUEST = 499
 _WAIT_AGAIN = {HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE}
 _languages_adapter = TypeAdapter(list[LanguageInfo])
 
@@ -104,6 +108,10 @@ def error_response(error: CeError) -> web.Response:
     if status is HTTPStatus.UNAUTHORIZED:
         response.headers["WWW-Authenticate"] = "Bearer"
     return response
+
+
+class ClientLeft(Exception):
+    """The client closed its connection before its run ended: nobody to answer."""
 
 
 class BatchClient:
@@ -189,6 +197,8 @@ async def execute(request: web.Request) -> web.Response:
     telemetry = request.app[TELEMETRY].for_client(client_key, via="rest")
     try:
         return json_response(await _execute(request, client_key, telemetry))
+    except ClientLeft:
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
     except CeError as exc:
         log.info("refused %s: %s", exc.code, exc.message)
         telemetry.refused(exc)
@@ -218,7 +228,7 @@ async def _execute(
         _run_admitted(app[ADMISSION], run, client_key, wait_s=settings.capacity.rest_queue_wait_s)
     )
     _track(app, run, task)
-    return client.response(await _outcome(task, client), plan)
+    return client.response(await _outcome(task, client, request), plan)
 
 
 def _track(app: web.Application, run: Run, task: asyncio.Task[None]) -> None:
@@ -271,22 +281,39 @@ async def _stay_quiet(position: int) -> None:
     """A REST client is not told its place in line."""
 
 
-async def _outcome(task: asyncio.Task[None], client: BatchClient) -> Exit:
-    """The run's `exit` as soon as it is known; cancelling the request cancels the run."""
+async def _outcome(task: asyncio.Task[None], client: BatchClient, request: web.Request) -> Exit:
+    """The run's `exit` as soon as it is known; a client that left takes its run along."""
     ended = asyncio.ensure_future(client.ended.wait())
+    left = asyncio.ensure_future(_client_left(request))
     try:
-        await asyncio.wait([task, ended], return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
+        done, _ = await asyncio.wait([task, ended, left], return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # a server with `handler_cancellation` on
         task.cancel()
         raise
     finally:
         ended.cancel()
+        left.cancel()
     if client.exit is not None:
         return client.exit  # the container is removed in the background
+    if left in done and not task.done():
+        task.cancel()  # the run logs and counts itself killed: "the client went away"
+        raise ClientLeft
     if task.cancelled():
         raise Busy("the server is shutting down; try again later")
     task.result()  # raises what kept the run from starting (`Busy`)
     raise CeError("the run ended without an exit; the server logged it")
+
+
+async def _client_left(request: web.Request) -> None:
+    """Return once the request's connection is lost.
+
+    aiohttp does not cancel a handler whose client left (unless the server
+    enables `handler_cancellation`, which `web.run_app` does not by default),
+    and once the body is read nothing the handler can await hears of it: the
+    only sign is the protocol dropping its transport, so poll for that.
+    """
+    while (transport := request.transport) is not None and not transport.is_closing():  # noqa: ASYNC110
+        await asyncio.sleep(_CONNECTION_CHECK_S)
 
 
 async def end_batch_runs(app: web.Application) -> None:
