@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = Field(default_factory=list)
     tokens: list[str] = Field(default_factory=list)
     max_message_bytes: int = Field(128 * KIB, ge=KIB, le=64 * MIB)
+    #: A REST body must have arrived this long after its request's head (408).
+    body_timeout_s: float = Field(10.0, gt=0, le=120)
     max_code_bytes: int = Field(64 * KIB, ge=KIB, le=16 * MIB)
     max_args: int = Field(64, ge=0, le=1024)
     max_args_bytes: int = Field(2 * KIB, ge=0, le=3 * KIB)

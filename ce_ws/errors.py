@@ -2,6 +2,7 @@
 
     CeError                      code: internal
     ├── BadMessage               code: bad_message
+    │   └── BodyTimeout          (a REST body that did not arrive in time: HTTP 408)
     ├── UnknownLanguage          code: unknown_language
     ├── CodeTooLarge             code: code_too_large
     │   └── BodyTooLarge         (a REST body over the size cap: HTTP 413)
@@ -36,6 +37,10 @@ class CeError(Exception):
 
 class BadMessage(CeError):
     code = "bad_message"
+
+
+class BodyTimeout(BadMessage):
+    """A REST request body that did not arrive within its deadline."""
 
 
 class UnknownLanguage(CeError):

@@ -320,7 +320,7 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(ServerMessage):
-    """Every REST refusal: 400, 401, 413, 429 or 503, with the WebSocket's error codes."""
+    """Every REST refusal: 400, 401, 408, 413, 429 or 503, with the WebSocket's error codes."""
 
     error: ErrorDetail
 

@@ -33,6 +33,7 @@ from ce_ws.auth import bearer_token, token_is_valid
 from ce_ws.config import Settings
 from ce_ws.errors import (
     BadMessage,
+    BodyTimeout,
     BodyTooLarge,
     Busy,
     CeError,
@@ -71,6 +72,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
 _HTTP_STATUS: dict[type[CeError], HTTPStatus] = {
     BodyTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    BodyTimeout: HTTPStatus.REQUEST_TIMEOUT,
     BadMessage: HTTPStatus.BAD_REQUEST,
     UnknownLanguage: HTTPStatus.BAD_REQUEST,
     CodeTooLarge: HTTPStatus.BAD_REQUEST,
@@ -240,8 +242,15 @@ def _track(app: web.Application, run: Run, task: asyncio.Task[None]) -> None:
 
 
 async def _read_body(request: web.Request, settings: Settings) -> bytes:
+    """The whole body, within the size cap and the body deadline."""
     try:
-        return await request.read()
+        async with asyncio.timeout(settings.body_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        # Else a client announcing a body it never sends holds its connection forever.
+        raise BodyTimeout(
+            f"the request body did not arrive within {settings.body_timeout_s:g} s"
+        ) from None
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge(
             f"the request body is over the {settings.max_message_bytes}-byte limit"

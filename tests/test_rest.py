@@ -9,6 +9,7 @@ import pytest
 from ce_ws.config import Settings
 from ce_ws.errors import (
     BadMessage,
+    BodyTimeout,
     BodyTooLarge,
     Busy,
     CeError,
@@ -34,6 +35,7 @@ from ce_ws.types import COMPILER, STDERR, STDOUT
         (CodeTooLarge("x"), 400),
         (LimitExceeded("x"), 400),
         (BodyTooLarge("x"), 413),
+        (BodyTimeout("x"), 408),
         (Unauthorized("x"), 401),
         (RateLimited("x"), 429),
         (Busy("x"), 503),
