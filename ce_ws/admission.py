@@ -1,7 +1,8 @@
 """Admission: a global cap on concurrent runs, a per-client cap, a bounded line.
 
 `Admission.slot()` is entered by every run before its container exists;
-`ClientConnections.hold()` by every WebSocket for its whole life.
+`ClientConnections.hold()` by every WebSocket for its whole life, and by
+every other HTTP request while it is handled.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ class RateLimiter:
 
 
 class ClientConnections:
-    """Counts open WebSockets per client, for the per-client connection cap."""
+    """Counts open connections (or requests) per client, for a per-client cap."""
 
     def __init__(self, per_client: int) -> None:
         self.per_client = per_client

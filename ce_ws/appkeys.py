@@ -22,6 +22,8 @@ ADMISSION = web.AppKey("admission", Admission)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 #: Open WebSockets per client address, for the per-client connection cap.
 CLIENT_CONNECTIONS = web.AppKey("client_connections", ClientConnections)
+#: Open HTTP requests per client address (WebSockets apart), for their per-client cap.
+HTTP_REQUESTS = web.AppKey("http_requests", ClientConnections)
 #: Open WebSocket connections, ended (runs first, then 1001) at shutdown.
 CONNECTIONS = web.AppKey("connections", set[Connection])
 #: Every run's task, so shutdown can end them.

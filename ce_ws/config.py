@@ -114,6 +114,9 @@ class CapacitySettings(BaseModel):
     max_connections: int = Field(512, ge=1, le=100_000)
     #: Open WebSockets from one client address; more are closed with 1008.
     max_connections_per_client: int = Field(32, ge=1, le=100_000)
+    #: HTTP requests one client address may have open at once (WebSockets
+    #: apart); more are answered 429 and closed before their body is read.
+    max_http_per_client: int = Field(32, ge=1, le=100_000)
     runs_per_minute: int = Field(120, ge=1, le=100_000)
     #: Refused messages one WebSocket may earn a minute; then it is closed 1008.
     refusals_per_minute: int = Field(60, ge=1, le=100_000)

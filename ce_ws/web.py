@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from ce_ws import rest
 from ce_ws.admission import Admission, ClientConnections, RateLimiter
@@ -23,6 +24,7 @@ from ce_ws.appkeys import (
     CLIENT_CONNECTIONS,
     CONNECTIONS,
     ENGINE,
+    HTTP_REQUESTS,
     LANGUAGES,
     METRICS,
     POOL,
@@ -59,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     app[ADMISSION] = Admission(settings.capacity)
     app[RATE_LIMITER] = RateLimiter(settings.capacity.runs_per_minute)
     app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
+    app[HTTP_REQUESTS] = ClientConnections(settings.capacity.max_http_per_client)
     app[CONNECTIONS] = set()
     app[RUN_TASKS] = set()
     app[BATCH_RUNS] = {}
@@ -66,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([docker_engine, engine_events, orphan_reaper, warm_pool])
     app.on_shutdown.extend([close_connections, rest.end_batch_runs])
     app.on_response_prepare.append(add_security_headers)
+    app.middlewares.append(limit_http_per_client)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/v1/ws", websocket)
     app.router.add_get("/api/v1/languages", rest.languages)
@@ -229,6 +233,39 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     """Harden every response the browser sees."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+
+
+@web.middleware
+async def limit_http_per_client(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Cap the HTTP requests one address has open; the extra is refused before its body.
+
+    A request holds a connection (a file descriptor) while its body trickles
+    in; WebSockets are capped apart, for their whole life.
+    """
+    if request.match_info.handler is websocket:
+        return await handler(request)
+    client_key = request.remote or "unknown"
+    open_requests = request.app[HTTP_REQUESTS]
+    if not open_requests.has_room(client_key):
+        refusal = RateLimited(
+            f"more than {open_requests.per_client} open requests from this client"
+        )
+        return await _answer_and_close(request, rest.error_response(refusal))
+    with open_requests.hold(client_key):
+        return await handler(request)
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send `response`, then drop the connection at once.
+
+    aiohttp would otherwise go on reading (and ignoring) an unread body for
+    up to its lingering time: a refusal must not keep the connection it refuses.
+    """
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
+    return response
 
 
 def origin_allowed(request: web.Request, allowed: list[str]) -> bool:

@@ -44,8 +44,10 @@ class RawRequest:
         return cls(reader, writer)
 
     @classmethod
-    async def post_json(cls, host: str, port: int, **body: Any) -> RawRequest:
-        return await cls.post(host, port, json.dumps(body).encode())
+    async def post_json(
+        cls, host: str, port: int, *, source: str | None = None, **body: Any
+    ) -> RawRequest:
+        return await cls.post(host, port, json.dumps(body).encode(), source=source)
 
     async def response(self, timeout: float) -> tuple[int, dict[str, Any]]:
         """The answer's status and JSON body; fails if none came within `timeout`."""
