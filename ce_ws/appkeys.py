@@ -20,6 +20,8 @@ LANGUAGES = web.AppKey("languages", LanguageTable)
 ENGINE = web.AppKey("engine", Engine)
 ADMISSION = web.AppKey("admission", Admission)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+#: Refused `execute` requests per client address, against their own budget.
+REFUSALS = web.AppKey("refusals", RateLimiter)
 #: Open WebSockets per client address, for the per-client connection cap.
 CLIENT_CONNECTIONS = web.AppKey("client_connections", ClientConnections)
 #: Open HTTP requests per client address (WebSockets apart), for their per-client cap.

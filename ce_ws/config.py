@@ -118,7 +118,9 @@ class CapacitySettings(BaseModel):
     #: apart); more are answered 429 and closed before their body is read.
     max_http_per_client: int = Field(32, ge=1, le=100_000)
     runs_per_minute: int = Field(120, ge=1, le=100_000)
-    #: Refused messages one WebSocket may earn a minute; then it is closed 1008.
+    #: Refused messages one WebSocket may earn a minute (then it is closed
+    #: 1008), and refused `execute` requests one address may (then it gets
+    #: 429 before its body is read).
     refusals_per_minute: int = Field(60, ge=1, le=100_000)
     #: How long a REST `execute` may wait in line for a slot before a 503.
     rest_queue_wait_s: float = Field(10.0, ge=0, le=300)

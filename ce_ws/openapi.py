@@ -85,7 +85,7 @@ def _execute_operation() -> dict[str, Any]:
             "401": _refusal("Tokens are configured and none valid was given (unauthorized)."),
             "408": _refusal("The request body did not arrive within the body deadline (bad_message)."),
             "413": _refusal("The request body is over the size cap (code_too_large)."),
-            "429": _refusal("Too many runs or open requests from this client (rate_limited).", retry_after=True),
+            "429": _refusal("Too many runs, refused requests or open requests from this client (rate_limited).", retry_after=True),
             "503": _refusal("No slot came free in time (busy).", retry_after=True),
         },
     }  # fmt: skip

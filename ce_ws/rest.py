@@ -24,6 +24,7 @@ from ce_ws.appkeys import (
     METRICS,
     POOL,
     RATE_LIMITER,
+    REFUSALS,
     RUN_TASKS,
     SANDBOX,
     SETTINGS,
@@ -202,6 +203,7 @@ async def execute(request: web.Request) -> web.Response:
     except ClientLeft:
         return web.Response(status=CLIENT_CLOSED_REQUEST)
     except CeError as exc:
+        request.app[REFUSALS].spend(client_key)
         log.info("refused %s: %s", exc.code, exc.message)
         telemetry.refused(exc)
         return error_response(exc)
@@ -212,6 +214,9 @@ async def _execute(
 ) -> ExecuteResponse:
     app = request.app
     settings = app[SETTINGS]
+    # Each refusal costs a parse and a log line: a client that has earned too
+    # many is refused before its body is even read.
+    app[REFUSALS].check_left(client_key)
     body = await _read_body(request, settings)
     plan = plan_run(
         _authorized_request(request, body, settings), languages=app[LANGUAGES], settings=settings

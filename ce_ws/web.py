@@ -29,6 +29,7 @@ from ce_ws.appkeys import (
     METRICS,
     POOL,
     RATE_LIMITER,
+    REFUSALS,
     RUN_TASKS,
     SANDBOX,
     SETTINGS,
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LANGUAGES] = load_languages()
     app[ADMISSION] = Admission(settings.capacity)
     app[RATE_LIMITER] = RateLimiter(settings.capacity.runs_per_minute)
+    app[REFUSALS] = RateLimiter(settings.capacity.refusals_per_minute, events="refused requests")
     app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
     app[HTTP_REQUESTS] = ClientConnections(settings.capacity.max_http_per_client)
     app[CONNECTIONS] = set()
