@@ -114,7 +114,7 @@ def error_response(error: CeError) -> web.Response:
 
 
 class ClientLeft(Exception):
-    """The client closed its connection before its run ended: nobody to answer."""
+    """The client closed its connection before its answer: nobody to answer."""
 
 
 class BatchClient:
@@ -251,6 +251,9 @@ async def _read_body(request: web.Request, settings: Settings) -> bytes:
     try:
         async with asyncio.timeout(settings.body_timeout_s):
             return await request.read()
+    except ConnectionError:
+        # Gone mid-body. Let through, aiohttp logs it as an error, traceback and all.
+        raise ClientLeft from None
     except TimeoutError:
         # Else a client announcing a body it never sends holds its connection forever.
         raise BodyTimeout(

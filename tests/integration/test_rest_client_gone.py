@@ -26,6 +26,7 @@ from tests.integration.rest import metric, metrics
 from tests.integration.server_process import server_process
 from tests.integration.test_ws_cleanup import wait_until_gone
 
+ACCESS_LOGGER = "aiohttp.access"
 #: SECURITY.md: every container is gone within 5 s of its client leaving.
 CLEANUP_S = 5.0
 #: Would run for 90 s if nobody ended it.
@@ -77,6 +78,23 @@ async def test_a_client_that_leaves_loses_its_run_within_five_seconds(
     assert (end["status"], end["message"], end["via"]) == ("killed", "the client went away", "rest")
     samples = await metrics(client)
     assert metric(samples, "ce_runs_total", language="bash", status="killed") == 1
+
+
+async def test_a_client_that_leaves_during_its_body_is_no_error_in_the_log(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    client = await make_client()
+    request = await RawRequest.post(client.host, client.port, b"{", content_length=100_000)
+    await asyncio.sleep(0.2)  # the server is reading the body
+    await request.close()
+    deadline = time.monotonic() + 5
+    while not (answered := [r for r in caplog.records if r.name == ACCESS_LOGGER]):
+        assert time.monotonic() < deadline, "the server never finished the request"
+        await asyncio.sleep(0.05)
+    assert '"POST /api/v1/execute HTTP/1.1" 499' in answered[0].getMessage()
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert problems == []
 
 
 async def test_the_run_app_server_also_ends_the_run_of_a_client_that_left() -> None:
