@@ -118,8 +118,13 @@ class CapacitySettings(BaseModel):
     max_connections: int = Field(512, ge=1, le=100_000)
     #: Open WebSockets from one client address; more are closed with 1008.
     max_connections_per_client: int = Field(32, ge=1, le=100_000)
+    #: HTTP requests one client address may have open at once (WebSockets
+    #: apart); more are answered 429 and closed before their body is read.
+    max_http_per_client: int = Field(32, ge=1, le=100_000)
     runs_per_minute: int = Field(120, ge=1, le=100_000)
-    #: Refused messages one WebSocket may earn a minute; then it is closed 1008.
+    #: Refused messages one WebSocket may earn a minute (then it is closed
+    #: 1008), and refused `execute` requests one address may (then it gets
+    #: 429 before its body is read).
     refusals_per_minute: int = Field(60, ge=1, le=100_000)
     #: How long a REST `execute` may wait in line for a slot before a 503.
     rest_queue_wait_s: float = Field(10.0, ge=0, le=300)
@@ -157,6 +162,8 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     tokens: list[str] = Field(default_factory=list)
     max_message_bytes: int = Field(128 * KIB, ge=KIB, le=64 * MIB)
+    #: A REST body must have arrived this long after its request's head (408).
+    body_timeout_s: float = Field(10.0, gt=0, le=120)
     max_code_bytes: int = Field(64 * KIB, ge=KIB, le=16 * MIB)
     max_args: int = Field(64, ge=0, le=1024)
     max_args_bytes: int = Field(2 * KIB, ge=0, le=3 * KIB)

@@ -2,6 +2,7 @@
 
     CeError                      code: internal
     ├── BadMessage               code: bad_message
+    │   └── BodyTimeout          (a REST body that did not arrive in time: HTTP 408)
     ├── UnknownLanguage          code: unknown_language
     ├── CodeTooLarge             code: code_too_large
     │   └── BodyTooLarge         (a REST body over the size cap: HTTP 413)
@@ -20,11 +21,25 @@
 
 Handlers translate a `CeError` into an `error` message (WebSocket) or a 4xx/5xx
 body (REST); anything else is a bug and becomes `internal`.
+
+A message goes to the client and to the log: what it quotes of the client's
+input is clipped (`clip`) where it is quoted, and the whole message is
+bounded whatever it quotes, so a refusal never echoes a flood.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+#: The most of a client's value a message quotes.
+ECHO_CHARS = 64
+#: The longest message of any error (the server's own words are far shorter).
+MESSAGE_CHARS = 512
+
+
+def clip(text: str, limit: int = ECHO_CHARS) -> str:
+    """`text` cut to `limit` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class CeError(Exception):
@@ -33,6 +48,7 @@ class CeError(Exception):
     code: ClassVar[str] = "internal"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        message = clip(message, MESSAGE_CHARS)  # e.g. pydantic's, which may quote the input
         super().__init__(message)
         self.message = message
         self.field = field
@@ -40,6 +56,10 @@ class CeError(Exception):
 
 class BadMessage(CeError):
     code = "bad_message"
+
+
+class BodyTimeout(BadMessage):
+    """A REST request body that did not arrive within its deadline."""
 
 
 class UnknownLanguage(CeError):

@@ -84,9 +84,10 @@ def _execute_operation() -> dict[str, Any]:
             "400": _refusal("Invalid request: bad_message, unknown_language, code_too_large, limit_exceeded."),
             "401": _refusal("Tokens are configured and none valid was given (unauthorized)."),
             "403": _refusal("Host or Origin not the server's own nor allowed (host_not_allowed, origin_not_allowed)."),
+            "408": _refusal("The request body did not arrive within the body deadline (bad_message)."),
             "413": _refusal("The request body is over the size cap (code_too_large)."),
             "415": _refusal("The body is not sent as application/json (unsupported_media_type)."),
-            "429": _refusal("Too many runs from this client (rate_limited).", retry_after=True),
+            "429": _refusal("Too many runs, refused requests or open requests from this client (rate_limited).", retry_after=True),
             "503": _refusal("No slot came free in time (busy).", retry_after=True),
         },
     }  # fmt: skip

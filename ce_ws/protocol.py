@@ -23,7 +23,7 @@ from ce_ws.config import (
     MIN_PIDS,
     MIN_WALL_MS,
 )
-from ce_ws.errors import BadMessage
+from ce_ws.errors import BadMessage, clip
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "ce.v1"
@@ -75,7 +75,9 @@ class SourceFile(_Inbound):
         try:
             return base64.b64decode(self.content, validate=True)
         except binascii.Error as exc:
-            raise BadMessage(f"file {self.name!r} is not valid base64", field="files") from exc
+            raise BadMessage(
+                f"file {clip(self.name)!r} is not valid base64", field="files"
+            ) from exc
 
 
 class LimitRequest(_Inbound):

@@ -16,15 +16,17 @@ from ce_ws.api import ops, rest, ws
 from ce_ws.api.appkeys import (
     CLIENT_CONNECTIONS,
     CONNECTIONS,
+    HTTP_REQUESTS,
     LANGUAGES,
     METRICS,
     ORIGINS,
+    REFUSALS,
     RUNNER,
     SANDBOX,
     SETTINGS,
 )
 from ce_ws.api.connection import Connection
-from ce_ws.api.guards import host_guard
+from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
 from ce_ws.api.http_errors import client_errors
 from ce_ws.api.ops import STATIC_DIR
@@ -33,7 +35,7 @@ from ce_ws.languages import load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
 from ce_ws.origins import OriginPolicy
-from ce_ws.runs.admission import ClientConnections
+from ce_ws.runs.admission import ClientConnections, RateLimiter
 from ce_ws.runs.runner import Runner
 from ce_ws.sandbox.base import Backend
 from ce_ws.sandbox.docker import DockerSandbox
@@ -47,7 +49,8 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     one, built from `settings`.
     """
     app = web.Application(
-        client_max_size=settings.max_message_bytes, middlewares=[client_errors, host_guard]
+        client_max_size=settings.max_message_bytes,
+        middlewares=[client_errors, host_guard, limit_http_per_client],
     )
     languages = load_languages()
     metrics = Metrics()
@@ -68,6 +71,8 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app[RUNNER] = runner
     app[CONNECTIONS] = set()
     app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
+    app[HTTP_REQUESTS] = ClientConnections(settings.capacity.max_http_per_client)
+    app[REFUSALS] = RateLimiter(settings.capacity.refusals_per_minute, events="refused requests")
     _watch_gauges(app)
     app.cleanup_ctx.extend([sandbox_backend, run_registry])
     app.on_shutdown.append(end_runs_then_sockets)
@@ -80,7 +85,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/healthz", ops.healthz)
     router.add_get("/readyz", ops.readyz)
     router.add_get("/metrics", ops.metrics)
-    router.add_get("/api/v1/ws", ws.websocket)
+    router.add_get("/api/v1/ws", ws.websocket, name=WEBSOCKET_ROUTE)
     router.add_post("/api/v1/execute", rest.execute)
     router.add_get("/api/v1/languages", ops.languages)
     router.add_get("/api/v1/openapi.json", ops.openapi)

@@ -9,7 +9,7 @@ from ce_ws.config import Settings
 from ce_ws.languages import LanguageTable
 from ce_ws.metrics import Metrics
 from ce_ws.origins import OriginPolicy
-from ce_ws.runs.admission import ClientConnections
+from ce_ws.runs.admission import ClientConnections, RateLimiter
 from ce_ws.runs.runner import Runner
 from ce_ws.sandbox.base import Backend
 
@@ -23,6 +23,10 @@ RUNNER = web.AppKey("runner", Runner)
 SANDBOX = web.AppKey("sandbox", Backend)
 #: Open WebSockets per client, for the per-client connection cap.
 CLIENT_CONNECTIONS = web.AppKey("client_connections", ClientConnections)
+#: Open HTTP requests per client address (WebSockets apart), for their per-client cap.
+HTTP_REQUESTS = web.AppKey("http_requests", ClientConnections)
+#: Refused `execute` requests per client address, against their own budget.
+REFUSALS = web.AppKey("refusals", RateLimiter)
 #: Open WebSocket connections, told 1001 at shutdown.
 CONNECTIONS = web.AppKey("connections", set[Connection])
 #: The server's Prometheus metrics (its own registry).

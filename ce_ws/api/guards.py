@@ -1,10 +1,11 @@
-"""The browser rules: which requests a page on another site could have sent.
+"""What is refused before a handler reads anything: foreign pages, too many requests.
 
 A browser lets any page send a request to any address, the user's own
 machine included; these checks refuse what only such a page would send.
 The Host check guards every route (a middleware); the Origin and
 Content-Type checks guard the routes that run code, before anything is read.
-The policy itself is `ce_ws.origins`.
+The policy itself is `ce_ws.origins`. The per-address cap on open HTTP
+requests is a middleware too: a slow body holds a file descriptor.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from ce_ws.api.appkeys import ORIGINS
-from ce_ws.errors import HostNotAllowed, OriginNotAllowed, UnsupportedMediaType
+from ce_ws.api.appkeys import HTTP_REQUESTS, ORIGINS
+from ce_ws.api.http import error_response
+from ce_ws.errors import HostNotAllowed, OriginNotAllowed, RateLimited, UnsupportedMediaType
 from ce_ws.origins import local_port
 
 JSON = "application/json"
+#: The name of the WebSocket's route: its connections are capped apart.
+WEBSOCKET_ROUTE = "websocket"
 
 
 @web.middleware
@@ -48,3 +52,36 @@ def require_json(request: web.Request) -> None:
     """A JSON body must say so: a page elsewhere can send text/plain or a form without asking."""
     if request.content_type != JSON:
         raise UnsupportedMediaType(f"send the body as Content-Type: {JSON}")
+
+
+@web.middleware
+async def limit_http_per_client(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Cap the HTTP requests one address has open; the extra is refused before its body.
+
+    A request holds a connection (a file descriptor) while its body trickles
+    in; WebSockets are capped apart, for their whole life.
+    """
+    if request.match_info.route.name == WEBSOCKET_ROUTE:
+        return await handler(request)
+    client_key = request.remote or "unknown"
+    open_requests = request.app[HTTP_REQUESTS]
+    if not open_requests.has_room(client_key):
+        refusal = RateLimited(
+            f"more than {open_requests.per_client} open requests from this client"
+        )
+        return await _answer_and_close(request, error_response(refusal))
+    with open_requests.hold(client_key):
+        return await handler(request)
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send `response`, then drop the connection at once.
+
+    aiohttp would otherwise go on reading (and ignoring) an unread body for
+    up to its lingering time: a refusal must not keep the connection it refuses.
+    """
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
+    return response

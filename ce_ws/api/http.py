@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ce_ws.errors import (
     BadMessage,
+    BodyTimeout,
     BodyTooLarge,
     Busy,
     CeError,
@@ -26,6 +27,7 @@ from ce_ws.protocol import ErrorBody, ErrorDetail, ServerMessage
 RETRY_AFTER_S = 5
 _HTTP_STATUS: dict[type[CeError], HTTPStatus] = {
     BodyTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    BodyTimeout: HTTPStatus.REQUEST_TIMEOUT,
     BadMessage: HTTPStatus.BAD_REQUEST,
     UnknownLanguage: HTTPStatus.BAD_REQUEST,
     CodeTooLarge: HTTPStatus.BAD_REQUEST,

@@ -12,13 +12,13 @@ import logging
 
 from aiohttp import web
 
-from ce_ws.api.appkeys import RUNNER, SETTINGS
+from ce_ws.api.appkeys import REFUSALS, RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.api.guards import require_json, require_own_origin
 from ce_ws.api.http import error_response
 from ce_ws.api.jsonstream import PIECE, stream_json
 from ce_ws.config import Settings
-from ce_ws.errors import BadMessage, BodyTooLarge, CeError, Unauthorized
+from ce_ws.errors import BadMessage, BodyTimeout, BodyTooLarge, CeError, Unauthorized
 from ce_ws.languages import Language
 from ce_ws.protocol import (
     CompileResult,
@@ -130,50 +130,97 @@ class BatchCollector:
         )
 
 
+#: How often a waiting `execute` checks that its client is still connected.
+_CONNECTION_CHECK_S = 0.25
+#: nginx's "client closed request": only the access log ever sees it.
+CLIENT_CLOSED_REQUEST = 499
+
+
+class ClientLeft(Exception):
+    """The client closed its connection before its answer: nobody to answer."""
+
+
 async def execute(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/execute`: run a program to its end; a refusal is a 4xx/5xx body."""
     client = Client(key=request.remote or "unknown", via="rest")
+    try:
+        result = await _execute(request, client)
+    except ClientLeft:
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
+    except CeError as exc:
+        request.app[REFUSALS].spend(client.key)
+        log.info("refused %s: %s", exc.code, exc.message)
+        return error_response(exc)
+    return await stream_json(request, result.to_data())  # up to the output cap, in pieces
+
+
+async def _execute(request: web.Request, client: Client) -> ExecuteResponse:
+    """Check, parse and run one request; raises the `CeError` that refuses it."""
     runner, settings = request.app[RUNNER], request.app[SETTINGS]
     try:
         require_own_origin(request)  # before the body is read: a page elsewhere gets nothing run
         require_json(request)
+        # Each refusal costs a parse and a log line: a client that has earned
+        # too many is refused before its body is even read.
+        request.app[REFUSALS].check_left(client.key)
         body = _authorized_request(request, await _read_body(request, settings), settings)
     except CeError as exc:
         runner.refused(client, exc)
-        return _refusal(exc)
+        raise
     collector = BatchCollector()
-    try:
-        handle = runner.start(
-            body,
-            owner=collector,
-            client=client,
-            terminal=Terminal(tty=False),
-            queue_wait_s=settings.capacity.rest_queue_wait_s,
-        )
-        exit_message = await _outcome(handle)
-    except CeError as exc:
-        return _refusal(exc)
-    result = collector.response(exit_message, handle.language)
-    return await stream_json(request, result.to_data())  # up to the output cap, in pieces
+    handle = runner.start(
+        body,
+        owner=collector,
+        client=client,
+        terminal=Terminal(tty=False),
+        queue_wait_s=settings.capacity.rest_queue_wait_s,
+    )
+    return collector.response(await _outcome(handle, request), handle.language)
 
 
-async def _outcome(handle: RunHandle) -> Exit:
-    """The run's `exit`; a request cancelled while waiting ends the run."""
+async def _outcome(handle: RunHandle, request: web.Request) -> Exit:
+    """The run's `exit` as soon as it is decided; a client that left takes its run along."""
+    outcome = asyncio.ensure_future(handle.outcome())
+    left = asyncio.ensure_future(_client_left(request))
     try:
-        return await handle.outcome()
-    except asyncio.CancelledError:
+        await asyncio.wait([outcome, left], return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # a server with `handler_cancellation` on
         await handle.cancel()
         raise
+    finally:
+        left.cancel()
+    if not outcome.done():
+        outcome.cancel()
+        await handle.cancel()  # the run logs and counts itself killed: "the client went away"
+        raise ClientLeft
+    return outcome.result()
 
 
-def _refusal(error: CeError) -> web.Response:
-    log.info("refused %s: %s", error.code, error.message)
-    return error_response(error)
+async def _client_left(request: web.Request) -> None:
+    """Return once the request's connection is lost.
+
+    aiohttp does not cancel a handler whose client left (unless the server
+    enables `handler_cancellation`, which `web.run_app` does not by default),
+    and once the body is read nothing the handler can await hears of it: the
+    only sign is the protocol dropping its transport, so poll for that.
+    """
+    while (transport := request.transport) is not None and not transport.is_closing():  # noqa: ASYNC110
+        await asyncio.sleep(_CONNECTION_CHECK_S)
 
 
 async def _read_body(request: web.Request, settings: Settings) -> bytes:
+    """The whole body, within the size cap and the body deadline."""
     try:
-        return await request.read()
+        async with asyncio.timeout(settings.body_timeout_s):
+            return await request.read()
+    except ConnectionError:
+        # Gone mid-body. Let through, aiohttp logs it as an error, traceback and all.
+        raise ClientLeft from None
+    except TimeoutError:
+        # Else a client announcing a body it never sends holds its connection forever.
+        raise BodyTimeout(
+            f"the request body did not arrive within {settings.body_timeout_s:g} s"
+        ) from None
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge(
             f"the request body is over the {settings.max_message_bytes}-byte limit"

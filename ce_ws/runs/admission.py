@@ -6,7 +6,8 @@ that client's line (`max_queue_per_client`), so one address's extra runs
 never fill the line others need while slots are free.
 
 `Admission.slot()` is entered by every run before its container exists;
-`ClientConnections.hold()` by every WebSocket for its whole life.
+`ClientConnections.hold()` by every WebSocket for its whole life, and by
+every other HTTP request while it is handled.
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ class TokenBucket:
         self._tokens = float(per_minute)
         self._stamp = time.monotonic()
 
+    def has_token(self) -> bool:
+        """Whether `take` would succeed now (takes nothing)."""
+        return self._tokens_at(time.monotonic()) >= 1
+
     def take(self) -> bool:
         """Spend one token; False when none is left."""
         now = time.monotonic()
@@ -145,20 +150,35 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """A token bucket per client: at most `per_minute` runs, refilled smoothly."""
+    """A token bucket per client: at most `per_minute` events (runs, by default)."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, *, events: str = "runs") -> None:
         self._per_minute = per_minute
+        self._events = events
         self._buckets: dict[str, TokenBucket] = {}
         self._prune_at = _PRUNE_ABOVE
 
     def check(self, client: str) -> None:
-        """Take one token for a new run, or raise `RateLimited`."""
+        """Take one token for a new event, or raise `RateLimited`."""
+        if not self._bucket(client).take():
+            raise self._refusal()
+
+    def check_left(self, client: str) -> None:
+        """Raise `RateLimited` if `client` has no token left; takes none."""
+        if not self._bucket(client).has_token():
+            raise self._refusal()
+
+    def spend(self, client: str) -> None:
+        """Take one token if one is left: an event that already happened."""
+        self._bucket(client).take()
+
+    def _bucket(self, client: str) -> TokenBucket:
         if len(self._buckets) >= self._prune_at:
             self._forget_refilled()
-        bucket = self._buckets.setdefault(client, TokenBucket(self._per_minute))
-        if not bucket.take():
-            raise RateLimited(f"more than {self._per_minute} runs a minute; slow down")
+        return self._buckets.setdefault(client, TokenBucket(self._per_minute))
+
+    def _refusal(self) -> RateLimited:
+        return RateLimited(f"more than {self._per_minute} {self._events} a minute; slow down")
 
     def _forget_refilled(self) -> None:
         # A full bucket is what a new client gets anyway: dropping it changes
@@ -168,7 +188,7 @@ class RateLimiter:
 
 
 class ClientConnections:
-    """Counts open WebSockets per client, for the per-client connection cap."""
+    """Counts open connections (or requests) per client, for a per-client cap."""
 
     def __init__(self, per_client: int) -> None:
         self.per_client = per_client

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 
 from ce_ws.config import RunLimits, Settings
-from ce_ws.errors import BadMessage, CodeTooLarge, LimitExceeded
+from ce_ws.errors import BadMessage, CodeTooLarge, LimitExceeded, clip
 from ce_ws.languages import Language, LanguageTable
 from ce_ws.protocol import RunRequest
 from ce_ws.sandbox.staging import check_file_name
@@ -82,7 +82,7 @@ def plan_run(request: RunRequest, *, languages: LanguageTable, settings: Setting
     language = languages.resolve(request.language)
     if request.version is not None and not language.version.startswith(request.version):
         raise BadMessage(
-            f"{language.name} {request.version} is not available; this server has {language.version}",
+            f"{language.name} {clip(request.version)} is not available; this server has {language.version}",
             field="version",
         )
     files = _files(request, language, settings)

@@ -15,7 +15,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ce_ws.errors import BadMessage
+from ce_ws.errors import BadMessage, clip
 from ce_ws.sandbox.spec import SANDBOX_GID
 
 STAGING_PREFIX = "ce-"
@@ -37,7 +37,7 @@ def check_file_name(name: str) -> None:
         or "\0" in name
         or len(name.encode()) > MAX_NAME_BYTES
     ):
-        raise BadMessage(f"invalid file name {name!r}", field="files")
+        raise BadMessage(f"invalid file name {clip(name)!r}", field="files")
 
 
 def staging_path(root: str, owner: str, run_id: str) -> Path:

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from ce_ws.api.app import create_app
 from ce_ws.config import Settings
@@ -42,6 +43,17 @@ def no_leak_after_test(
     assert not swept, f"runs left these for the shutdown sweep: {swept}"
 
 
+class ServerAsDeployed(TestServer):
+    """A test server that, like `web.run_app`, never cancels a handler whose client left.
+
+    aiohttp's own test server does (`handler_cancellation=True`), which would
+    hide a handler that goes on working for nobody.
+    """
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return await super()._make_runner(**{**kwargs, "handler_cancellation": False})
+
+
 @pytest.fixture
 def make_client(aiohttp_client: Any, engine_guard: SpecRecorder) -> MakeClient:
     """Build an app from test settings (with overrides) and a client for it.
@@ -54,7 +66,8 @@ def make_client(aiohttp_client: Any, engine_guard: SpecRecorder) -> MakeClient:
         sandbox = DockerSandbox(
             settings, load_languages(), on_created=spec_recorder.hook(engine_guard.add)
         )
-        client: TestClient[Any, Any] = await aiohttp_client(create_app(settings, sandbox=sandbox))
+        server = ServerAsDeployed(create_app(settings, sandbox=sandbox))
+        client: TestClient[Any, Any] = await aiohttp_client(server)
         return client
 
     return make

@@ -37,6 +37,8 @@ _SERVER_ENV = {
     "CE_POOL__ENABLED": "false",
     # At most this many containers a minute, whatever is generated (then 429).
     "CE_CAPACITY__RUNS_PER_MINUTE": "40",
+    # Refusals are what is tested: their own budget must not cut them off.
+    "CE_CAPACITY__REFUSALS_PER_MINUTE": "100000",
     "CE_SANDBOX__COMPILE_MS": "5000",
 }
 

@@ -148,6 +148,18 @@ def test_rate_limiter_refuses_past_the_budget() -> None:
     limiter.check("b")
 
 
+def test_a_refusal_budget_is_checked_without_spending_and_spent_by_refusals() -> None:
+    refusals = RateLimiter(per_minute=2, events="refused requests")
+    refusals.check_left("a")
+    refusals.check_left("a")  # checking takes nothing
+    refusals.spend("a")
+    refusals.spend("a")
+    refusals.spend("a")  # past the budget: nothing left to take, no error
+    with pytest.raises(RateLimited, match="more than 2 refused requests a minute"):
+        refusals.check_left("a")
+    refusals.check_left("b")
+
+
 def test_rate_limiter_forgets_clients_whose_bucket_refilled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ce_ws.errors import BadMessage
+from ce_ws.errors import ECHO_CHARS, MESSAGE_CHARS, BadMessage, clip
 from ce_ws.protocol import (
     ErrorMessage,
     Exit,
@@ -89,6 +89,18 @@ def test_the_same_key_in_different_objects_is_fine() -> None:
     assert isinstance(parse_client_message(raw), RunMessage)
     parse_execute_request(b'{"language": "bash", "files": [{"name": "a", "content": "1"},'
                           b' {"name": "b", "content": "2"}]}')  # fmt: skip
+
+
+def test_a_message_quoting_a_huge_input_is_bounded() -> None:
+    with pytest.raises(BadMessage) as caught:
+        parse_client_message('{"type": "' + "x" * 100_000 + '"}')  # pydantic quotes the tag
+    assert len(caught.value.message) == MESSAGE_CHARS + 1 and caught.value.message.endswith("…")
+    assert str(caught.value) == caught.value.message
+
+
+def test_clip_keeps_short_values_and_marks_a_cut() -> None:
+    assert clip("3.11") == "3.11"
+    assert clip("9" * 1000) == "9" * ECHO_CHARS + "…"
 
 
 def test_deep_nesting_is_a_bad_message_not_a_crash() -> None:

@@ -10,6 +10,7 @@ from ce_ws.api.http import error_response, http_status
 from ce_ws.api.rest import BatchCollector
 from ce_ws.errors import (
     BadMessage,
+    BodyTimeout,
     BodyTooLarge,
     Busy,
     CeError,
@@ -33,6 +34,7 @@ from ce_ws.types import COMPILER, STDERR, STDOUT
         (CodeTooLarge("x"), 400),
         (LimitExceeded("x"), 400),
         (BodyTooLarge("x"), 413),
+        (BodyTimeout("x"), 408),
         (Unauthorized("x"), 401),
         (RateLimited("x"), 429),
         (Busy("x"), 503),
