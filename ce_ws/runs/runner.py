@@ -189,6 +189,10 @@ class Runner:
         """Count a refusal that a surface decided itself (auth, a bad body)."""
         self._telemetry.for_client(client.key, via=client.via).refused(error)
 
+    def live_runs(self) -> list[RunHandle]:
+        """Every run not yet over (queued, running, or removing its box)."""
+        return list(self._runs)
+
     def get(self, run_id: str) -> RunHandle | None:
         """The live run with this id, if any."""
         return next((handle for handle in self._runs if handle.run_id == run_id), None)

@@ -57,8 +57,19 @@ class RawRequest:
             while (line := await self.reader.readline()) not in {b"\r\n", b""}:
                 name, _, value = line.decode().partition(":")
                 headers[name.strip().lower()] = value.strip()
-            body = await self.reader.readexactly(int(headers["content-length"]))
+            body = await self._body(headers)
         return int(status_line.split()[1]), json.loads(body)
+
+    async def _body(self, headers: dict[str, str]) -> bytes:
+        """The body, whole: by its length, or chunk by chunk (a streamed answer)."""
+        if "content-length" in headers:
+            return await self.reader.readexactly(int(headers["content-length"]))
+        body = b""
+        while size := int((await self.reader.readline()).strip(), 16):
+            body += await self.reader.readexactly(size)
+            await self.reader.readline()  # the CRLF after each chunk
+        await self.reader.readline()  # the CRLF after the last, empty chunk
+        return body
 
     async def closed_by_server(self, timeout: float) -> bool:
         """Whether the server ends the connection within `timeout` (after its answer)."""

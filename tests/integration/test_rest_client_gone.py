@@ -15,16 +15,17 @@ import time
 
 import pytest
 from aiohttp import web
-from ce_ws.appkeys import BATCH_RUNS
-from ce_ws.session import RunState
 
+from ce_ws.api.appkeys import RUNNER
 from ce_ws.logs import EVENTS_LOGGER
-from tests.conftest import OWNER_LABEL, TEST_SERVER_ID, run_remains
+from ce_ws.runs.run import RunState
+from tests.helpers import eventually
 from tests.integration.conftest import MakeClient
 from tests.integration.raw_http import RawRequest
 from tests.integration.rest import metric, metrics
 from tests.integration.server_process import server_process
 from tests.integration.test_ws_cleanup import wait_until_gone
+from tests.leftovers import OWNER_LABEL, TEST_SERVER_ID, run_remains
 
 ACCESS_LOGGER = "aiohttp.access"
 #: SECURITY.md: every container is gone within 5 s of its client leaving.
@@ -39,13 +40,15 @@ LONG_RUN = {
 
 async def _running_run_id(app: web.Application, timeout_s: float = 30.0) -> str:
     """The id of the one REST run in flight, once its program runs."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        running = [run for run in app[BATCH_RUNS] if run.state is RunState.RUNNING]
-        if running:
-            return running[0].run_id
-        assert time.monotonic() < deadline, "the run never started"
-        await asyncio.sleep(0.05)
+    found: list[str] = []
+
+    def running() -> bool:
+        live = app[RUNNER].live_runs()
+        found[:] = [run.run_id for run in live if run.state is RunState.RUNNING]
+        return bool(found)
+
+    await eventually(running, timeout_s=timeout_s, what="the run's program started")
+    return found[0]
 
 
 def _containers_of(owner: str) -> list[str]:

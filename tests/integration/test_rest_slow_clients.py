@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ce_ws.appkeys import HTTP_REQUESTS
-
+from ce_ws.api.appkeys import HTTP_REQUESTS
 from tests.integration.conftest import MakeClient
 from tests.integration.raw_http import RawRequest
 from tests.integration.rest import execute
