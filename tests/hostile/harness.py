@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from ce_ws.languages import load_languages
+from tests.helpers import eventually
 from tests.integration.terminal import TermClient
 from tests.leftovers import run_remains, staging_folder
 
@@ -219,7 +220,7 @@ class Corpus:
             await asyncio.sleep(_WATCH_EVERY_S)
 
     async def _assert_gone(self, run_id: str) -> None:
-        deadline = time.monotonic() + GONE_WITHIN_S
-        while (remains := await asyncio.to_thread(run_remains, run_id)) != ([], False):
-            assert time.monotonic() < deadline, f"run {run_id} left {remains}"
-            await asyncio.sleep(0.1)
+        async def gone() -> bool:
+            return await asyncio.to_thread(run_remains, run_id) == ([], False)
+
+        await eventually(gone, timeout_s=GONE_WITHIN_S, what=f"run {run_id} gone", every_s=0.1)

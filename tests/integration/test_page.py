@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 
@@ -22,8 +24,27 @@ async def test_page_loads_nothing_from_elsewhere(client: TestClient[Any, Any]) -
     assert "/static/dist/app.js" in html
 
 
-async def test_static_files_do_not_follow_symlinks_out_of_the_folder(
-    client: TestClient[Any, Any],
+async def _raw_get(client: TestClient[Any, Any], path: str) -> bytes:
+    """GET `path` exactly as written: a client library would normalise the dots away."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        host = f"{client.host}:{client.port}"
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        async with asyncio.timeout(10):
+            return await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/../pyproject.toml", "/static/%2e%2e/pyproject.toml", "/static/..%2fREADME.md"]
+)
+async def test_static_files_never_reach_outside_their_folder(
+    client: TestClient[Any, Any], path: str
 ) -> None:
-    response = await client.get("/static/../pyproject.toml")
-    assert response.status in (403, 404)
+    answer = await _raw_get(client, path)
+    status = int(answer.split(b" ", 2)[1])
+    assert status in (400, 403, 404), answer[:200]
+    assert b"[project]" not in answer and b"Code Executor" not in answer

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -13,6 +12,7 @@ from ce_ws.api.appkeys import SANDBOX
 from ce_ws.config import PoolSettings, Settings
 from ce_ws.sandbox.base import BoxProfile
 from ce_ws.sandbox.pool import WarmPool
+from tests.helpers import eventually
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
 from tests.leftovers import TEST_SERVER_ID, project_containers, run_remains
@@ -29,11 +29,11 @@ async def readiness(client: TestClient[Any, Any]) -> dict[str, Any]:
 async def wait_for_idle(
     client: TestClient[Any, Any], count: int, timeout_s: float = 20
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while (body := await readiness(client))["pool_idle"] < count:
-        assert time.monotonic() < deadline, f"pool stuck at {body}"
-        await asyncio.sleep(0.1)
-    return body
+    async def filled() -> bool:
+        return bool((await readiness(client))["pool_idle"] >= count)
+
+    await eventually(filled, timeout_s=timeout_s, what=f"{count} idle boxes", every_s=0.1)
+    return await readiness(client)
 
 
 async def test_run_claims_a_warm_container_and_the_pool_refills(make_client: MakeClient) -> None:
@@ -77,10 +77,7 @@ async def test_pool_limits_hold_on_count_and_memory(make_client: MakeClient) -> 
     )
     filler = asyncio.create_task(pool.keep_filled())
     try:
-        deadline = time.monotonic() + 20
-        while pool.size < 2:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.1)
+        await eventually(lambda: pool.size >= 2, timeout_s=20, what="two boxes started")
         await asyncio.sleep(1)
         assert pool.size == 2, "the memory budget allows two boxes"
     finally:
@@ -95,13 +92,12 @@ async def test_old_idle_containers_are_recycled(make_client: MakeClient) -> None
     )
     await wait_for_idle(client, 1)
     first = client.app[SANDBOX].pool.idle_box_ids()
-    deadline = time.monotonic() + 15
-    while True:
+
+    def replaced() -> bool:
         current = client.app[SANDBOX].pool.idle_box_ids()
-        if current and not current & first:
-            break
-        assert time.monotonic() < deadline, "the old box was not recycled"
-        await asyncio.sleep(0.2)
+        return bool(current) and not current & first
+
+    await eventually(replaced, timeout_s=15, what="the old box recycled", every_s=0.2)
     for box_id in first:
         assert await asyncio.to_thread(run_remains, box_id) == ([], False)
 

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import subprocess
-import time
 
 import pytest
 from aiohttp import web
@@ -91,11 +90,12 @@ async def test_a_client_that_leaves_during_its_body_is_no_error_in_the_log(
     request = await RawRequest.post(client.host, client.port, b"{", content_length=100_000)
     await asyncio.sleep(0.2)  # the server is reading the body
     await request.close()
-    deadline = time.monotonic() + 5
-    while not (answered := [r for r in caplog.records if r.name == ACCESS_LOGGER]):
-        assert time.monotonic() < deadline, "the server never finished the request"
-        await asyncio.sleep(0.05)
-    assert '"POST /api/v1/execute HTTP/1.1" 499' in answered[0].getMessage()
+
+    def answered() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER]
+
+    await eventually(lambda: bool(answered()), what="the server finishing the request")
+    assert '"POST /api/v1/execute HTTP/1.1" 499' in answered()[0]
     problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert problems == []
 
@@ -104,10 +104,12 @@ async def test_the_run_app_server_also_ends_the_run_of_a_client_that_left() -> N
     server_id = f"{TEST_SERVER_ID}-gone"
     with server_process(server_id=server_id, CE_POOL__ENABLED="false") as server:
         request = await RawRequest.post_json("127.0.0.1", server.port, **LONG_RUN)
-        deadline = time.monotonic() + 30
-        while not await asyncio.to_thread(_containers_of, server_id):
-            assert time.monotonic() < deadline, "the run's container never started"
-            await asyncio.sleep(0.1)
+        await eventually(
+            lambda: asyncio.to_thread(_containers_of, server_id),
+            timeout_s=30,
+            what="the run's container started",
+            every_s=0.1,
+        )
         await asyncio.sleep(1)  # past the start: the program runs
         await request.close()
         elapsed = await wait_until_gone(

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import subprocess
-import time
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from ce_ws.logs import EVENTS_LOGGER
 from ce_ws.openapi import openapi_document
+from tests.helpers import eventually
 from tests.integration.conftest import MakeClient
 from tests.integration.rest import execute, metric, metrics, parse_metrics, refusal
 from tests.integration.terminal import TermClient
@@ -152,13 +152,12 @@ async def test_a_run_whose_client_left_is_counted_and_logged(
     async with TermClient.connect(client) as term:
         started = await term.run("bash", "echo running; sleep 100")
         await term.expect(b"running")
-    deadline = time.monotonic() + 5
-    while not (
-        events := [json.loads(r.getMessage()) for r in caplog.records if r.name == EVENTS_LOGGER]
-    ):
-        assert time.monotonic() < deadline, "no run_end event after the client left"
-        await asyncio.sleep(0.05)
-    [run_end] = events
+
+    def events() -> list[dict[str, Any]]:
+        return [json.loads(r.getMessage()) for r in caplog.records if r.name == EVENTS_LOGGER]
+
+    await eventually(lambda: bool(events()), what="a run_end event after the client left")
+    [run_end] = events()
     assert (run_end["run_id"], run_end["status"], run_end["via"]) == (
         started["run_id"],
         "killed",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ce_ws.api.appkeys import SANDBOX
+from tests.helpers import eventually
 from tests.integration.conftest import MakeClient
 from tests.integration.rest import metric, metrics
 from tests.integration.server_process import server_process
@@ -24,10 +25,7 @@ from tests.leftovers import TEST_SERVER_ID, leftovers, project_containers, run_r
 async def wait_until_gone(what: str, check: Callable[[], bool], timeout_s: float) -> float:
     """Seconds until `check()` says gone; fails after `timeout_s`."""
     began = time.monotonic()
-    while not await asyncio.to_thread(check):
-        if time.monotonic() - began > timeout_s:
-            raise AssertionError(f"{what} still there after {timeout_s}s")
-        await asyncio.sleep(0.05)
+    await eventually(lambda: asyncio.to_thread(check), timeout_s=timeout_s, what=f"{what} gone")
     return time.monotonic() - began
 
 
@@ -103,20 +101,19 @@ async def test_reaper_removes_orphans_and_spares_live_boxes(make_client: MakeCli
     client = await make_client(
         pool={"enabled": True, "per_profile": 1, "max_total": 1}, sandbox={"reap_interval_s": 1}
     )
-    deadline = time.monotonic() + 10
-    while orphan in await asyncio.to_thread(project_containers) or any(
-        f.exists() for f in orphan_folders
-    ):
-        assert time.monotonic() < deadline, "reaper did not remove the orphans"
-        await asyncio.sleep(0.1)
-    # One container and two folders, whether in one pass or two.
-    while metric(await metrics(client), "ce_reaper_removals_total") < 3:
-        assert time.monotonic() < deadline, "the reaper's removals are not counted"
-        await asyncio.sleep(0.1)
+
+    async def orphans_gone() -> bool:
+        containers = await asyncio.to_thread(project_containers)
+        return orphan not in containers and not any(f.exists() for f in orphan_folders)
+
+    async def removals_counted() -> bool:
+        # One container and two folders, whether in one pass or two.
+        return metric(await metrics(client), "ce_reaper_removals_total") >= 3
+
+    await eventually(orphans_gone, timeout_s=10, what="the reaper removed the orphans")
+    await eventually(removals_counted, timeout_s=10, what="the reaper's removals counted")
     pool = client.app[SANDBOX].pool
-    while pool.size < 1:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.1)
+    await eventually(lambda: pool.size >= 1, timeout_s=10, what="a warm box")
     warm = next(iter(pool.idle_box_ids()))
     await asyncio.sleep(2)  # at least one more periodic reap
     containers, staged = await asyncio.to_thread(run_remains, warm)
