@@ -236,12 +236,12 @@ async def test_huge_argv_and_env_in_a_child_are_refused(corpus: Corpus) -> None:
 
 
 async def test_code_over_the_size_cap_is_refused_before_any_container(
-    make_client: MakeClient, runtime: str, spec_recorder_session: SpecRecorder
+    make_client: MakeClient, runtime: str, engine_session: SpecRecorder
 ) -> None:
     """Group 15: the server refuses oversized code before creating anything."""
     # No warm pool: its refills would create containers of their own.
     corpus = await make_corpus(make_client, runtime, pool={"enabled": False})
-    before = len(spec_recorder_session.records())
+    before = len(engine_session.records())
     async with corpus.connect() as term:
         refused = await term.run("python", "#" * (64 * 1024 + 1))
     assert (refused["type"], refused["code"], refused["field"]) == (
@@ -249,5 +249,5 @@ async def test_code_over_the_size_cap_is_refused_before_any_container(
         "code_too_large",
         "code",
     )
-    assert len(spec_recorder_session.records()) == before
+    assert len(engine_session.records()) == before
     assert project_containers() == []
