@@ -18,7 +18,7 @@ from ce_ws import __version__
 from ce_ws.admission import Admission, RateLimiter, TokenBucket
 from ce_ws.auth import token_is_valid
 from ce_ws.config import Settings
-from ce_ws.errors import AlreadyRunning, CeError, NotRunning, Unauthorized
+from ce_ws.errors import AlreadyRunning, CeError, NotRunning, RateLimited, Unauthorized
 from ce_ws.languages import LanguageTable
 from ce_ws.plan import plan_run
 from ce_ws.protocol import (
@@ -125,6 +125,9 @@ class Connection:
         self._run_tasks = run_tasks
         self._telemetry = telemetry
         self._refusals = TokenBucket(settings.capacity.refusals_per_minute)
+        self._control_budget = TokenBucket(
+            settings.capacity.controls_per_second * 60, burst=settings.capacity.controls_burst
+        )
         self._run: Run | None = None
         self._run_task: asyncio.Task[Any] | None = None
         self._handlers: dict[type[Any], Callable[[Any], Awaitable[None]]] = {
@@ -214,6 +217,16 @@ class Connection:
             raise NotRunning("no run is active; send a run message first")
         return self._run
 
+    def _spend_control(self) -> None:
+        """`signal`, `resize` and `ping` share one budget per connection (so per run).
+
+        Past it each is refused, which spends a refusal too: a client that
+        keeps flooding is closed 1008.
+        """
+        if not self._control_budget.take():
+            rate = self._settings.capacity.controls_per_second
+            raise RateLimited(f"more than {rate} control messages a second; slow down")
+
     # -- handlers, one per message type ------------------------------------
 
     async def _on_run(self, message: RunMessage) -> None:
@@ -280,10 +293,15 @@ class Connection:
         await self._active_run().end_input()
 
     async def _on_resize(self, message: ResizeMessage) -> None:
-        await self._active_run().resize(message.cols, message.rows)
+        run = self._active_run()
+        self._spend_control()
+        await run.resize(message.cols, message.rows)
 
     async def _on_signal(self, message: SignalMessage) -> None:
-        await self._active_run().signal(message.signal)
+        run = self._active_run()
+        if message.signal != "SIGKILL":  # a kill, however sent, is never refused
+            self._spend_control()
+        await run.signal(message.signal)
 
     async def _on_kill(self, _: KillMessage) -> None:
         run = self._active_run()
@@ -296,6 +314,7 @@ class Connection:
         self._active_run().ack(message.bytes)
 
     async def _on_ping(self, _: PingMessage) -> None:
+        self._spend_control()
         await self._send(Pong())
 
     async def shut_down(self, *, grace_s: float) -> None:

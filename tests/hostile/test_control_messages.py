@@ -1,18 +1,77 @@
 """Control messages (`signal`, `resize`, `ping`, `kill`) against a hostile client.
 
-SIGCONT undoes SIGSTOP: every process it stopped resumes, a compiler too.
+Past the rate limit each control message is refused (`rate_limited`) until
+the connection is closed 1008. And SIGCONT undoes SIGSTOP: every process it
+stopped resumes, a compiler too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import re
 import time
+from typing import Any
 
+import aiohttp
+
+from tests.conftest import run_remains
 from tests.hostile.conftest import make_corpus
-from tests.hostile.harness import Corpus
+from tests.hostile.harness import GONE_WITHIN_S, Corpus
+from tests.hostile.test_protocol import assert_canary_on_time
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
+
+CONT = json.dumps({"type": "signal", "signal": "SIGCONT"})
+PING = json.dumps({"type": "ping"})
+#: However slow the server, a flood is sent within this long (then cut short).
+FLOOD_WITHIN_S = 10.0
+SLEEPER = "echo ready; sleep 100"
+
+
+async def flood(ws: aiohttp.ClientWebSocketResponse, frames: list[str]) -> int:
+    """Send `frames` as fast as the socket takes them; how many went out."""
+    sent = 0
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(FLOOD_WITHIN_S):
+            for frame in frames:
+                await ws.send_str(frame)
+                sent += 1
+    return sent
+
+
+async def seconds_until_gone(run_id: str, within_s: float = GONE_WITHIN_S) -> float:
+    began = time.monotonic()
+    while (remains := await asyncio.to_thread(run_remains, run_id)) != ([], False):
+        elapsed = time.monotonic() - began
+        assert elapsed < within_s, f"run {run_id} still has {remains} after {elapsed:.1f} s"
+        await asyncio.sleep(0.1)
+    return time.monotonic() - began
+
+
+async def test_control_messages_past_the_rate_limit_are_refused_then_closed(
+    make_client: MakeClient, runtime: str
+) -> None:
+    """Default limits: signals and pings beyond the burst get `rate_limited`, then 1008."""
+    corpus = await make_corpus(make_client, runtime)
+    async with corpus.connect() as term:
+        started = await term.run("bash", SLEEPER)
+        await term.expect(b"ready")
+        await flood(term.ws, [CONT, PING] * 1000)
+        replies: list[dict[str, Any]] = []
+        while (message := await term.ws.receive(timeout=10)).type is aiohttp.WSMsgType.TEXT:
+            replies.append(json.loads(message.data))
+        assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE, 1008)
+    errors = [reply["code"] for reply in replies if reply["type"] == "error"]
+    assert errors and set(errors) == {"rate_limited"}, errors[:5]
+    pongs = sum(reply["type"] == "pong" for reply in replies)
+    # Of the 1000 pings, those within the burst (100, shared with the
+    # signals) and its refill while the flood was handled were answered.
+    assert 0 < pongs < 250, pongs
+    await seconds_until_gone(started["run_id"])
+    await assert_canary_on_time(corpus)
+
 
 CHILD_COUNTER = """\
 sh -c 'i=0; while :; do i=$((i+1)); echo "child $i"; sleep 0.1; done' &
