@@ -295,7 +295,7 @@ class Connection:
     async def _on_resize(self, message: ResizeMessage) -> None:
         run = self._active_run()
         self._spend_control()
-        await run.resize(message.cols, message.rows)
+        run.resize(message.cols, message.rows)
 
     async def _on_signal(self, message: SignalMessage) -> None:
         run = self._active_run()

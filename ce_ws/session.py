@@ -13,14 +13,16 @@ import enum
 import logging
 import time
 import uuid
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ce_ws.config import Settings
-from ce_ws.errors import SandboxError
+from ce_ws.controls import Control, ControlMailbox, Resize, Signal
+from ce_ws.errors import CeError, SandboxError
 from ce_ws.plan import RunPlan
-from ce_ws.protocol import Exit, ServerMessage, Stage, Started, Status
+from ce_ws.protocol import ErrorMessage, Exit, ServerMessage, Stage, Started, Status
 from ce_ws.sandbox import BoxExit, BoxPlan, BoxProfile, CompileExit, Usage
 from ce_ws.types import OutputSink, StreamId
 
@@ -149,6 +151,7 @@ class Run:
         self._ending = asyncio.Event()
         self._drain: asyncio.Timeout | None = None  # bounds the output once ending
         self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
+        self._controls = ControlMailbox()
         self._window = asyncio.Event()
         self._window.set()
         self._unacked = 0
@@ -173,18 +176,22 @@ class Run:
         """End of input: Ctrl-D on a terminal, closing stdin without one."""
         await self.feed_stdin(EOT if self._terminal.tty else _END_OF_INPUT)
 
-    async def resize(self, cols: int, rows: int) -> None:
-        """Resize the program's terminal."""
+    def resize(self, cols: int, rows: int) -> None:
+        """Resize the program's terminal; never waits (the control task applies it)."""
         self._terminal = Terminal(self._terminal.tty, cols, rows, self._terminal.flow_control)
-        if self._box is not None and self.state is RunState.RUNNING:
-            await self._box.resize(cols, rows)
+        if self.state is RunState.RUNNING:  # before, the run stage starts at this size
+            self._controls.put(Resize(cols, rows))
 
     async def signal(self, name: str) -> None:
-        """Deliver a contract signal; SIGKILL means the client killed the run."""
+        """Deliver a contract signal; SIGKILL means the client killed the run.
+
+        Only SIGKILL waits (for the engine's kill): the others are posted for
+        the control task, so a backlog of them never delays a kill.
+        """
         if name == "SIGKILL":
             await self.kill()
-        elif self._box is not None and self.state in {RunState.COMPILING, RunState.RUNNING}:
-            await self._box.signal(name)
+        elif self.state in {RunState.COMPILING, RunState.RUNNING}:
+            self._controls.put(Signal(name))
 
     async def kill(self) -> None:
         """Stop the run now (status `killed`)."""
@@ -218,7 +225,7 @@ class Run:
         try:
             self._enter(RunState.STARTING)
             self._admitted = time.monotonic()
-            async with self._sandbox.open_box(self._box_plan()) as box:
+            async with self._open_box() as box:
                 self._observer.container_started(time.monotonic() - self._admitted)
                 self._box, self.run_id = box, box.box_id
                 await self._client.send(self._started())
@@ -243,6 +250,36 @@ class Run:
             raise
         finally:
             self.mark_ended()
+
+    @asynccontextmanager
+    async def _open_box(self) -> AsyncIterator[RunBox]:
+        """The run's box, with its control task for as long as the box lives."""
+        async with self._sandbox.open_box(self._box_plan()) as box:
+            controls = asyncio.create_task(self._deliver_controls(box))
+            try:
+                yield box
+            finally:
+                # What is still pending dies with the run (a client that left
+                # takes its backlog with it); the box is removed after this.
+                controls.cancel()
+                await asyncio.wait({controls})
+
+    async def _deliver_controls(self, box: RunBox) -> None:
+        """The run's one control task: signals and resizes, one engine call at a time."""
+        while True:
+            control = await self._controls.get()
+            if self._reason is not None:
+                continue  # ending: the kill makes every control moot
+            try:
+                await _apply(control, box)
+            except CeError as exc:
+                log.info("run %s: %s not delivered: %s", self.run_id, control, exc.message)
+                # Once the run ends, the engine failing is expected: nothing to tell.
+                if self._reason is None and self.state is not RunState.ENDED:
+                    await self._client.send(ErrorMessage(code=exc.code, message=exc.message))
+            except Exception:
+                # A bug must not end the run (or stop the next controls).
+                log.exception("run %s: delivering %s failed", self.run_id, control)
 
     def _box_plan(self) -> BoxPlan:
         language = self.plan.language
@@ -472,6 +509,14 @@ class Run:
                 await self._client.send(message)
         except (TimeoutError, ConnectionError) as exc:
             log.info("exit of run %s not delivered: %r", self.run_id, exc)
+
+
+async def _apply(control: Control, box: RunBox) -> None:
+    """One engine call for one control."""
+    if isinstance(control, Resize):
+        await box.resize(control.cols, control.rows)
+    else:
+        await box.signal(control.name)
 
 
 def _compile_failure(ended: CompileExit) -> tuple[Status, str]:
