@@ -126,6 +126,13 @@ class CapacitySettings(BaseModel):
     #: 1008), and refused `execute` requests one address may (then it gets
     #: 429 before its body is read).
     refusals_per_minute: int = Field(60, ge=1, le=100_000)
+    #: Control messages (`signal`, `resize`, `ping`) one WebSocket may send a
+    #: second, refilled smoothly, in bursts of up to `controls_burst`; each one
+    #: beyond is refused `rate_limited` (spending a refusal). A human at a
+    #: terminal (or the playground, which debounces resizes) sends a few a
+    #: second at most. `kill` and `signal: SIGKILL` are never limited.
+    controls_per_second: int = Field(20, ge=1, le=10_000)
+    controls_burst: int = Field(100, ge=1, le=100_000)
     #: How long a REST `execute` may wait in line for a slot before a 503.
     rest_queue_wait_s: float = Field(10.0, ge=0, le=300)
 

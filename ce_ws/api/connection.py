@@ -16,7 +16,7 @@ from aiohttp import WSMessage, WSMsgType, web
 from ce_ws import __version__
 from ce_ws.api.auth import authorized
 from ce_ws.config import Settings
-from ce_ws.errors import AlreadyRunning, CeError, NotRunning, Unauthorized
+from ce_ws.errors import AlreadyRunning, CeError, NotRunning, RateLimited, Unauthorized
 from ce_ws.languages import LanguageTable
 from ce_ws.protocol import (
     AckMessage,
@@ -113,6 +113,9 @@ class Connection:
         self._languages = languages
         self._runner = runner
         self._refusals = TokenBucket(settings.capacity.refusals_per_minute)
+        self._control_budget = TokenBucket(
+            settings.capacity.controls_per_second * 60, burst=settings.capacity.controls_burst
+        )
         self._run: RunHandle | None = None
 
     async def serve(self) -> None:
@@ -184,14 +187,20 @@ class Connection:
             case EofMessage():
                 await self._active_run().end_input()
             case ResizeMessage():
-                await self._active_run().resize(message.cols, message.rows)
+                run = self._active_run()
+                self._spend_control()
+                run.resize(message.cols, message.rows)
             case SignalMessage():
-                await self._active_run().signal(message.signal)
+                run = self._active_run()
+                if message.signal != "SIGKILL":  # a kill, however sent, is never refused
+                    self._spend_control()
+                await run.signal(message.signal)
             case KillMessage():
                 await self._active_run().kill()
             case AckMessage():
                 self._active_run().ack(message.bytes)
             case PingMessage():
+                self._spend_control()
                 await self._send(Pong())
             case _:
                 assert_never(message)
@@ -220,6 +229,16 @@ class Connection:
         if self._run is None or self._run.ended:
             raise NotRunning("no run is active; send a run message first")
         return self._run
+
+    def _spend_control(self) -> None:
+        """`signal`, `resize` and `ping` share one budget per connection (so per run).
+
+        Past it each is refused, which spends a refusal too: a client that
+        keeps flooding is closed 1008.
+        """
+        if not self._control_budget.take():
+            rate = self._settings.capacity.controls_per_second
+            raise RateLimited(f"more than {rate} control messages a second; slow down")
 
     async def _start_run(self, message: RunMessage) -> None:
         if self._run is not None and not self._run.ended:

@@ -120,11 +120,15 @@ _PRUNE_ABOVE = 1024
 
 
 class TokenBucket:
-    """At most `per_minute` events a minute, refilled smoothly; bursts up to `per_minute`."""
+    """At most `per_minute` events a minute, refilled smoothly.
 
-    def __init__(self, per_minute: int) -> None:
+    Bursts go up to `burst` events, by default `per_minute`.
+    """
+
+    def __init__(self, per_minute: int, *, burst: int | None = None) -> None:
         self._per_minute = per_minute
-        self._tokens = float(per_minute)
+        self._burst = float(per_minute if burst is None else burst)
+        self._tokens = self._burst
         self._stamp = time.monotonic()
 
     def has_token(self) -> bool:
@@ -142,11 +146,11 @@ class TokenBucket:
 
     def is_full(self) -> bool:
         """Whether the bucket has refilled completely (it then holds no history)."""
-        return self._tokens_at(time.monotonic()) >= self._per_minute
+        return self._tokens_at(time.monotonic()) >= self._burst
 
     def _tokens_at(self, now: float) -> float:
         refill = (now - self._stamp) * self._per_minute / 60
-        return min(float(self._per_minute), self._tokens + refill)
+        return min(self._burst, self._tokens + refill)
 
 
 class RateLimiter:

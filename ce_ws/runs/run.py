@@ -11,19 +11,21 @@ facts and published once, by `_conclude`, guarded by the state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ce_ws.config import SandboxSettings
-from ce_ws.errors import SandboxError
-from ce_ws.protocol import Exit, Stage, Started, Status
+from ce_ws.errors import CeError, SandboxError
+from ce_ws.protocol import ErrorMessage, Exit, Stage, Started, Status
 from ce_ws.runs.broadcast import Broadcast
+from ce_ws.runs.controls import ControlMailbox, Resize, Signal, deliver_controls
 from ce_ws.runs.deadline import Deadline
 from ce_ws.runs.outcome import EndReason, RunFacts, compile_failure, exit_message
 from ce_ws.runs.output import OutputMeter
@@ -118,6 +120,7 @@ class Run:
         self._ending = asyncio.Event()
         self._drain: asyncio.Timeout | None = None  # bounds the output once ending
         self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
+        self._controls = ControlMailbox()
         self._stage = "run"
         self._compile_exit_code: int | None = None
         self._admitted = time.monotonic()
@@ -137,18 +140,22 @@ class Run:
         """End of input: Ctrl-D on a terminal, closing stdin without one."""
         await self.feed_stdin(EOT if self.terminal.tty else _END_OF_INPUT)
 
-    async def resize(self, cols: int, rows: int) -> None:
-        """Resize the program's terminal."""
+    def resize(self, cols: int, rows: int) -> None:
+        """Resize the program's terminal; never waits (the control task applies it)."""
         self.terminal = Terminal(self.terminal.tty, cols, rows, self.terminal.flow_control)
-        if self._box is not None and self.state is RunState.RUNNING:
-            await self._box.resize(cols, rows)
+        if self.state is RunState.RUNNING:  # before, the run stage starts at this size
+            self._controls.put(Resize(cols, rows))
 
     async def signal(self, name: str) -> None:
-        """Deliver a contract signal; SIGKILL means the client killed the run."""
+        """Deliver a contract signal; SIGKILL means the client killed the run.
+
+        Only SIGKILL waits (for the engine's kill): the others are posted for
+        the control task, so a backlog of them never delays a kill.
+        """
         if name == "SIGKILL":
             await self.kill()
-        elif self._box is not None and self.state in {RunState.COMPILING, RunState.RUNNING}:
-            await self._box.signal(name)
+        elif self.state in {RunState.COMPILING, RunState.RUNNING}:
+            self._controls.put(Signal(name))
 
     async def kill(self) -> None:
         """Stop the run now (status `killed`)."""
@@ -180,7 +187,7 @@ class Run:
         try:
             self._enter(RunState.STARTING)
             self._admitted = time.monotonic()
-            async with self._sandbox.open_box(self._box_plan()) as box:
+            async with self._open_box() as box:
                 self._observer.container_started(time.monotonic() - self._admitted)
                 self._box, self.run_id = box, box.box_id
                 await self.broadcast.message(self._started())
@@ -200,6 +207,27 @@ class Run:
             raise
         finally:
             self.mark_ended()
+
+    @contextlib.asynccontextmanager
+    async def _open_box(self) -> AsyncIterator[RunBox]:
+        """The run's box, with its control task for as long as the box lives."""
+        async with self._sandbox.open_box(self._box_plan()) as box:
+            controls = asyncio.create_task(
+                deliver_controls(
+                    self._controls, box, ending=self._is_ending, refused=self._control_refused
+                )
+            )
+            try:
+                yield box
+            finally:
+                controls.cancel()
+                await asyncio.wait({controls})
+
+    def _is_ending(self) -> bool:
+        return self._reason is not None or self.state is RunState.ENDED
+
+    async def _control_refused(self, error: CeError) -> None:
+        await self.broadcast.owner.send(ErrorMessage(code=error.code, message=error.message))
 
     def _box_plan(self) -> BoxPlan:
         language = self.plan.language

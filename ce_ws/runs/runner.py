@@ -76,8 +76,8 @@ class RunHandle:
     async def end_input(self) -> None:
         await self._run.end_input()
 
-    async def resize(self, cols: int, rows: int) -> None:
-        await self._run.resize(cols, rows)
+    def resize(self, cols: int, rows: int) -> None:
+        self._run.resize(cols, rows)
 
     async def signal(self, name: str) -> None:
         await self._run.signal(name)

@@ -37,8 +37,11 @@ _MAX_PRELUDE = 4096
 # reported stopped too (gVisor's whole sandbox dies with its memory limit).
 _BOX_DEATH_GRACE_S = 1.0
 # SIGSTOP cannot be forwarded by the init process (it would stop the init
-# itself), so it goes to the program's processes from inside.
-_SIGNALS_FROM_INSIDE = {"SIGSTOP": "-STOP"}
+# itself), so it goes to the program's processes from inside: to every one
+# (children, the compiler and the waiting launcher during compile). SIGCONT
+# must reach each process SIGSTOP reached, and the init would forward it to
+# the main program only: it goes the same way.
+_SIGNALS_FROM_INSIDE = {"SIGSTOP": "-STOP", "SIGCONT": "-CONT"}
 _SIGNAL_NUMBERS = {
     1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
     7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
@@ -228,7 +231,10 @@ class Box:
         self._size = (cols, rows)
 
     async def signal(self, name: str) -> None:
-        """Deliver a signal to the program."""
+        """Deliver a signal: SIGSTOP and SIGCONT to every process, others through the init.
+
+        Returns once the signal is sent, so one sent next cannot overtake it.
+        """
         inside = _SIGNALS_FROM_INSIDE.get(name)
         with engine_errors(f"send {name}"):
             async with self._engine.control_timeout():
@@ -241,7 +247,11 @@ class Box:
                     stdout=False,
                     stderr=False,
                 )
-                await execution.start(detach=True)
+                # Attached, the stream ends when `kill` has run (detached,
+                # a SIGCONT right behind a SIGSTOP could run first).
+                async with execution.start(detach=False) as stream:
+                    while await stream.read_out() is not None:
+                        pass
 
     async def kill(self) -> None:
         """Stop everything in the container at once (idempotent; no-op once destroyed)."""
