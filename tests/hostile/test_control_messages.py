@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from aiodocker.containers import DockerContainer
 
-from tests.conftest import run_remains
+from tests.leftovers import run_remains
 from tests.hostile.conftest import make_corpus
 from tests.hostile.harness import GONE_WITHIN_S, Corpus
 from tests.hostile.test_protocol import assert_canary_on_time
