@@ -17,9 +17,9 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
 from ce_ws.config import SandboxSettings
 from ce_ws.errors import CeError, SandboxError
@@ -27,6 +27,7 @@ from ce_ws.protocol import ErrorMessage, Exit, Stage, Started, Status
 from ce_ws.runs.broadcast import Broadcast
 from ce_ws.runs.controls import ControlMailbox, Resize, Signal, deliver_controls
 from ce_ws.runs.deadline import Deadline
+from ce_ws.runs.ending import Ending
 from ce_ws.runs.outcome import EndReason, RunFacts, compile_failure, exit_message
 from ce_ws.runs.output import OutputMeter
 from ce_ws.runs.plan import RunPlan
@@ -35,7 +36,6 @@ from ce_ws.types import StreamId
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 EOT = b"\x04"  # Ctrl-D: end of input on a terminal
 _END_OF_INPUT = b""  # in the stdin queue: close stdin (no terminal)
@@ -46,11 +46,6 @@ _STDIN_QUEUE_CHUNKS = 64
 _USAGE_FIRST_SAMPLE_S = 0.05
 _USAGE_SAMPLE_S = 1.0
 _EXIT_SEND_TIMEOUT_S = 5.0
-# Once a run is ending (killed), how long its output may take to end. The
-# engine normally closes the stream at once; with the program's input backed
-# up (a raw terminal that never reads, a client flooding stdin) it has kept
-# it open for minutes, holding the run past its deadline.
-_DRAIN_AFTER_END_S = 2.0
 
 
 class RunObserver(Protocol):
@@ -116,9 +111,7 @@ class Run:
             wall_s=plan.limits.wall_ms / 1000, idle_s=plan.limits.idle_ms / 1000
         )
         self._box: RunBox | None = None
-        self._reason: EndReason | None = None
-        self._ending = asyncio.Event()
-        self._drain: asyncio.Timeout | None = None  # bounds the output once ending
+        self._ending = Ending()
         self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
         self._controls = ControlMailbox()
         self._stage = "run"
@@ -134,7 +127,7 @@ class Run:
     async def feed_stdin(self, data: bytes) -> None:
         """Queue input for the program; waits while the queue is full."""
         self._deadline.touch()
-        await self._unless_ending(self._stdin.put(data))
+        await self._ending.unless_ending(self._stdin.put(data))
 
     async def end_input(self) -> None:
         """End of input: Ctrl-D on a terminal, closing stdin without one."""
@@ -172,7 +165,7 @@ class Run:
     def mark_ended(self) -> None:
         """The run is over for its client (idempotent; final)."""
         self.state = RunState.ENDED  # reachable from every state, and final
-        self._ending.set()
+        self._ending.finish()
 
     def _enter(self, state: RunState) -> None:
         if state not in _NEXT_STATES.get(self.state, set()):
@@ -192,17 +185,17 @@ class Run:
                 self._box, self.run_id = box, box.box_id
                 await self.broadcast.message(self._started())
                 # A kill or abort while the box was starting had nothing to kill yet.
-                if self._reason is None and await self._compile_stage(box):
+                if self._ending.reason is None and await self._compile_stage(box):
                     box_exit = await self._run_stage(box)
                 return await self._conclude(box_exit)  # before removal: the client may go on
         except SandboxError as exc:
             log.warning("run %s failed in the engine: %s", self.run_id, exc)
-            self._record(EndReason(Status.ERROR, exc.message))
+            self._ending.record(EndReason(Status.ERROR, exc.message))
             return await self._conclude(box_exit)
         except asyncio.CancelledError:
             # The client went away: nobody receives an `exit`, yet the run
             # ended and is counted and logged like any other.
-            self._record(EndReason(Status.KILLED, "the client went away"))
+            self._ending.record(EndReason(Status.KILLED, "the client went away"))
             self._decide(box_exit)
             raise
         finally:
@@ -214,7 +207,10 @@ class Run:
         async with self._sandbox.open_box(self._box_plan()) as box:
             controls = asyncio.create_task(
                 deliver_controls(
-                    self._controls, box, ending=self._is_ending, refused=self._control_refused
+                    self._controls,
+                    box,
+                    ending=lambda: self._ending.is_set,
+                    refused=self._control_refused,
                 )
             )
             try:
@@ -222,9 +218,6 @@ class Run:
             finally:
                 controls.cancel()
                 await asyncio.wait({controls})
-
-    def _is_ending(self) -> bool:
-        return self._reason is not None or self.state is RunState.ENDED
 
     async def _control_refused(self, error: CeError) -> None:
         await self.broadcast.owner.send(ErrorMessage(code=error.code, message=error.message))
@@ -269,19 +262,19 @@ class Run:
             await asyncio.gather(*kills)
         if failure := compile_failure(ended):
             self._compile_exit_code = ended.exit_code if ended else None
-            self._record(failure)
-        return self._reason is None
+            self._ending.record(failure)
+        return self._ending.reason is None
 
     async def _compiler_output(
         self, box: RunBox, kills: list[asyncio.Task[None]], data: bytes, stream: StreamId
     ) -> None:
-        if self._reason is not None:
+        if self._ending.reason is not None:
             return  # ending: the compiler's stream only drains
         # The compiler has no terminal: turn its newlines into terminal ones.
         if self.terminal.tty:
             data = data.replace(b"\n", b"\r\n")
-        fits = await self._unless_ending(self._meter.forward(data, stream))
-        if fits is False and self._record(EndReason(Status.OUTPUT_LIMIT)):
+        fits = await self._ending.unless_ending(self._meter.forward(data, stream))
+        if fits is False and self._ending.record(EndReason(Status.OUTPUT_LIMIT)):
             # Beside the compiler's stream, which must keep draining: under
             # gVisor a kill waited for here blocked for the engine's timeout.
             kills.append(asyncio.ensure_future(box.kill()))
@@ -311,17 +304,8 @@ class Run:
 
     async def _drain_output(self, box: RunBox, group: asyncio.TaskGroup) -> None:
         """Pump the output to its end; once the run is ending, for a bounded time."""
-        try:
-            async with asyncio.timeout(None) as self._drain:
-                if self._reason is not None:
-                    self._drain.reschedule(asyncio.get_running_loop().time() + _DRAIN_AFTER_END_S)
-                await self._pump_output(box, group)
-        except TimeoutError:
-            if self._drain is None or not self._drain.expired():
-                raise
-            log.warning("run %s: output still open after its end; not waiting", self.run_id)
-        finally:
-            self._drain = None
+        async with self._ending.bounded_drain(f"run {self.run_id}: output"):
+            await self._pump_output(box, group)
 
     async def _wait_exit(self, box: RunBox) -> BoxExit:
         # The output can end before the container does (a detach); the wall
@@ -330,7 +314,7 @@ class Run:
             async with asyncio.timeout(self._deadline.wall_remaining_s() + 1):
                 return await box.wait_exit()
         except TimeoutError:
-            self._record(EndReason(Status.TIMEOUT))
+            self._ending.record(EndReason(Status.TIMEOUT))
             await box.kill()
             return await box.wait_exit()
 
@@ -343,12 +327,12 @@ class Run:
             if not self._printed:
                 self._printed = True
                 self._observer.first_output(time.monotonic() - self._admitted)
-            if self._reason is not None:
+            if self._ending.reason is not None:
                 continue  # ending: drain so the container can stop, forward nothing
-            if await self._unless_ending(self._meter.forward(data, stream)) is False:
+            if await self._ending.unless_ending(self._meter.forward(data, stream)) is False:
                 # Kill beside this loop: without a terminal the engine reports
                 # the exit only once the output is drained.
-                self._record(EndReason(Status.OUTPUT_LIMIT))
+                self._ending.record(EndReason(Status.OUTPUT_LIMIT))
                 group.create_task(box.kill())
 
     async def _pump_input(self, box: RunBox) -> None:
@@ -372,35 +356,10 @@ class Run:
 
     # -- ending ------------------------------------------------------------
 
-    def _record(self, reason: EndReason) -> bool:
-        """Record why the run ends; the first reason wins. True if this one did."""
-        if self._reason is not None:
-            return False
-        self._reason = reason
-        self._ending.set()
-        if self._drain is not None:
-            self._drain.reschedule(asyncio.get_running_loop().time() + _DRAIN_AFTER_END_S)
-        return True
-
     async def _end(self, reason: EndReason) -> None:
         """Record the reason first, then kill: the classification uses ours."""
-        if self._record(reason) and self._box is not None:
+        if self._ending.record(reason) and self._box is not None:
             await self._box.kill()
-
-    async def _unless_ending(self, work: Coroutine[Any, Any, T]) -> T | None:
-        """Await `work` unless the run starts ending first (then drop it: None)."""
-        task = asyncio.ensure_future(work)
-        if self._ending.is_set():
-            task.cancel()
-            return None
-        ending = asyncio.ensure_future(self._ending.wait())
-        try:
-            await asyncio.wait({task, ending}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ending.cancel()
-            if not task.done():
-                task.cancel()
-        return task.result() if task.done() and not task.cancelled() else None
 
     def _decide(self, box_exit: BoxExit | None) -> Exit:
         """Build the run's `exit` once from what was recorded, and report it."""
@@ -409,7 +368,7 @@ class Run:
                 RunFacts(
                     run_id=self.run_id,
                     stage=self._stage,
-                    reason=self._reason,
+                    reason=self._ending.reason,
                     box_exit=box_exit,
                     compile_exit_code=self._compile_exit_code,
                     wall_ms=self._deadline.elapsed_ms(),
