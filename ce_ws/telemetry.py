@@ -15,7 +15,7 @@ from ce_ws.metrics import Metrics
 from ce_ws.protocol import Exit
 
 #: Which door a run came in by.
-Via = Literal["ws", "rest"]
+Via = Literal["ws", "rest", "piston", "judge0", "codapi"]
 
 
 class RunTelemetry:

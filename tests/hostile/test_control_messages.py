@@ -22,12 +22,12 @@ import aiohttp
 import pytest
 from aiodocker.containers import DockerContainer
 
-from tests.leftovers import run_remains
 from tests.hostile.conftest import make_corpus
 from tests.hostile.harness import GONE_WITHIN_S, Corpus
 from tests.hostile.test_protocol import assert_canary_on_time
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
+from tests.leftovers import run_remains
 
 STOP = json.dumps({"type": "signal", "signal": "SIGSTOP"})
 CONT = json.dumps({"type": "signal", "signal": "SIGCONT"})

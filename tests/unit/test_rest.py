@@ -6,8 +6,8 @@ from http import HTTPStatus
 
 import pytest
 
+from ce_ws.api.batch import BatchCollector
 from ce_ws.api.http import error_response, http_status
-from ce_ws.api.rest import BatchCollector
 from ce_ws.errors import (
     BadMessage,
     BodyTimeout,
