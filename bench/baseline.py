@@ -22,8 +22,8 @@ import aiodocker
 from bench.engine import BASELINE_OWNER, BASELINE_STAGING_PREFIX, OWNER_LABEL
 from bench.programs import Program
 from ce_ws.config import RunLimits, Runtime, SandboxSettings
-from ce_ws.sandbox.spec import DETACH_KEYS, container_config
 from ce_ws.sandbox.docker import SECCOMP_PROFILE
+from ce_ws.sandbox.spec import DETACH_KEYS, container_config
 
 _TERMINAL = (80, 24)
 
