@@ -1,0 +1,473 @@
+"""Judge0's wire format: a submission parsed and checked as Judge0 checks it, and its views.
+
+Pure functions over pydantic models (the OpenAPI document is generated
+from the same models). Refusals carry Judge0's own bodies: field errors
+`{"language_id": ["..."]}` (422), or `{"error": "..."}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import shlex
+from dataclasses import dataclass
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ce_ws.api.compat.judge0_mapping import (
+    Judge0Language,
+    Judge0Languages,
+    Judge0Limits,
+    LimitRange,
+    limit_ranges,
+    our_limits,
+)
+from ce_ws.api.compat.judge0_store import Judge0Submission
+from ce_ws.config import Settings
+from ce_ws.protocol import RunRequest, SourceFile
+
+FieldErrors = dict[str, list[str]]
+#: Every field of a submission view, in Judge0's order (its table's columns, then two more).
+ALL_FIELDS = (
+    "source_code", "language_id", "stdin", "expected_output", "stdout", "status_id",
+    "created_at", "finished_at", "time", "memory", "stderr", "token", "number_of_runs",
+    "cpu_time_limit", "cpu_extra_time", "wall_time_limit", "memory_limit", "stack_limit",
+    "max_processes_and_or_threads", "enable_per_process_and_thread_time_limit",
+    "enable_per_process_and_thread_memory_limit", "max_file_size", "compile_output",
+    "exit_code", "exit_signal", "message", "wall_time", "compiler_options",
+    "command_line_arguments", "redirect_stderr_to_stdout", "callback_url",
+    "additional_files", "enable_network", "status", "language",
+)  # fmt: skip
+DEFAULT_FIELDS = (
+    "token", "time", "memory", "stdout", "stderr", "compile_output", "message", "status",
+)  # fmt: skip
+_TEXT_FIELDS = ("source_code", "stdin", "expected_output", "stdout", "stderr", "compile_output")
+_CONVERSION = (
+    "some attributes for this submission cannot be converted to UTF-8, "
+    "use base64_encoded=true query parameter"
+)
+
+
+class Judge0Refusal(Exception):
+    """A request Judge0 would refuse: its HTTP status and Judge0's body."""
+
+    def __init__(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+        super().__init__(str(body))
+        self.status = status
+        self.body = body
+
+    @classmethod
+    def error(cls, status: HTTPStatus, message: str) -> Judge0Refusal:
+        return cls(status, {"error": message})
+
+
+class Judge0Invalid(Judge0Refusal):
+    """A submission with field errors (Judge0's 422 body)."""
+
+    def __init__(self, errors: FieldErrors) -> None:
+        super().__init__(HTTPStatus.UNPROCESSABLE_ENTITY, dict(errors))
+        self.errors = errors
+
+
+# -- requests ---------------------------------------------------------------
+
+
+class SubmissionRequest(BaseModel):
+    """A Judge0 submission as sent (`POST /submissions`); unknown fields are ignored, as Rails does.
+
+    Numbers may come as strings ("71"), as Judge0 accepts them. The
+    ranges depend on the server's limits: `GET /config_info` gives them.
+    """
+
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        allow_inf_nan=False,
+        json_schema_extra={"examples": [{"source_code": "print('hi')", "language_id": 71}]},
+    )
+
+    source_code: str | None = None
+    language_id: int | None = None
+    compiler_options: str | None = Field(None, max_length=512)
+    command_line_arguments: str | None = Field(None, max_length=512)
+    number_of_runs: int | None = None
+    stdin: str | None = None
+    expected_output: str | None = None
+    cpu_time_limit: float | None = None
+    cpu_extra_time: float | None = None
+    wall_time_limit: float | None = None
+    memory_limit: int | None = None
+    stack_limit: int | None = None
+    max_processes_and_or_threads: int | None = None
+    enable_per_process_and_thread_time_limit: bool | None = None
+    enable_per_process_and_thread_memory_limit: bool | None = None
+    max_file_size: int | None = None
+    redirect_stderr_to_stdout: bool | None = None
+    callback_url: str | None = None
+    additional_files: str | None = None
+    enable_network: bool | None = None
+
+
+class BatchRequest(BaseModel):
+    """`POST /submissions/batch`."""
+
+    submissions: list[SubmissionRequest]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSubmission:
+    """A submission that passed Judge0's checks, in bytes and with defaults applied."""
+
+    language: Judge0Language
+    source_code: bytes
+    stdin: bytes | None
+    expected_output: bytes | None
+    limits: Judge0Limits
+    args: list[str]
+    command_line_arguments: str | None
+    redirect_stderr_to_stdout: bool
+
+    def run_request(self, settings: Settings) -> RunRequest:
+        """What to run, in our terms (the source staged as the language's entry file)."""
+        entry = SourceFile(
+            name=self.language.language.entry_file,
+            content=base64.b64encode(self.source_code).decode(),
+            encoding="base64",
+        )
+        return RunRequest(
+            language=self.language.language.name,
+            files=[entry],
+            args=self.args,
+            stdin=self.stdin.decode() if self.stdin is not None else None,
+            limits=our_limits(self.limits, settings.maxima),
+        )
+
+
+def _type_errors(exc: ValidationError) -> FieldErrors:
+    errors: FieldErrors = {}
+    for error in exc.errors():
+        field = str(error["loc"][0])
+        kind = error["type"]
+        if kind.startswith(("int", "float", "finite")):
+            message = "is not a number"
+        elif kind.startswith("bool"):
+            message = "is not a boolean"
+        elif kind == "string_too_long":
+            message = "is too long (maximum is 512 characters)"
+        else:
+            message = "is not a string"
+        errors.setdefault(field, []).append(message)
+    return errors
+
+
+def _decoded(value: str | None, field: str, encoded: bool, errors: FieldErrors) -> bytes | None:
+    if value is None:
+        return None
+    if not encoded:
+        return value.encode()
+    try:
+        return base64.b64decode(value)  # like Ruby's decode64: stray characters are skipped
+    except binascii.Error:
+        errors.setdefault(field, []).append("is not valid Base64")
+        return None
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _check_range(limit: LimitRange, value: float | None, errors: FieldErrors) -> float:
+    if value is None:
+        return limit.default
+    if limit.above_minimum and value <= limit.minimum:
+        errors.setdefault(limit.field, []).append(f"must be greater than {_number(limit.minimum)}")
+    elif value < limit.minimum:
+        errors.setdefault(limit.field, []).append(
+            f"must be greater than or equal to {_number(limit.minimum)}"
+        )
+    elif value > limit.maximum:
+        errors.setdefault(limit.field, []).append(
+            f"must be less than or equal to {_number(limit.maximum)}"
+        )
+    return value
+
+
+#: Judge0 options this server does not offer, and Judge0's refusal of each when set.
+_NOT_OFFERED = {
+    "compiler_options": "setting compiler options is not allowed",
+    "callback_url": "setting callback is not allowed",
+    "additional_files": "setting additional files is not allowed",
+    "enable_network": "enabling network is not allowed",
+    "enable_per_process_and_thread_time_limit": "this option cannot be enabled",
+    "enable_per_process_and_thread_memory_limit": "this option cannot be enabled",
+}
+
+
+def _blank(value: object) -> bool:
+    """Rails' `blank?`: None, False, or a string of only whitespace."""
+    return value is None or value is False or (isinstance(value, str) and not value.strip())
+
+
+def _check_offered(request: SubmissionRequest, errors: FieldErrors) -> None:
+    for field, message in _NOT_OFFERED.items():
+        if not _blank(getattr(request, field)):
+            errors.setdefault(field, []).append(message)
+    if request.number_of_runs is not None and request.number_of_runs != 1:
+        errors.setdefault("number_of_runs", []).append(
+            "must be 1" if request.number_of_runs > 0 else "must be greater than 0"
+        )
+
+
+def _language(
+    language_id: int | None, languages: Judge0Languages, errors: FieldErrors
+) -> Judge0Language | None:
+    if language_id is None:
+        errors.setdefault("language_id", []).append("can't be blank")
+        return None
+    found = languages.by_id.get(language_id)
+    if found is None:
+        errors.setdefault("language_id", []).append(f"language with id {language_id} doesn't exist")
+    return found
+
+
+def _args(text: str | None, errors: FieldErrors) -> list[str]:
+    if text is None:
+        return []
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        errors.setdefault("command_line_arguments", []).append(f"cannot be split: {exc}")
+        return []
+
+
+def parse_submission(
+    data: object, *, encoded: bool, settings: Settings, languages: Judge0Languages
+) -> ParsedSubmission:
+    """Check one submission as Judge0 does; raises `Judge0Invalid` with every field error."""
+    try:
+        request = SubmissionRequest.model_validate(data if isinstance(data, dict) else {})
+    except ValidationError as exc:
+        raise Judge0Invalid(_type_errors(exc)) from None
+    errors: FieldErrors = {}
+    source = _decoded(request.source_code, "source_code", encoded, errors)
+    if "source_code" not in errors and (source is None or not source.strip()):
+        errors["source_code"] = ["can't be blank"]
+    stdin = _decoded(request.stdin, "stdin", encoded, errors)
+    if stdin is not None and not _is_utf8(stdin):
+        errors.setdefault("stdin", []).append("must be UTF-8 text")
+    expected = _decoded(request.expected_output, "expected_output", encoded, errors)
+    language = _language(request.language_id, languages, errors)
+    limits = {
+        limit.field: _check_range(limit, getattr(request, limit.field), errors)
+        for limit in limit_ranges(settings)
+    }
+    _check_offered(request, errors)
+    args = _args(request.command_line_arguments, errors)
+    if errors or language is None or source is None:
+        raise Judge0Invalid(errors)
+    return ParsedSubmission(
+        language=language,
+        source_code=source,
+        stdin=stdin,
+        expected_output=expected,
+        limits=Judge0Limits.model_validate(limits),
+        args=args,
+        command_line_arguments=request.command_line_arguments,
+        redirect_stderr_to_stdout=bool(request.redirect_stderr_to_stdout),
+    )
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def parse_fields(text: str | None) -> tuple[str, ...]:
+    """The `fields` query parameter: `*` is every field, none the default eight."""
+    asked = (text or "").split(",")
+    while asked and not asked[-1]:
+        asked.pop()  # as Ruby's `split` drops trailing empty strings
+    invalid = [field for field in asked if field != "*" and field not in ALL_FIELDS]
+    if invalid:
+        raise Judge0Refusal.error(HTTPStatus.BAD_REQUEST, f"invalid fields: [{', '.join(invalid)}]")
+    if "*" in asked:
+        return ALL_FIELDS
+    return tuple(field for field in ALL_FIELDS if field in asked) or DEFAULT_FIELDS
+
+
+def is_true(value: str | None) -> bool:
+    """Judge0's boolean query parameters: only "true" is true."""
+    return value == "true"
+
+
+# -- views ------------------------------------------------------------------
+
+
+def _timestamp(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _decimal(value: float | None) -> str | None:
+    """Judge0's decimal columns go out as strings ("0.012")."""
+    return None if value is None else f"{value:.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def _text(value: bytes | None, encoded: bool) -> str | None:
+    if value is None:
+        return None
+    if encoded:
+        return base64.b64encode(value).decode()
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise Judge0Refusal.error(HTTPStatus.BAD_REQUEST, _CONVERSION) from None
+
+
+def _all_values(
+    submission: Judge0Submission, languages: Judge0Languages, encoded: bool
+) -> dict[str, Any]:
+    limits = submission.limits
+    language = languages.by_id.get(submission.language_id)
+    message = submission.message
+    if encoded and message is not None:
+        message = base64.b64encode(message.encode()).decode()
+    return {
+        **{field: _text(getattr(submission, field), encoded) for field in _TEXT_FIELDS},
+        "language_id": submission.language_id,
+        "status_id": submission.status.value,
+        "created_at": _timestamp(submission.created_at),
+        "finished_at": _timestamp(submission.finished_at),
+        "time": _decimal(submission.time),
+        "memory": submission.memory,
+        "token": submission.token,
+        "number_of_runs": submission.number_of_runs,
+        "cpu_time_limit": _decimal(limits.cpu_time_limit),
+        "cpu_extra_time": _decimal(limits.cpu_extra_time),
+        "wall_time_limit": _decimal(limits.wall_time_limit),
+        "memory_limit": limits.memory_limit,
+        "stack_limit": limits.stack_limit,
+        "max_processes_and_or_threads": limits.max_processes_and_or_threads,
+        "enable_per_process_and_thread_time_limit": False,
+        "enable_per_process_and_thread_memory_limit": False,
+        "max_file_size": limits.max_file_size,
+        "exit_code": submission.exit_code,
+        "exit_signal": submission.exit_signal,
+        "message": message,
+        "wall_time": _decimal(submission.wall_time),
+        "compiler_options": None,
+        "command_line_arguments": submission.command_line_arguments,
+        "redirect_stderr_to_stdout": submission.redirect_stderr_to_stdout,
+        "callback_url": None,
+        "additional_files": None,
+        "enable_network": False,
+        "status": {"id": submission.status.value, "description": submission.status.description},
+        "language": {"id": submission.language_id, "name": language.name if language else None},
+    }
+
+
+def submission_view(
+    submission: Judge0Submission,
+    *,
+    fields: tuple[str, ...],
+    encoded: bool,
+    languages: Judge0Languages,
+) -> dict[str, Any]:
+    """A submission as `GET /submissions/{token}` shows it (only `fields`)."""
+    values = _all_values(submission, languages, encoded)
+    return {field: values[field] for field in fields}
+
+
+# -- response models, for the OpenAPI document ------------------------------
+
+
+class StatusView(BaseModel):
+    id: int
+    description: str
+
+
+class LanguageName(BaseModel):
+    id: int
+    name: str | None
+
+
+class LanguageDetail(LanguageName):
+    is_archived: bool
+    source_file: str
+    compile_cmd: str | None
+    run_cmd: str
+
+
+class SubmissionView(BaseModel):
+    """A submission; only the fields asked for (`fields`) are present."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str | None = None
+    source_code: str | None = None
+    language_id: int | None = None
+    stdin: str | None = None
+    expected_output: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    compile_output: str | None = None
+    status_id: int | None = None
+    status: StatusView | None = None
+    language: LanguageName | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+    time: str | None = None
+    wall_time: str | None = None
+    memory: int | None = None
+    number_of_runs: int | None = None
+    cpu_time_limit: str | None = None
+    cpu_extra_time: str | None = None
+    wall_time_limit: str | None = None
+    memory_limit: int | None = None
+    stack_limit: int | None = None
+    max_processes_and_or_threads: int | None = None
+    enable_per_process_and_thread_time_limit: bool | None = None
+    enable_per_process_and_thread_memory_limit: bool | None = None
+    max_file_size: int | None = None
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    message: str | None = None
+    compiler_options: str | None = None
+    command_line_arguments: str | None = None
+    redirect_stderr_to_stdout: bool | None = None
+    callback_url: str | None = None
+    additional_files: str | None = None
+    enable_network: bool | None = None
+
+
+class TokenView(BaseModel):
+    token: str
+
+
+class BatchView(BaseModel):
+    """`GET /submissions/batch`: null for a token not (or no longer) known."""
+
+    submissions: list[SubmissionView | None]
+
+
+class ErrorView(BaseModel):
+    error: str
+
+
+class NotFoundView(BaseModel):
+    status: int
+    error: str
+
+
+class AboutView(BaseModel):
+    version: str
+    homepage: str | None
+    source_code: str | None
+    maintainer: str | None
