@@ -285,7 +285,7 @@ async def about(request: web.Request) -> web.StreamResponse:
 
 @judge0_route
 async def config(request: web.Request) -> web.StreamResponse:
-    """`GET /config_info`: Judge0's 40 configuration keys, from our limits."""
+    """`GET /config_info`: Judge0's 39 configuration keys, from our limits."""
     return _json(config_info(request.app[SETTINGS]))
 
 

@@ -200,7 +200,7 @@ def our_limits(limits: Judge0Limits, maxima: RunLimits) -> LimitRequest:
 
 
 def config_info(settings: Settings) -> dict[str, Any]:
-    """`GET /config_info`: all 40 keys of Judge0's `Config`, as this server behaves."""
+    """`GET /config_info`: every key of Judge0's `Config` (39), as this server behaves."""
     ranges = {limit.field: limit for limit in limit_ranges(settings)}
 
     def pair(field: str, maximum_key: str) -> dict[str, float]:
