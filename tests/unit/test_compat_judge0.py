@@ -235,6 +235,15 @@ def test_wrong_types_and_out_of_range_limits_are_field_errors() -> None:
     assert _errors({"source_code": "x", "language_id": "abc"}) == {
         "language_id": ["is not a number"]
     }
+    assert _errors({"source_code": "x", "language_id": True}) == {
+        "language_id": ["is not a number"]
+    }
+    assert _errors({"source_code": "x", "language_id": 71, "redirect_stderr_to_stdout": 1}) == {
+        "redirect_stderr_to_stdout": ["is not a boolean"]
+    }
+    assert (
+        _parse({"source_code": "x", "language_id": "71", "wall_time_limit": "2"}).language.id == 71
+    )
     errors = _errors(
         {"source_code": "x", "language_id": 71, "memory_limit": 10, "wall_time_limit": 10**6}
     )

@@ -10,12 +10,20 @@ from __future__ import annotations
 import base64
 import binascii
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from ce_ws.api.compat.judge0_mapping import (
     Judge0Language,
@@ -75,6 +83,29 @@ class Judge0Invalid(Judge0Refusal):
 # -- requests ---------------------------------------------------------------
 
 
+def _number_or_text(value: object) -> object:
+    """Numbers may come as JSON numbers or as strings of them; never as booleans."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | None):
+        raise ValueError("is not a number")
+    return value
+
+
+def _boolean_or_text(value: object) -> object:
+    """Booleans may come as JSON booleans or as strings ("true"); never as numbers."""
+    if not isinstance(value, bool | str | None):
+        raise ValueError("is not a boolean")
+    return value
+
+
+def _lax(json_type: str) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [{"type": json_type}, {"type": "string"}, {"type": "null"}]})
+
+
+Integer = Annotated[int | None, BeforeValidator(_number_or_text), _lax("number")]
+Number = Annotated[float | None, BeforeValidator(_number_or_text), _lax("number")]
+Boolean = Annotated[bool | None, BeforeValidator(_boolean_or_text), _lax("boolean")]
+
+
 class SubmissionRequest(BaseModel):
     """A Judge0 submission as sent (`POST /submissions`); unknown fields are ignored, as Rails does.
 
@@ -90,25 +121,25 @@ class SubmissionRequest(BaseModel):
     )
 
     source_code: str | None = None
-    language_id: int | None = None
+    language_id: Integer = None
     compiler_options: str | None = Field(None, max_length=512)
     command_line_arguments: str | None = Field(None, max_length=512)
-    number_of_runs: int | None = None
+    number_of_runs: Integer = None
     stdin: str | None = None
     expected_output: str | None = None
-    cpu_time_limit: float | None = None
-    cpu_extra_time: float | None = None
-    wall_time_limit: float | None = None
-    memory_limit: int | None = None
-    stack_limit: int | None = None
-    max_processes_and_or_threads: int | None = None
-    enable_per_process_and_thread_time_limit: bool | None = None
-    enable_per_process_and_thread_memory_limit: bool | None = None
-    max_file_size: int | None = None
-    redirect_stderr_to_stdout: bool | None = None
+    cpu_time_limit: Number = None
+    cpu_extra_time: Number = None
+    wall_time_limit: Number = None
+    memory_limit: Integer = None
+    stack_limit: Integer = None
+    max_processes_and_or_threads: Integer = None
+    enable_per_process_and_thread_time_limit: Boolean = None
+    enable_per_process_and_thread_memory_limit: Boolean = None
+    max_file_size: Integer = None
+    redirect_stderr_to_stdout: Boolean = None
     callback_url: str | None = None
     additional_files: str | None = None
-    enable_network: bool | None = None
+    enable_network: Boolean = None
 
 
 class BatchRequest(BaseModel):
@@ -146,14 +177,27 @@ class ParsedSubmission:
         )
 
 
+def _fields_checked_by(check: Callable[[object], object]) -> frozenset[str]:
+    """The request's fields whose values `check` vets (for the message of a wrong type)."""
+    return frozenset(
+        name
+        for name, info in SubmissionRequest.model_fields.items()
+        if any(getattr(meta, "func", None) is check for meta in info.metadata)
+    )
+
+
+_NUMBER_FIELDS = _fields_checked_by(_number_or_text)
+_BOOLEAN_FIELDS = _fields_checked_by(_boolean_or_text)
+
+
 def _type_errors(exc: ValidationError) -> FieldErrors:
     errors: FieldErrors = {}
     for error in exc.errors():
         field = str(error["loc"][0])
         kind = error["type"]
-        if kind.startswith(("int", "float", "finite")):
+        if kind.startswith(("int", "float", "finite")) or field in _NUMBER_FIELDS:
             message = "is not a number"
-        elif kind.startswith("bool"):
+        elif kind.startswith("bool") or field in _BOOLEAN_FIELDS:
             message = "is not a boolean"
         elif kind == "string_too_long":
             message = "is too long (maximum is 512 characters)"
