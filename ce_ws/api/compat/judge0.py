@@ -161,10 +161,8 @@ async def create(request: web.Request) -> web.StreamResponse:
     submission = await service.submit(parsed, _client(request))
     if not is_true(request.query.get("wait")):
         return _json({"token": submission.token}, HTTPStatus.CREATED)
-    await service.wait(submission.token)
-    ended = (await service.get_many([submission.token]))[submission.token]
     view = submission_view(
-        ended,
+        await service.ended(submission),
         fields=fields,
         encoded=is_true(request.query.get("base64_encoded")),
         languages=request.app[JUDGE0_LANGUAGES],

@@ -100,11 +100,13 @@ class Judge0Service:
         live.task.add_done_callback(lambda _: self._live.pop(submission.token, None))
         return submission
 
-    async def wait(self, token: str) -> None:
-        """Wait until the submission has ended (`wait=true`); a client leaving does not end it."""
-        live = self._live.get(token)
-        if live is not None and live.task is not None:
-            await asyncio.shield(live.task)
+    async def ended(self, submission: Judge0Submission) -> Judge0Submission:
+        """The submission once it has ended (`wait=true`); a client leaving does not end it."""
+        live = self._live.get(submission.token)
+        if live is None or live.task is None:
+            return (await self.get_many([submission.token])).get(submission.token, submission)
+        await asyncio.shield(live.task)
+        return live.submission
 
     async def get_many(self, tokens: list[str]) -> dict[str, Judge0Submission]:
         """The known submissions among `tokens`, live ones as they are now."""

@@ -125,9 +125,10 @@ class Judge0Store:
     def _forget_old(self, connection: sqlite3.Connection) -> None:
         oldest = time.time() - self._settings.max_age_s
         connection.execute("DELETE FROM submissions WHERE created < ?", (oldest,))
+        # Through the index: the first one past the newest `max_submissions`, and all older.
         connection.execute(
-            "DELETE FROM submissions WHERE token NOT IN "
-            "(SELECT token FROM submissions ORDER BY created DESC LIMIT ?)",
+            "DELETE FROM submissions WHERE created <= "
+            "(SELECT created FROM submissions ORDER BY created DESC LIMIT 1 OFFSET ?)",
             (self._settings.max_submissions,),
         )
 
