@@ -25,15 +25,13 @@ from ce_ws.api.compat.judge0_mapping import (
     status_of_signal,
 )
 from ce_ws.api.compat.judge0_store import INTERRUPTED, Judge0Store, Judge0Submission
-from ce_ws.api.compat.judge0_wire import (
+from ce_ws.api.compat.judge0_views import (
     ALL_FIELDS,
     DEFAULT_FIELDS,
-    Judge0Invalid,
-    Judge0Refusal,
     parse_fields,
-    parse_submission,
     submission_view,
 )
+from ce_ws.api.compat.judge0_wire import Judge0Invalid, Judge0Refusal, parse_submission
 from ce_ws.config import Judge0Settings, RunMaxima, Settings
 from ce_ws.languages import load_languages
 from ce_ws.protocol import CompileResult, ExecuteResponse, Status

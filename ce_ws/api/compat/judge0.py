@@ -30,14 +30,13 @@ from ce_ws.api.compat.judge0_mapping import (
 from ce_ws.api.compat.judge0_openapi import PREFIX, judge0_openapi_document
 from ce_ws.api.compat.judge0_service import Judge0Service
 from ce_ws.api.compat.judge0_store import Judge0Store
+from ce_ws.api.compat.judge0_views import parse_fields, submission_view
 from ce_ws.api.compat.judge0_wire import (
     Judge0Invalid,
     Judge0Refusal,
     ParsedSubmission,
     is_true,
-    parse_fields,
     parse_submission,
-    submission_view,
 )
 from ce_ws.api.guards import require_json, require_own_origin
 from ce_ws.api.http import http_status

@@ -9,19 +9,18 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from ce_ws.api.compat.judge0_mapping import JUDGE0_VERSION
-from ce_ws.api.compat.judge0_wire import (
+from ce_ws.api.compat.judge0_views import (
     AboutView,
-    BatchRequest,
     BatchView,
     ErrorView,
     LanguageDetail,
     LanguageName,
     NotFoundView,
     StatusView,
-    SubmissionRequest,
     SubmissionView,
     TokenView,
 )
+from ce_ws.api.compat.judge0_wire import BatchRequest, SubmissionRequest
 
 PREFIX = "/judge0"
 _REF = "#/components/schemas/{model}"
