@@ -266,6 +266,9 @@ _SCHEMA_SERVER_ENV = {
     "CE_CAPACITY__RUNS_PER_MINUTE": "40",
     "CE_CAPACITY__REFUSALS_PER_MINUTE": "100000",
     "CE_SANDBOX__COMPILE_MS": "5000",
+    # Generated batches stay small and few submissions wait: few containers start.
+    "CE_JUDGE0__MAX_BATCH": "3",
+    "CE_JUDGE0__MAX_QUEUE": "10",
 }
 
 

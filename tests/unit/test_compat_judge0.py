@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
@@ -24,6 +27,7 @@ from ce_ws.api.compat.judge0_mapping import (
     our_limits,
     status_of_signal,
 )
+from ce_ws.api.compat.judge0_service import Judge0Service
 from ce_ws.api.compat.judge0_store import INTERRUPTED, Judge0Store, Judge0Submission
 from ce_ws.api.compat.judge0_views import (
     ALL_FIELDS,
@@ -34,7 +38,14 @@ from ce_ws.api.compat.judge0_views import (
 from ce_ws.api.compat.judge0_wire import Judge0Invalid, Judge0Refusal, parse_submission
 from ce_ws.config import Judge0Settings, RunMaxima, Settings
 from ce_ws.languages import load_languages
+from ce_ws.logs import EventLog
+from ce_ws.metrics import Metrics
 from ce_ws.protocol import CompileResult, ExecuteResponse, Status
+from ce_ws.runs.runner import Client, Runner
+from ce_ws.sandbox.base import BoxExit, BoxPlan, Usage
+from ce_ws.telemetry import Telemetry
+from ce_ws.types import STDOUT
+from tests.helpers import eventually
 
 LANGUAGES = Judge0Languages(load_languages())
 SETTINGS = Settings()
@@ -368,3 +379,131 @@ async def test_an_unused_store_creates_no_file(tmp_path: Path) -> None:
     await store.end_unfinished()
     await store.aclose()
     assert not database.exists()
+
+
+# -- the service's lifecycle, over a real Runner and a fake sandbox ---------
+
+
+class _GatedBox:
+    """A box whose program prints what it was given as stdin once `gate` opens."""
+
+    box_id = "box"
+
+    def __init__(self, gate: asyncio.Event) -> None:
+        self._gate = gate
+        self._stdin = b""
+        self._stdin_closed = asyncio.Event()
+        self._printed = False
+
+    async def compile(self, argv: list[str], *, timeout_s: float, sink: Any) -> None:
+        raise AssertionError("python is not compiled")
+
+    async def go(self, argv: list[str]) -> None:
+        pass
+
+    async def read(self) -> tuple[int, bytes] | None:
+        await self._gate.wait()
+        await self._stdin_closed.wait()
+        if self._printed:
+            return None
+        self._printed = True
+        return STDOUT, self._stdin
+
+    async def write(self, data: bytes) -> None:
+        self._stdin += data
+
+    async def close_stdin(self) -> None:
+        self._stdin_closed.set()
+
+    async def resize(self, cols: int, rows: int) -> None:
+        pass
+
+    async def signal(self, name: str) -> None:
+        pass
+
+    async def kill(self) -> None:
+        self._gate.set()
+        self._stdin_closed.set()
+
+    async def sample_usage(self) -> Usage:
+        return Usage(memory_peak_bytes=1 << 20, cpu_ns=2_000_000)
+
+    async def wait_exit(self) -> BoxExit:
+        await self._gate.wait()
+        return BoxExit(exit_code=0, signal=None, oom_killed=False, usage=await self.sample_usage())
+
+
+class _GatedSandbox:
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.opened = 0
+
+    @contextlib.asynccontextmanager
+    async def open_box(self, plan: BoxPlan) -> AsyncIterator[_GatedBox]:
+        self.opened += 1
+        yield _GatedBox(self.gate)
+
+
+def _service(database: Path, sandbox: _GatedSandbox) -> tuple[Judge0Service, Runner]:
+    settings = Settings(judge0={"database": str(database)}, capacity={"max_runs_per_client": 1})
+    runner = Runner(
+        settings,
+        sandbox,
+        languages=load_languages(),
+        telemetry=Telemetry(Metrics(), EventLog()),
+    )
+    store = Judge0Store(settings.judge0)
+    return Judge0Service(store=store, runner=runner, settings=settings), runner
+
+
+async def _status(service: Judge0Service, token: str) -> Judge0Status:
+    return (await service.get_many([token]))[token].status
+
+
+async def test_a_submission_goes_in_queue_processing_then_its_result_is_kept(
+    tmp_path: Path,
+) -> None:
+    sandbox = _GatedSandbox()
+    service, runner = _service(tmp_path / "judge0.sqlite3", sandbox)
+    client = Client(key="10.0.0.1", via="judge0")
+    first = await service.submit(
+        _parse({"source_code": "x", "language_id": 71, "stdin": "a"}), client
+    )
+    second = await service.submit(
+        _parse({"source_code": "x", "language_id": 71, "stdin": "b"}), client
+    )
+    await eventually(lambda: sandbox.opened == 1, what="the first run started")
+
+    async def first_processing() -> bool:
+        return await _status(service, first.token) is Judge0Status.PROCESSING
+
+    await eventually(first_processing, what="the first submission is Processing")
+    # One run at a time for this client: the second waits here, In Queue.
+    assert await _status(service, second.token) is Judge0Status.IN_QUEUE
+    sandbox.gate.set()
+    ended = await service.ended(second)
+    assert (ended.status, ended.stdout) == (Judge0Status.ACCEPTED, b"b")
+    await runner.aclose(grace_s=1)
+    await service.aclose(grace_s=1)
+    reopened, _ = _service(tmp_path / "judge0.sqlite3", sandbox)
+    kept = await reopened.get_many([first.token, second.token])
+    await reopened.aclose(grace_s=0)
+    assert kept[first.token].stdout == b"a" and kept[first.token].time == 0.002
+
+
+async def test_at_shutdown_no_submission_is_left_in_queue(tmp_path: Path) -> None:
+    sandbox = _GatedSandbox()
+    service, runner = _service(tmp_path / "judge0.sqlite3", sandbox)
+    client = Client(key="10.0.0.1", via="judge0")
+    tokens = [
+        (await service.submit(_parse({"source_code": "x", "language_id": 71}), client)).token
+        for _ in range(2)
+    ]
+    await eventually(lambda: sandbox.opened == 1, what="the first run started")
+    await runner.aclose(grace_s=1)  # as the app's shutdown does, before the service's
+    await service.aclose(grace_s=1)
+    reopened, _ = _service(tmp_path / "judge0.sqlite3", sandbox)
+    kept = await reopened.get_many(tokens)
+    await reopened.aclose(grace_s=0)
+    assert [kept[token].status for token in tokens] == [Judge0Status.INTERNAL_ERROR] * 2
+    assert all(kept[token].message for token in tokens)
