@@ -71,7 +71,7 @@ async def test_run_with_stdin_is_accepted_and_logged_as_judge0(
     assert result.status == judge0.Status.ACCEPTED
     assert result.stdout == "cba\n"
     assert result.stderr is None and result.compile_output is None
-    assert result.time is not None and result.wall_time is not None and result.memory
+    assert result.wall_time is not None and result.wall_time < 10
     assert result.exit_code == 0
     events = [json.loads(r.getMessage()) for r in caplog.records if r.name == EVENTS_LOGGER]
     assert [e["via"] for e in events if e["event"] == "run_end"] == ["judge0"]
@@ -120,7 +120,7 @@ async def test_a_segfault_is_status_7(j0: TestClient[Any, Any]) -> None:
 async def test_memory_over_the_limit_says_it_was_the_memory_limit(
     j0: TestClient[Any, Any],
 ) -> None:
-    code = "blocks = []\nwhile True:\n    blocks.append(bytearray(8 << 20))"
+    code = "blocks = []\nwhile True:\n    blocks.append(b'x' * (8 << 20))  # touched, not lazily mapped"
     result = await _run(j0, source_code=code, language=71, memory_limit=32 * 1024)
     assert result.status == judge0.Status.RUNTIME_ERROR_OTHER
     assert result.message is not None  # base64, as Judge0 sends it with base64_encoded=true
