@@ -266,9 +266,10 @@ _SCHEMA_SERVER_ENV = {
     "CE_CAPACITY__RUNS_PER_MINUTE": "40",
     "CE_CAPACITY__REFUSALS_PER_MINUTE": "100000",
     "CE_SANDBOX__COMPILE_MS": "5000",
-    # Generated batches stay small and few submissions wait: few containers start.
+    # Generated batches stay small. The queue is never full (Judge0's 503 is a 5xx,
+    # which the check refuses): what waits is soon refused by the rate limit above.
     "CE_JUDGE0__MAX_BATCH": "3",
-    "CE_JUDGE0__MAX_QUEUE": "10",
+    "CE_JUDGE0__MAX_QUEUE": "10000",
 }
 
 
