@@ -141,12 +141,6 @@ def _queue_room(request: web.Request, count: int) -> None:
         raise Judge0Refusal.error(HTTPStatus.SERVICE_UNAVAILABLE, "queue is full")
 
 
-async def _view_response(
-    request: web.Request, views: dict[str, Any], status: int = HTTPStatus.OK
-) -> web.StreamResponse:
-    return await stream_json(request, views, status)  # outputs up to the cap, in pieces
-
-
 # -- submissions ------------------------------------------------------------
 
 
@@ -166,7 +160,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         encoded=is_true(request.query.get("base64_encoded")),
         languages=request.app[JUDGE0_LANGUAGES],
     )
-    return await _view_response(request, view, HTTPStatus.CREATED)
+    return await stream_json(request, view, HTTPStatus.CREATED)
 
 
 @judge0_route
@@ -217,7 +211,7 @@ async def show(request: web.Request) -> web.StreamResponse:
         encoded=is_true(request.query.get("base64_encoded")),
         languages=request.app[JUDGE0_LANGUAGES],
     )
-    return await _view_response(request, view)
+    return await stream_json(request, view)  # outputs up to the cap, in pieces
 
 
 @judge0_route
@@ -236,7 +230,7 @@ async def show_batch(request: web.Request) -> web.StreamResponse:
         else None
         for token in tokens
     ]
-    return await _view_response(request, {"submissions": views})
+    return await stream_json(request, {"submissions": views})
 
 
 # -- the catalogue ----------------------------------------------------------
