@@ -151,6 +151,36 @@ class PoolSettings(BaseModel):
     refill_concurrency: int = Field(1, ge=1, le=16)
 
 
+DEFAULT_JUDGE0_DATABASE = "judge0.sqlite3"
+DEFAULT_JUDGE0_MAX_SUBMISSIONS = 10_000
+MAX_JUDGE0_MAX_SUBMISSIONS = 1_000_000
+DEFAULT_JUDGE0_MAX_AGE_S = 86_400.0
+MAX_JUDGE0_MAX_AGE_S = 30 * 86_400.0
+DEFAULT_JUDGE0_MAX_BATCH = 20
+MAX_JUDGE0_MAX_BATCH = 100
+DEFAULT_JUDGE0_MAX_QUEUE = 100
+MAX_JUDGE0_MAX_QUEUE = 10_000
+
+
+class Judge0Settings(BaseModel):
+    """The Judge0-compatible surface: where its submissions are kept, and for how long."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The SQLite file of submissions and their results (opened on first use).
+    database: str = Field(DEFAULT_JUDGE0_DATABASE, min_length=1)
+    #: The most submissions kept; the oldest go first.
+    max_submissions: int = Field(
+        DEFAULT_JUDGE0_MAX_SUBMISSIONS, ge=1, le=MAX_JUDGE0_MAX_SUBMISSIONS
+    )
+    #: Submissions older than this are forgotten.
+    max_age_s: float = Field(DEFAULT_JUDGE0_MAX_AGE_S, ge=60, le=MAX_JUDGE0_MAX_AGE_S)
+    #: Submissions in one batch (`max_submission_batch_size`).
+    max_batch: int = Field(DEFAULT_JUDGE0_MAX_BATCH, ge=1, le=MAX_JUDGE0_MAX_BATCH)
+    #: Submissions not yet ended, all clients (`max_queue_size`); beyond it 503.
+    max_queue: int = Field(DEFAULT_JUDGE0_MAX_QUEUE, ge=1, le=MAX_JUDGE0_MAX_QUEUE)
+
+
 class Settings(BaseSettings):
     """The whole configuration; see the README's configuration table."""
 
@@ -184,6 +214,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+    judge0: Judge0Settings = Field(default_factory=Judge0Settings)
 
     @field_validator("public_url")
     @classmethod
