@@ -74,7 +74,7 @@ def test_a_bucket_with_a_burst_allows_the_burst_then_its_rate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr("ce_ws.admission.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("ce_ws.runs.admission.time.monotonic", lambda: now[0])
     bucket = TokenBucket(20 * 60, burst=100)
     assert sum(bucket.take() for _ in range(500)) == 100
     now[0] += 1.0  # a second refills 20
