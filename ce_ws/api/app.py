@@ -16,6 +16,7 @@ from ce_ws.api import ops, rest, ws
 from ce_ws.api.appkeys import (
     CLIENT_CONNECTIONS,
     CONNECTIONS,
+    ERROR_SHAPES,
     HTTP_REQUESTS,
     LANGUAGES,
     METRICS,
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
     app[HTTP_REQUESTS] = ClientConnections(settings.capacity.max_http_per_client)
     app[REFUSALS] = RateLimiter(settings.capacity.refusals_per_minute, events="refused requests")
+    app[ERROR_SHAPES] = {}
     _watch_gauges(app)
     app.cleanup_ctx.extend([sandbox_backend, run_registry])
     app.on_shutdown.append(end_runs_then_sockets)
