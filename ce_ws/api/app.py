@@ -26,6 +26,7 @@ from ce_ws.api.appkeys import (
     SANDBOX,
     SETTINGS,
 )
+from ce_ws.api.compat import codapi
 from ce_ws.api.connection import Connection
 from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app.on_shutdown.append(end_runs_then_sockets)
     app.on_response_prepare.append(add_security_headers)
     _add_routes(app.router)
+    codapi.add_routes(app)
     return app
 
 

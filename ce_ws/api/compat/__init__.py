@@ -1,0 +1,1 @@
+"""Wire surfaces that let clients written for other services use this server unchanged."""
