@@ -389,14 +389,28 @@ def _exec_operation() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _preflight_operation(path: str) -> dict[str, Any]:
+    return {
+        "summary": f"CORS preflight of {path}",
+        "description": "The CORS headers come only for an origin that may use this surface.",
+        "operationId": f"codapiPreflight{path.rsplit('/', 1)[1].capitalize()}",
+        "responses": {"200": {"description": "This origin (or none) may send the request."},
+                      "403": _refused("This origin may not use this server.")},
+    }  # fmt: skip
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The Codapi surface's own document, from the models that parse and answer it."""
-    health = json_body(ref(Health), "Alive (HEAD answers the same, without a body).")
+    health = {"summary": "The server is up", "responses": {"200": json_body(ref(Health), "Up.")}}
     paths = {
-        EXEC_PATH: {"post": _exec_operation()},
-        HEALTH_PATH: {"get": {"summary": "The server is up", "operationId": "codapiHealth",
-                              "responses": {"200": health}}},
+        EXEC_PATH: {"post": _exec_operation(), "options": _preflight_operation(EXEC_PATH)},
+        HEALTH_PATH: {
+            "get": {**health, "operationId": "codapiHealth"},
+            "head": {"summary": health["summary"], "operationId": "codapiHealthHead",
+                     "responses": {"200": {"description": "Up."}}},
+            "options": _preflight_operation(HEALTH_PATH),
+        },
         OPENAPI_PATH: {"get": {"summary": "This document", "operationId": "codapiOpenapi",
                                "responses": {"200": json_body({"type": "object"}, "This document.")}}},
     }  # fmt: skip
