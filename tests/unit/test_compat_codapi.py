@@ -270,6 +270,12 @@ def test_a_refusal_is_codapis_failed_execution() -> None:
     }
 
 
+def test_a_refusal_naming_a_field_says_it_first() -> None:
+    response = refusal(BadMessage("invalid request: Field required", field="files"))
+    assert response.status == 400 and response.text is not None
+    assert json.loads(response.text)["stderr"] == "files: invalid request: Field required"
+
+
 def test_aiohttps_own_refusals_keep_their_status_and_headers() -> None:
     response = refusal(web.HTTPMethodNotAllowed("PUT", ["POST", "OPTIONS"]))
     assert response.status == 405

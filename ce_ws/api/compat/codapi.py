@@ -250,8 +250,9 @@ def codapi_status(error: CeError) -> HTTPStatus:
 
 def refusal(exc: CeError | web.HTTPException) -> web.Response:
     """Any refusal on a `/codapi` path, in Codapi's shape (`ERROR_SHAPES`)."""
-    if isinstance(exc, CeError):
-        status, message, headers = codapi_status(exc), exc.message, []
+    if isinstance(exc, CeError):  # the field first, as Codapi's argument errors say it
+        message = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        status, headers = codapi_status(exc), []
     else:  # aiohttp's own: no route, wrong method
         status, message = HTTPStatus(exc.status), exc.reason
         headers = http_exception_headers(exc)
