@@ -200,8 +200,9 @@ def test_a_program_that_exits_0_is_ok_with_its_streams_apart() -> None:
     }
 
 
-def test_a_failed_run_puts_all_its_output_and_the_reason_in_stderr() -> None:
-    failed = result(exit_code=1, stdout="out\n", stderr="Traceback\n", output="out\nTraceback\n")
+def test_a_failed_run_puts_stdout_then_stderr_and_the_reason_in_stderr() -> None:
+    # Not in arrival order: two pipes read apart can cut a line in two.
+    failed = result(exit_code=1, stdout="out\n", stderr="Traceback\n", output="ouTraceback\nt\n")
     answer = execution(failed, codapi(version="3.11"), duration_ms=5)
     assert (answer.id, answer.ok, answer.stdout) == ("python.3.11_run_0123abcd", False, "")
     assert answer.stderr == "out\nTraceback (exit status 1)"
@@ -230,7 +231,7 @@ def test_compiler_warnings_of_a_program_that_ran_go_to_stderr() -> None:
         ({"exit_code": 139, "signal": "SIGSEGV"}, "signal: SIGSEGV"),
         ({"status": Status.OOM, "exit_code": 137, "message": "out of memory"}, "out of memory"),
         ({"status": Status.OUTPUT_LIMIT, "exit_code": None}, "output_limit"),
-        ({"exit_code": 3, "output": "  \n"}, "exit status 3"),
+        ({"exit_code": 3, "stdout": "  \n"}, "exit status 3"),
     ],
 )
 def test_the_reason_of_a_failure_ends_stderr(fields: dict[str, Any], stderr: str) -> None:

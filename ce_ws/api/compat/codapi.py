@@ -223,7 +223,8 @@ def execution(result: ExecuteResponse, request: CodapiRequest, duration_ms: int)
     """A finished run as Codapi says it.
 
     `ok` only when the program exited 0. A failed run's output all goes to
-    `stderr`, compiler output first, and ends with the reason, as Codapi's
+    `stderr` (the compiler's, stdout, then stderr: arrival order would cut
+    lines, two pipes being read apart) and ends with the reason, as Codapi's
     server does: its widget shows `stdout` when there is any, else `stderr`.
     """
     ok = result.status is Status.EXITED and result.exit_code == 0
@@ -231,7 +232,7 @@ def execution(result: ExecuteResponse, request: CodapiRequest, duration_ms: int)
     if ok:
         stdout, stderr = result.stdout, compiler + result.stderr
     else:
-        text, reason = (compiler + result.output).strip(), _failure_reason(result)
+        text, reason = (compiler + result.stdout + result.stderr).strip(), _failure_reason(result)
         stdout, stderr = "", f"{text} ({reason})" if text else reason
     sandbox = f"{request.sandbox}.{request.version}" if request.version else request.sandbox
     return Execution(
