@@ -41,6 +41,8 @@ DEFAULT_RUNSC_PIDS_HEADROOM = 384
 MAX_RUNSC_PIDS_HEADROOM = 4096
 DEFAULT_RUNSC_MEMORY_HEADROOM_MB = 64
 MAX_RUNSC_MEMORY_HEADROOM_MB = 4096
+#: Codapi's own default step timeout; its widget gives up on a request after 10 s.
+DEFAULT_CODAPI_WALL_MS = 5_000
 
 
 class RunLimits(BaseModel):
@@ -181,6 +183,19 @@ class Judge0Settings(BaseModel):
     max_queue: int = Field(DEFAULT_JUDGE0_MAX_QUEUE, ge=1, le=MAX_JUDGE0_MAX_QUEUE)
 
 
+class CodapiSettings(BaseModel):
+    """The Codapi-compatible surface under `/codapi` (docs/compat/codapi.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Any page may run code through `/codapi` (`Access-Control-Allow-Origin: *`),
+    #: not only the server's own origin and `CE_ALLOWED_ORIGINS`.
+    allow_any_origin: bool = False
+    #: The wall-clock limit of a Codapi run, if lower than `CE_DEFAULTS__WALL_MS`:
+    #: a Codapi request carries no limits, and its widget waits 10 s at most.
+    wall_ms: int = Field(DEFAULT_CODAPI_WALL_MS, ge=MIN_WALL_MS, le=3_600_000)
+
+
 class Settings(BaseSettings):
     """The whole configuration; see the README's configuration table."""
 
@@ -215,6 +230,7 @@ class Settings(BaseSettings):
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     judge0: Judge0Settings = Field(default_factory=Judge0Settings)
+    codapi: CodapiSettings = Field(default_factory=CodapiSettings)
 
     @field_validator("public_url")
     @classmethod

@@ -35,7 +35,8 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (Health, "serialization"),
     (Readiness, "serialization"),
 ]
-_RETRY_AFTER = {
+#: The header of a "try again later" refusal.
+RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before trying again.",
         "schema": {"type": "integer", "minimum": 0},
@@ -48,11 +49,13 @@ _DESCRIPTION = (
 )
 
 
-def _ref(model: type[BaseModel]) -> dict[str, str]:
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    """A reference to `model`'s schema among the document's components."""
     return {"$ref": _REF.format(model=model.__name__)}
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def json_body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A response (or request body) of JSON with `schema`."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
@@ -61,9 +64,9 @@ def _text(media_type: str, description: str) -> dict[str, Any]:
 
 
 def _refusal(description: str, *, retry_after: bool = False) -> dict[str, Any]:
-    response = _json(_ref(ErrorBody), description)
+    response = json_body(ref(ErrorBody), description)
     if retry_after:
-        response["headers"] = _RETRY_AFTER
+        response["headers"] = RETRY_AFTER
     return response
 
 
@@ -78,9 +81,9 @@ def _execute_operation() -> dict[str, Any]:
         ),
         "operationId": "execute",
         "security": [{}, {"bearer": []}],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(ExecuteRequest)}}},
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref(ExecuteRequest)}}},
         "responses": {
-            "200": _json(_ref(ExecuteResponse), "The run ended (whatever its status)."),
+            "200": json_body(ref(ExecuteResponse), "The run ended (whatever its status)."),
             "400": _refusal("Invalid request: bad_message, unknown_language, code_too_large, limit_exceeded."),
             "401": _refusal("Tokens are configured and none valid was given (unauthorized)."),
             "403": _refusal("Host or Origin not the server's own nor allowed (host_not_allowed, origin_not_allowed)."),
@@ -94,23 +97,23 @@ def _execute_operation() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    languages = {"type": "array", "items": _ref(LanguageInfo)}
+    languages = {"type": "array", "items": ref(LanguageInfo)}
     return {
         "/api/v1/languages": {"get": {
             "summary": "The languages this server runs",
             "operationId": "languages",
-            "responses": {"200": _json(languages, "Every language with its aliases.")},
+            "responses": {"200": json_body(languages, "Every language with its aliases.")},
         }},
         "/api/v1/execute": {"post": _execute_operation()},
         "/api/v1/openapi.json": {"get": {
             "summary": "This document",
             "operationId": "openapi",
-            "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+            "responses": {"200": json_body({"type": "object"}, "The OpenAPI document.")},
         }},
         "/healthz": {"get": {
             "summary": "The process is alive",
             "operationId": "healthz",
-            "responses": {"200": _json(_ref(Health), "Alive.")},
+            "responses": {"200": json_body(ref(Health), "Alive.")},
         }},
         "/readyz": {"get": {
             "summary": "Whether a run would start now",
@@ -118,8 +121,8 @@ def _paths() -> dict[str, Any]:
             "current, and a run slot is free.",
             "operationId": "readyz",
             "responses": {
-                "200": _json(_ref(Readiness), "Ready."),
-                "503": _json(_ref(Readiness), "Not ready; `reason` says why."),
+                "200": json_body(ref(Readiness), "Ready."),
+                "503": json_body(ref(Readiness), "Not ready; `reason` says why."),
             },
         }},
         "/metrics": {"get": {
@@ -138,11 +141,24 @@ def _paths() -> dict[str, Any]:
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The whole document; built once, on the first request for it."""
-    _, schemas = models_json_schema(_MODELS, ref_template=_REF)
+    return build_document(
+        title="Code Executor", description=_DESCRIPTION, paths=_paths(), models=_MODELS
+    )
+
+
+def build_document(
+    *,
+    title: str,
+    description: str,
+    paths: dict[str, Any],
+    models: list[tuple[type[BaseModel], JsonSchemaMode]],
+) -> dict[str, Any]:
+    """An OpenAPI document of `paths`, with the schemas of `models` as its components."""
+    _, schemas = models_json_schema(models, ref_template=_REF)
     return {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": "Code Executor", "version": __version__, "description": _DESCRIPTION},
-        "paths": _paths(),
+        "info": {"title": title, "version": __version__, "description": description},
+        "paths": paths,
         "components": {
             "schemas": schemas["$defs"],
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

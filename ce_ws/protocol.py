@@ -27,6 +27,8 @@ from ce_ws.errors import BadMessage, clip
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "ce.v1"
+#: The most files one run may have.
+MAX_FILES = 64
 
 
 class CloseCode(IntEnum):
@@ -102,7 +104,7 @@ class RunRequest(_Inbound):
     language: str = Field(min_length=1, max_length=64)
     version: str | None = None
     code: str | None = None
-    files: list[SourceFile] | None = Field(None, min_length=1, max_length=64)
+    files: list[SourceFile] | None = Field(None, min_length=1, max_length=MAX_FILES)
     args: list[str] = Field(default_factory=list)
     stdin: str | None = None
     limits: LimitRequest | None = None
@@ -189,7 +191,7 @@ def _first_repeated_key(value: Any, path: tuple[str, ...] = ()) -> str | None:
     return None
 
 
-def _refuse_repeated_keys(text: str | bytes, refusal: str) -> None:
+def refuse_repeated_keys(text: str | bytes, refusal: str) -> None:
     """Refuse a key given twice in any object, even one the server ignores.
 
     Pydantic keeps the last of repeated keys; a proxy in front may keep the
@@ -213,7 +215,7 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"][1:]) or None
         raise BadMessage(f"invalid message: {first['msg']}", field=field) from None
-    _refuse_repeated_keys(text, "invalid message")
+    refuse_repeated_keys(text, "invalid message")
     return message
 
 
@@ -328,7 +330,7 @@ def parse_execute_request(body: bytes) -> ExecuteRequest:
         request = ExecuteRequest.model_validate_json(body)
     except ValidationError as exc:
         raise validation_error_to_bad_message(exc) from None
-    _refuse_repeated_keys(body, "invalid request")
+    refuse_repeated_keys(body, "invalid request")
     return request
 
 

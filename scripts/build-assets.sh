@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build the playground's browser bundle: static/src → static/dist/{app.js,app.css}.
+# Build the playground's browser bundle: static/src → static/dist/{app.js,app.css};
+# and install the npm packages, Codapi's widget among them (served unchanged
+# by the browser tests of the Codapi surface).
 #
 # Idempotent: installs npm packages only when node_modules is missing or older
 # than package-lock.json, and rebuilds only when a source (static/src, the lock
@@ -15,6 +17,8 @@ ENTRY=$SRC/main.js
 BUNDLE=$OUT/app.js
 # npm writes this inside node_modules on every install: a better age than the folder's.
 INSTALLED=node_modules/.package-lock.json
+# The devDependency only the tests use, so nothing below would notice it missing.
+CODAPI_WIDGET=node_modules/@antonz/codapi/dist/snippet.js
 
 say() { printf '[assets] %s\n' "$*" >&2; }
 die() { printf '[assets] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -27,7 +31,7 @@ if ! command -v npm >/dev/null; then
         || die "apt-get install nodejs npm failed: install Node.js 18+ and retry"
 fi
 
-if [ ! -f "$INSTALLED" ] || [ package-lock.json -nt "$INSTALLED" ]; then
+if [ ! -f "$INSTALLED" ] || [ package-lock.json -nt "$INSTALLED" ] || [ ! -f "$CODAPI_WIDGET" ]; then
     say "installing npm packages (npm ci)"
     npm ci --no-audit --no-fund --loglevel=error
     touch "$INSTALLED"

@@ -16,6 +16,7 @@ from ce_ws.api import ops, rest, ws
 from ce_ws.api.appkeys import (
     CLIENT_CONNECTIONS,
     CONNECTIONS,
+    ERROR_SHAPES,
     HTTP_REQUESTS,
     LANGUAGES,
     METRICS,
@@ -25,7 +26,7 @@ from ce_ws.api.appkeys import (
     SANDBOX,
     SETTINGS,
 )
-from ce_ws.api.compat import judge0
+from ce_ws.api.compat import codapi, judge0
 from ce_ws.api.connection import Connection
 from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
@@ -74,12 +75,14 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
     app[HTTP_REQUESTS] = ClientConnections(settings.capacity.max_http_per_client)
     app[REFUSALS] = RateLimiter(settings.capacity.refusals_per_minute, events="refused requests")
+    app[ERROR_SHAPES] = {}
     _watch_gauges(app)
     app.cleanup_ctx.extend([sandbox_backend, run_registry])
     app.on_shutdown.append(end_runs_then_sockets)
     app.on_response_prepare.append(add_security_headers)
     _add_routes(app.router)
     judge0.add_routes(app)
+    codapi.add_routes(app)
     return app
 
 

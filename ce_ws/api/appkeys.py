@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ce_ws.api.connection import Connection
+from ce_ws.api.http import ErrorShape
 from ce_ws.config import Settings
 from ce_ws.languages import LanguageTable
 from ce_ws.metrics import Metrics
@@ -31,3 +32,5 @@ REFUSALS = web.AppKey("refusals", RateLimiter)
 CONNECTIONS = web.AppKey("connections", set[Connection])
 #: The server's Prometheus metrics (its own registry).
 METRICS = web.AppKey("metrics", Metrics)
+#: Surfaces that answer refusals in their own shape, by path prefix (else the native one).
+ERROR_SHAPES = web.AppKey("error_shapes", dict[str, ErrorShape])

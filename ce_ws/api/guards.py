@@ -14,7 +14,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from ce_ws.api.appkeys import HTTP_REQUESTS, ORIGINS
-from ce_ws.api.http import error_response
+from ce_ws.api.http_errors import error_shape
 from ce_ws.errors import HostNotAllowed, OriginNotAllowed, RateLimited, UnsupportedMediaType
 from ce_ws.origins import local_port
 
@@ -34,15 +34,20 @@ async def host_guard(request: web.Request, handler: Handler) -> web.StreamRespon
     return await handler(request)
 
 
-def require_own_origin(request: web.Request) -> None:
-    """A browser must come from the server's own origin or an allowed one.
+def own_or_allowed_origin(request: web.Request) -> bool:
+    """Not a browser, or one on a page of the server's own origin or an allowed one.
 
     The server's own port is the one this connection reached, read from the
     socket: the Host header is the client's to choose.
     """
     transport = request.transport
     port = local_port(transport.get_extra_info("sockname") if transport else None)
-    if not request.app[ORIGINS].origin_allowed(request.headers.get(hdrs.ORIGIN), port):
+    return request.app[ORIGINS].origin_allowed(request.headers.get(hdrs.ORIGIN), port)
+
+
+def require_own_origin(request: web.Request) -> None:
+    """A browser must come from the server's own origin or an allowed one."""
+    if not own_or_allowed_origin(request):
         raise OriginNotAllowed(
             "a page of another origin may not use this server; see CE_ALLOWED_ORIGINS"
         )
@@ -69,7 +74,7 @@ async def limit_http_per_client(request: web.Request, handler: Handler) -> web.S
         refusal = RateLimited(
             f"more than {open_requests.per_client} open requests from this client"
         )
-        return await _answer_and_close(request, error_response(refusal))
+        return await _answer_and_close(request, error_shape(request)(refusal))
     with open_requests.hold(client_key):
         return await handler(request)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 
 from aiohttp import web
@@ -42,6 +43,11 @@ _HTTP_STATUS: dict[type[CeError], HTTPStatus] = {
 }
 _WAIT_AGAIN = {HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE}
 
+#: How a surface answers a refusal: a `CeError`, or one of aiohttp's own (no
+#: route, wrong method). The native one is `http_errors.native_shape`; a
+#: compatibility surface has its own, for its path prefix (`ERROR_SHAPES`).
+ErrorShape = Callable[[CeError | web.HTTPException], web.Response]
+
 #: Sent with every HTTP response: the page loads only its own files, talks only
 #: to its own origin, and cannot be framed (xterm and CodeMirror inject styles).
 SECURITY_HEADERS = {
@@ -69,11 +75,18 @@ def error_response(error: CeError) -> web.Response:
     status = http_status(error)
     body = ErrorBody(error=ErrorDetail(code=error.code, message=error.message, field=error.field))
     response = json_response(body, status)
-    if status in _WAIT_AGAIN:
-        response.headers["Retry-After"] = str(RETRY_AFTER_S)
-    if status is HTTPStatus.UNAUTHORIZED:
-        response.headers["WWW-Authenticate"] = "Bearer"
+    response.headers.update(refusal_headers(status))
     return response
+
+
+def refusal_headers(status: HTTPStatus) -> dict[str, str]:
+    """What a refusal with `status` says besides its body: when to retry, how to authenticate."""
+    headers = {}
+    if status in _WAIT_AGAIN:
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    if status is HTTPStatus.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = "Bearer"
+    return headers
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:

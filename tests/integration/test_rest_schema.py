@@ -1,4 +1,7 @@
-"""Property-based API testing: schemathesis against the live server's own OpenAPI document.
+"""Property-based API testing: schemathesis against the live server's own OpenAPI documents.
+
+One document per REST surface: the native API's, and each compatibility
+surface's own (whose refusals have that client's shape, never a 500).
 
 The server runs as a separate process (schemathesis calls it synchronously)
 with small limits, no warm pool and a rate limit, so however many bodies are
@@ -41,6 +44,8 @@ _SERVER_ENV = {
     "CE_CAPACITY__REFUSALS_PER_MINUTE": "100000",
     "CE_SANDBOX__COMPILE_MS": "5000",
 }
+#: The OpenAPI document of each REST surface.
+DOCUMENTS = ["/api/v1/openapi.json", "/codapi/openapi.json"]
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +54,9 @@ def live_server() -> Iterator[ServerProcess]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def api_schema(live_server: ServerProcess) -> BaseSchema:
-    return schemathesis.openapi.from_url(f"{live_server.url}/api/v1/openapi.json")
+@pytest.fixture(scope="module", params=DOCUMENTS)
+def api_schema(live_server: ServerProcess, request: pytest.FixtureRequest) -> BaseSchema:
+    return schemathesis.openapi.from_url(f"{live_server.url}{request.param}")
 
 
 def _conforms(case: schemathesis.Case, base_url: str) -> None:
