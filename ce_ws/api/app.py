@@ -25,7 +25,6 @@ from ce_ws.api.appkeys import (
     SANDBOX,
     SETTINGS,
 )
-from ce_ws.api.connection import Connection
 from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
 from ce_ws.api.http_errors import client_errors
@@ -131,5 +130,5 @@ async def run_registry(app: web.Application) -> AsyncIterator[None]:
 async def end_runs_then_sockets(app: web.Application) -> None:
     """At shutdown: every run gets its `exit` (bounded), then sockets close 1001."""
     await app[RUNNER].aclose(grace_s=app[SETTINGS].shutdown_grace_s)
-    connections: set[Connection] = app[CONNECTIONS]
-    await asyncio.gather(*(connection.going_away() for connection in list(connections)))
+    sockets = app[CONNECTIONS]
+    await asyncio.gather(*(socket.going_away() for socket in list(sockets)))
