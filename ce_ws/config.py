@@ -151,6 +151,16 @@ class PoolSettings(BaseModel):
     refill_concurrency: int = Field(1, ge=1, le=16)
 
 
+class PistonSettings(BaseModel):
+    """The Piston v2 surface under `/piston` (docs/compat/piston.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: A `/connect` socket that sends no `init` this long after connecting is
+    #: closed 4001 (Piston's own deadline is 1 s).
+    init_timeout_s: float = Field(1.0, gt=0, le=60)
+
+
 class Settings(BaseSettings):
     """The whole configuration; see the README's configuration table."""
 
@@ -184,6 +194,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+    piston: PistonSettings = Field(default_factory=PistonSettings)
 
     @field_validator("public_url")
     @classmethod

@@ -25,6 +25,7 @@ from ce_ws.api.appkeys import (
     SANDBOX,
     SETTINGS,
 )
+from ce_ws.api.compat import piston
 from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
 from ce_ws.api.http_errors import client_errors
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app.on_shutdown.append(end_runs_then_sockets)
     app.on_response_prepare.append(add_security_headers)
     _add_routes(app.router)
+    piston.add_routes(app)
     return app
 
 
