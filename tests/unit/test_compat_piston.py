@@ -80,6 +80,7 @@ def test_an_unknown_runtime_is_refused_in_pistons_words() -> None:
     ("body", "message"),
     [
         (b"{}", "language is required as a string"),
+        (b"", "language is required as a string"),
         (b"[1]", "language is required as a string"),
         (b'{"language": 3}', "language is required as a string"),
         (b'{"language": "py", "version": 3, "files": []}', "version is required as a string"),
@@ -89,6 +90,7 @@ def test_an_unknown_runtime_is_refused_in_pistons_words() -> None:
         (b'{"language": "py", "files": [], "run_timeout": "3"}', "If specified, run_timeout must be a number"),
         (b'{"language": "py", "files": [], "args": [1]}', "args must be an array of strings"),
         (b"not json", "the body is not valid JSON"),
+        (b'{"language": "py", "files": [], "run_timeout": NaN}', "the body is not valid JSON"),
     ],
 )  # fmt: skip
 def test_bad_jobs_are_refused_with_pistons_messages(body: bytes, message: str) -> None:

@@ -34,7 +34,7 @@ from ce_ws.api.compat.piston_wire import (
     run_request,
 )
 from ce_ws.api.compat.piston_ws import connect
-from ce_ws.api.guards import require_own_origin
+from ce_ws.api.guards import WEBSOCKET_ROUTE, require_own_origin
 from ce_ws.api.jsonstream import stream_json
 from ce_ws.errors import CeError
 from ce_ws.runs.runner import Client
@@ -100,10 +100,11 @@ async def openapi(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Mount the Piston surface; paths with a trailing slash answer too, as Express's do."""
     router = app.router
-    for path in ("", "/"):
+    for index, path in enumerate(("", "/")):
         router.add_get(f"{API}/runtimes{path}", runtimes)
         router.add_post(f"{API}/execute{path}", execute)
-        router.add_get(f"{API}/connect{path}", connect)
+        # Named as a WebSocket: capped as one, not as an open HTTP request.
+        router.add_get(f"{API}/connect{path}", connect, name=f"{WEBSOCKET_ROUTE}-piston-{index}")
         router.add_get(f"{PREFIX}{path}", root)
     router.add_get(f"{PREFIX}/openapi.json", openapi)
     router.add_route("*", f"{PREFIX}/{{tail:.*}}", not_found)

@@ -181,17 +181,24 @@ def _piston_message(error: ErrorDetails) -> str:
     return _FIELD_MESSAGES.get(field, f"invalid request: {error['msg']}")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json(text: bytes | str) -> Any:
-    """A body or frame as JSON; raises `BadMessage`."""
+    """A body or frame as JSON (no NaN or Infinity); raises `BadMessage`."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise BadMessage("the body is not valid JSON") from None
 
 
 def parse_job(body: bytes | str) -> PistonJob:
-    """A job from its JSON, whatever the Content-Type said; raises `BadMessage` in Piston's words."""
-    return job_of(parse_json(body))
+    """A job from its JSON, whatever the Content-Type said; raises `BadMessage` in Piston's words.
+
+    An empty body is an empty object, as Express's parser leaves it.
+    """
+    return job_of(parse_json(body) if body.strip() else {})
 
 
 def job_of(document: Any) -> PistonJob:
