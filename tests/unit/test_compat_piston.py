@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ce_ws.api.app import create_app
 from ce_ws.api.compat.piston import openapi_document
 from ce_ws.api.compat.piston_wire import (
     find_language,
@@ -19,6 +20,7 @@ from ce_ws.api.compat.piston_wire import (
     stage_end,
 )
 from ce_ws.api.compat.semver import parse_version, satisfies
+from ce_ws.api.guards import WEBSOCKET_ROUTE
 from ce_ws.config import MIB, Settings
 from ce_ws.errors import BadMessage, CeError, LimitExceeded, UnknownLanguage
 from ce_ws.languages import load_languages
@@ -207,6 +209,22 @@ def test_a_successful_compile_and_an_oom_run_are_told_apart() -> None:
         64 * MIB,
     )
     assert "compile" not in piston_result(_response(), c).to_data()
+
+
+def test_the_app_mounts_the_surface_and_its_websockets_are_capped_as_websockets() -> None:
+    app = create_app(Settings())  # no I/O until started
+    routes = {
+        (route.method, route.resource.canonical) for route in app.router.routes() if route.resource
+    }
+    for path in ("/runtimes", "/execute", "/connect"):
+        assert any(p == f"/piston/api/v2{path}" for _, p in routes)
+        assert any(p == f"/piston/api/v2{path}/" for _, p in routes)
+    names = [resource.name for resource in app.router.resources() if resource.name]
+    assert sorted(n for n in names if n.startswith(WEBSOCKET_ROUTE)) == [
+        "websocket",
+        "websocket-piston",
+        "websocket-piston-slash",
+    ]
 
 
 def test_the_openapi_document_describes_the_surface() -> None:

@@ -100,11 +100,11 @@ async def openapi(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Mount the Piston surface; paths with a trailing slash answer too, as Express's do."""
     router = app.router
-    for index, path in enumerate(("", "/")):
+    for path, suffix in (("", ""), ("/", "-slash")):
         router.add_get(f"{API}/runtimes{path}", runtimes)
         router.add_post(f"{API}/execute{path}", execute)
         # Named as a WebSocket: capped as one, not as an open HTTP request.
-        router.add_get(f"{API}/connect{path}", connect, name=f"{WEBSOCKET_ROUTE}-piston-{index}")
+        router.add_get(f"{API}/connect{path}", connect, name=f"{WEBSOCKET_ROUTE}-piston{suffix}")
         router.add_get(f"{PREFIX}{path}", root)
     router.add_get(f"{PREFIX}/openapi.json", openapi)
     router.add_route("*", f"{PREFIX}/{{tail:.*}}", not_found)
