@@ -110,6 +110,19 @@ async def test_piston_client_run_timeout_kills_the_program(client: TestClient[An
     assert run["ce_status"] == "timeout" and 1000 <= run["wall_time"] < 5000
 
 
+async def test_a_memory_limit_reached_is_oom_not_a_crash(client: TestClient[Any, Any]) -> None:
+    job = {
+        "language": "python",
+        "version": "3",
+        "files": [{"content": "x = bytearray(512 * 1024 * 1024)\nprint(len(x))"}],
+        "run_memory_limit": 64 * 1024 * 1024,
+    }
+    response = await client.post("/piston/api/v2/execute", data=json.dumps(job))
+    run = (await response.json())["run"]
+    assert (run["ce_status"], run["signal"], run["code"]) == ("oom", "SIGKILL", None)
+    assert "memory" in run["message"]
+
+
 # -- the /connect WebSocket, as Piston's readme describes it ------------------
 
 
@@ -207,6 +220,16 @@ async def test_a_compiled_language_reports_both_stages(connect: Any) -> None:
         ("runtime", None), ("stage", "compile"), ("exit", "compile"), ("stage", "run"), ("exit", "run"),
     ]  # fmt: skip
     assert socket.stdout() == "built\n" and socket.messages[-1]["code"] == 2
+
+
+async def test_output_over_the_cap_ends_the_run(make_client: MakeClient, connect: Any) -> None:
+    socket = await connect(await make_client(defaults={"output_bytes": 1000}))
+    await socket.init("python", "while True:\n    print('x' * 100, flush=True)\n")
+    await socket.until(closed=True)
+    exit_message = socket.messages[-1]
+    assert (exit_message["type"], exit_message["status"]) == ("exit", "OL")
+    assert exit_message["ce_status"] == "output_limit" and len(socket.stdout()) <= 1000
+    assert socket.ws.close_code == 4999
 
 
 async def test_data_before_init_is_closed_4003(connect: Any) -> None:
