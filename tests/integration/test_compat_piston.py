@@ -161,11 +161,14 @@ class PistonSocket:
 
 
 @pytest.fixture
-async def connect(client: TestClient[Any, Any]) -> Any:
-    """Open `/connect` sockets on `client`'s server (closed at the end)."""
+async def connect() -> Any:
+    """Open `/connect` sockets on a test server (closed at the end).
+
+    One server per test: two with the test owner id would reap each other's containers.
+    """
     opened: list[aiohttp.ClientWebSocketResponse] = []
 
-    async def open_socket(on: TestClient[Any, Any] = client) -> PistonSocket:
+    async def open_socket(on: TestClient[Any, Any]) -> PistonSocket:
         ws = await on.ws_connect(CONNECT)
         opened.append(ws)
         return PistonSocket(ws)
@@ -187,8 +190,10 @@ time.sleep(60)
 """
 
 
-async def test_input_is_answered_over_data_then_exit_then_close_4999(connect: Any) -> None:
-    socket = await connect()
+async def test_input_is_answered_over_data_then_exit_then_close_4999(
+    client: TestClient[Any, Any], connect: Any
+) -> None:
+    socket = await connect(client)
     await socket.init("python", GREETER, stdin="discarded, as Piston does\n")
     await socket.send(type="data", stream="stdin", data="Ada\n")
     await socket.until(closed=True)
@@ -200,8 +205,8 @@ async def test_input_is_answered_over_data_then_exit_then_close_4999(connect: An
     assert (exit_message["stage"], exit_message["code"], exit_message["signal"]) == ("run", 0, None)
 
 
-async def test_sigint_is_delivered_and_caught(connect: Any) -> None:
-    socket = await connect()
+async def test_sigint_is_delivered_and_caught(client: TestClient[Any, Any], connect: Any) -> None:
+    socket = await connect(client)
     await socket.init("python", CATCHER)
     await socket.until(stdout="ready\n")
     await socket.send(type="signal", signal="SIGINT")
@@ -211,8 +216,10 @@ async def test_sigint_is_delivered_and_caught(connect: Any) -> None:
     assert socket.ws.close_code == 4999
 
 
-async def test_a_compiled_language_reports_both_stages(connect: Any) -> None:
-    socket = await connect()
+async def test_a_compiled_language_reports_both_stages(
+    client: TestClient[Any, Any], connect: Any
+) -> None:
+    socket = await connect(client)
     await socket.init("c", '#include <stdio.h>\nint main(void) { puts("built"); return 2; }\n')
     await socket.until(closed=True)
     stages = [(m["type"], m.get("stage")) for m in socket.messages if m["type"] != "data"]
@@ -232,8 +239,8 @@ async def test_output_over_the_cap_ends_the_run(make_client: MakeClient, connect
     assert socket.ws.close_code == 4999
 
 
-async def test_data_before_init_is_closed_4003(connect: Any) -> None:
-    socket = await connect()
+async def test_data_before_init_is_closed_4003(client: TestClient[Any, Any], connect: Any) -> None:
+    socket = await connect(client)
     await socket.send(type="data", stream="stdin", data="too early\n")
     await socket.until(closed=True)
     assert socket.ws.close_code == 4003
@@ -254,9 +261,9 @@ async def test_no_init_in_time_is_closed_4001(make_client: MakeClient, connect: 
     ],
 )
 async def test_protocol_mistakes_after_init_close_with_pistons_codes(
-    connect: Any, message: dict[str, Any], close_code: int
+    client: TestClient[Any, Any], connect: Any, message: dict[str, Any], close_code: int
 ) -> None:
-    socket = await connect()
+    socket = await connect(client)
     await socket.init("python", "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
     await socket.until(stdout="up\n")
     await socket.send(**message)
@@ -264,8 +271,10 @@ async def test_protocol_mistakes_after_init_close_with_pistons_codes(
     assert socket.ws.close_code == close_code
 
 
-async def test_an_unknown_runtime_is_an_error_then_close_4002(connect: Any) -> None:
-    socket = await connect()
+async def test_an_unknown_runtime_is_an_error_then_close_4002(
+    client: TestClient[Any, Any], connect: Any
+) -> None:
+    socket = await connect(client)
     await socket.init("cobol", "x")
     await socket.until(closed=True)
     assert socket.messages == [{"type": "error", "message": "cobol-* runtime is unknown"}]
@@ -275,7 +284,7 @@ async def test_an_unknown_runtime_is_an_error_then_close_4002(connect: Any) -> N
 async def test_a_client_that_disconnects_takes_its_container_along(
     client: TestClient[Any, Any], connect: Any
 ) -> None:
-    socket = await connect()
+    socket = await connect(client)
     await socket.init("python", "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
     await socket.until(stdout="up\n")
     [run] = client.app[RUNNER].live_runs()
