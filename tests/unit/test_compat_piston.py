@@ -10,14 +10,13 @@ import pytest
 
 from ce_ws.api.app import create_app
 from ce_ws.api.compat.piston import openapi_document
+from ce_ws.api.compat.piston_result import piston_result, stage_end
 from ce_ws.api.compat.piston_wire import (
     find_language,
     parse_job,
     piston_languages,
-    piston_result,
     run_limits,
     run_request,
-    stage_end,
 )
 from ce_ws.api.compat.semver import parse_version, satisfies
 from ce_ws.api.guards import WEBSOCKET_ROUTE

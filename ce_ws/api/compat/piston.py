@@ -21,16 +21,13 @@ from ce_ws import __version__
 from ce_ws.api.appkeys import LANGUAGES, REFUSALS, RUNNER, SETTINGS
 from ce_ws.api.auth import parse_authorized
 from ce_ws.api.batch import CLIENT_CLOSED_REQUEST, ClientLeft, read_body, run_to_end
+from ce_ws.api.compat.piston_result import PistonError, PistonResult, piston_error, piston_result
 from ce_ws.api.compat.piston_wire import (
-    PistonError,
     PistonJob,
-    PistonResult,
     PistonRuntime,
     find_language,
     parse_job,
-    piston_error,
     piston_languages,
-    piston_result,
     run_request,
 )
 from ce_ws.api.compat.piston_ws import connect

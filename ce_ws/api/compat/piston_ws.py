@@ -23,15 +23,14 @@ from pydantic import ValidationError
 
 from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, LANGUAGES, RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
+from ce_ws.api.compat.piston_result import piston_error, stage_end
 from ce_ws.api.compat.piston_wire import (
     PistonLanguage,
     PistonModel,
     find_language,
     job_of,
     parse_json,
-    piston_error,
     run_request,
-    stage_end,
 )
 from ce_ws.api.guards import require_own_origin
 from ce_ws.config import Settings
