@@ -18,12 +18,14 @@ from ce_ws.api.compat.piston_wire import (
     run_limits,
     run_request,
 )
+from ce_ws.api.compat.piston_ws import PistonSocket
 from ce_ws.api.compat.semver import parse_version, satisfies
 from ce_ws.api.guards import WEBSOCKET_ROUTE
 from ce_ws.config import MIB, Settings
 from ce_ws.errors import BadMessage, CeError, LimitExceeded, UnknownLanguage
 from ce_ws.languages import load_languages
-from ce_ws.protocol import CompileResult, ExecuteResponse, Status
+from ce_ws.protocol import CompileResult, ExecuteResponse, Exit, Queued, Stage, Started, Status
+from ce_ws.types import STDERR, STDOUT
 
 LANGUAGES = load_languages()
 
@@ -230,3 +232,45 @@ def test_the_openapi_document_describes_the_surface() -> None:
     document = openapi_document()
     assert set(document["paths"]) == {"/piston/api/v2/runtimes", "/piston/api/v2/execute"}
     assert {"PistonJob", "PistonResult", "PistonError"} <= set(document["components"]["schemas"])
+
+
+class _RecordingSocket:
+    """Stands in for the aiohttp socket: keeps what is sent."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send_str(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+
+async def test_the_socket_owner_speaks_pistons_messages_in_order() -> None:
+    ws = _RecordingSocket()
+    owner = PistonSocket(ws, find_language(LANGUAGES, "c", "*"))  # type: ignore[arg-type]
+    limits = Settings().defaults.model_dump()
+    await owner.send(Started(run_id="r", language="c", version="12.2.0", limits=limits))
+    await owner.send(Stage(stage="compile"))
+    await owner.send(Stage(stage="run"))
+    euro = "€".encode()
+    await owner.send_output(euro[:2], STDOUT)  # a character split between two chunks
+    await owner.send_output(euro[2:] + b"\n", STDOUT)
+    await owner.send_output(b"oops\n", STDERR)
+    await owner.send(Queued(position=1))  # Piston has no word for it
+    exit_message = Exit(
+        run_id="r", stage="run", status=Status.OOM, exit_code=137, signal=None,
+        wall_ms=5, output_bytes=9, truncated=False, message="the program reached its memory limit",
+    )  # fmt: skip
+    await owner.send(exit_message)
+    assert ws.sent == [
+        {"type": "runtime", "language": "c", "version": "12.2.0"},
+        {"type": "stage", "stage": "compile"},
+        {"type": "exit", "stage": "compile", "code": 0, "signal": None, "status": None, "ce_status": "exited"},
+        {"type": "stage", "stage": "run"},
+        {"type": "data", "stream": "stdout", "data": "€\n"},
+        {"type": "data", "stream": "stderr", "data": "oops\n"},
+        {"type": "exit", "stage": "run", "code": None, "signal": "SIGKILL", "status": "SG",
+         "message": "the program reached its memory limit", "ce_status": "oom"},
+    ]  # fmt: skip
+    assert owner.exited.is_set()
