@@ -196,6 +196,16 @@ class CodapiSettings(BaseModel):
     wall_ms: int = Field(DEFAULT_CODAPI_WALL_MS, ge=MIN_WALL_MS, le=3_600_000)
 
 
+class PistonSettings(BaseModel):
+    """The Piston v2 surface under `/piston` (docs/compat/piston.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: A `/connect` socket that sends no `init` this long after connecting is
+    #: closed 4001 (Piston's own deadline is 1 s).
+    init_timeout_s: float = Field(1.0, gt=0, le=60)
+
+
 class Settings(BaseSettings):
     """The whole configuration; see the README's configuration table."""
 
@@ -231,6 +241,7 @@ class Settings(BaseSettings):
     pool: PoolSettings = Field(default_factory=PoolSettings)
     judge0: Judge0Settings = Field(default_factory=Judge0Settings)
     codapi: CodapiSettings = Field(default_factory=CodapiSettings)
+    piston: PistonSettings = Field(default_factory=PistonSettings)
 
     @field_validator("public_url")
     @classmethod

@@ -26,8 +26,7 @@ from ce_ws.api.appkeys import (
     SANDBOX,
     SETTINGS,
 )
-from ce_ws.api.compat import codapi, judge0
-from ce_ws.api.connection import Connection
+from ce_ws.api.compat import codapi, judge0, piston
 from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
 from ce_ws.api.http_errors import client_errors
@@ -83,6 +82,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     _add_routes(app.router)
     judge0.add_routes(app)
     codapi.add_routes(app)
+    piston.add_routes(app)
     return app
 
 
@@ -136,5 +136,5 @@ async def run_registry(app: web.Application) -> AsyncIterator[None]:
 async def end_runs_then_sockets(app: web.Application) -> None:
     """At shutdown: every run gets its `exit` (bounded), then sockets close 1001."""
     await app[RUNNER].aclose(grace_s=app[SETTINGS].shutdown_grace_s)
-    connections: set[Connection] = app[CONNECTIONS]
-    await asyncio.gather(*(connection.going_away() for connection in list(connections)))
+    sockets = app[CONNECTIONS]
+    await asyncio.gather(*(socket.going_away() for socket in list(sockets)))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aiohttp import web
 
-from ce_ws.api.connection import Connection
 from ce_ws.api.http import ErrorShape
 from ce_ws.config import Settings
 from ce_ws.languages import LanguageTable
@@ -13,6 +14,14 @@ from ce_ws.origins import OriginPolicy
 from ce_ws.runs.admission import ClientConnections, RateLimiter
 from ce_ws.runs.runner import Runner
 from ce_ws.sandbox.base import Backend
+
+
+class LiveSocket(Protocol):
+    """An open WebSocket of any surface (the native one, Piston's `/connect`)."""
+
+    async def going_away(self) -> None:
+        """Server shutdown (runs already ended by the Runner): close 1001."""
+
 
 SETTINGS = web.AppKey("settings", Settings)
 #: The host names and origins that are the server's own (from the settings).
@@ -28,8 +37,8 @@ CLIENT_CONNECTIONS = web.AppKey("client_connections", ClientConnections)
 HTTP_REQUESTS = web.AppKey("http_requests", ClientConnections)
 #: Refused `execute` requests per client address, against their own budget.
 REFUSALS = web.AppKey("refusals", RateLimiter)
-#: Open WebSocket connections, told 1001 at shutdown.
-CONNECTIONS = web.AppKey("connections", set[Connection])
+#: Open WebSocket connections of every surface, capped together, told 1001 at shutdown.
+CONNECTIONS = web.AppKey("connections", set[LiveSocket])
 #: The server's Prometheus metrics (its own registry).
 METRICS = web.AppKey("metrics", Metrics)
 #: Surfaces that answer refusals in their own shape, by path prefix (else the native one).

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from aiohttp import web
+
+from ce_ws.errors import BadMessage, Unauthorized
+
+
+class _CarriesToken(Protocol):
+    @property
+    def token(self) -> str | None: ...
+
+
+_Body = TypeVar("_Body", bound=_CarriesToken)
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -25,3 +37,22 @@ def authorized(tokens: list[str], *candidates: str | None) -> bool:
         candidate is not None and any(hmac.compare_digest(candidate, known) for known in tokens)
         for candidate in candidates
     )
+
+
+def parse_authorized(
+    request: web.Request, body: bytes, tokens: list[str], parse: Callable[[bytes], _Body]
+) -> _Body:
+    """Parse a REST body; with tokens configured, a bearer header or `token` field is required.
+
+    A body that does not parse tells an unauthorized client nothing but that.
+    """
+    bearer = bearer_token(request)
+    try:
+        parsed = parse(body)
+    except BadMessage:
+        if not authorized(tokens, bearer):
+            raise Unauthorized("a valid token is required", field="token") from None
+        raise
+    if not authorized(tokens, bearer, parsed.token):
+        raise Unauthorized("a valid token is required", field="token")
+    return parsed

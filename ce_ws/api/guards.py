@@ -19,7 +19,8 @@ from ce_ws.errors import HostNotAllowed, OriginNotAllowed, RateLimited, Unsuppor
 from ce_ws.origins import local_port
 
 JSON = "application/json"
-#: The name of the WebSocket's route: its connections are capped apart.
+#: The name of the WebSocket's route, and the start of every other WebSocket
+#: route's name (a compatibility surface's): their connections are capped apart.
 WEBSOCKET_ROUTE = "websocket"
 
 
@@ -66,7 +67,8 @@ async def limit_http_per_client(request: web.Request, handler: Handler) -> web.S
     A request holds a connection (a file descriptor) while its body trickles
     in; WebSockets are capped apart, for their whole life.
     """
-    if request.match_info.route.name == WEBSOCKET_ROUTE:
+    name = request.match_info.route.name
+    if name is not None and name.startswith(WEBSOCKET_ROUTE):
         return await handler(request)
     client_key = request.remote or "unknown"
     open_requests = request.app[HTTP_REQUESTS]

@@ -11,14 +11,13 @@ import logging
 from aiohttp import web
 
 from ce_ws.api.appkeys import REFUSALS, RUNNER, SETTINGS
-from ce_ws.api.auth import authorized, bearer_token
+from ce_ws.api.auth import parse_authorized
 from ce_ws.api.batch import CLIENT_CLOSED_REQUEST, ClientLeft, read_body, run_to_end
 from ce_ws.api.guards import require_json, require_own_origin
 from ce_ws.api.http import error_response
 from ce_ws.api.jsonstream import stream_json
-from ce_ws.config import Settings
-from ce_ws.errors import BadMessage, CeError, Unauthorized
-from ce_ws.protocol import ExecuteRequest, ExecuteResponse, parse_execute_request
+from ce_ws.errors import CeError
+from ce_ws.protocol import ExecuteResponse, parse_execute_request
 from ce_ws.runs.runner import Client
 
 log = logging.getLogger(__name__)
@@ -47,22 +46,10 @@ async def _execute(request: web.Request, client: Client) -> ExecuteResponse:
         # Each refusal costs a parse and a log line: a client that has earned
         # too many is refused before its body is even read.
         request.app[REFUSALS].check_left(client.key)
-        body = _authorized_request(request, await read_body(request, settings), settings)
+        body = parse_authorized(
+            request, await read_body(request, settings), settings.tokens, parse_execute_request
+        )
     except CeError as exc:
         runner.refused(client, exc)
         raise
     return await run_to_end(request, body, client)
-
-
-def _authorized_request(request: web.Request, body: bytes, settings: Settings) -> ExecuteRequest:
-    """Parse the body; with tokens configured, a bearer header or `token` field is required."""
-    bearer = bearer_token(request)
-    try:
-        parsed = parse_execute_request(body)
-    except BadMessage:
-        if not authorized(settings.tokens, bearer):  # tell an unauthorized client nothing
-            raise Unauthorized("a valid token is required", field="token") from None
-        raise
-    if not authorized(settings.tokens, bearer, parsed.token):
-        raise Unauthorized("a valid token is required", field="token")
-    return parsed

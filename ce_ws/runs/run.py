@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import functools
 import logging
@@ -74,12 +75,18 @@ _NEXT_STATES = {
 
 @dataclass(frozen=True, slots=True)
 class Terminal:
-    """The run's terminal: TTY on or off, size, flow control."""
+    """The run's terminal: TTY on or off, size, flow control.
+
+    Without a TTY, the request's stdin is the whole input and stdin closes
+    after it, unless `open_input`: then stdin stays open for `feed_stdin`
+    until `end_input` (pipes, as an interactive compatibility API needs).
+    """
 
     tty: bool = True
     cols: int = 80
     rows: int = 24
     flow_control: bool = False
+    open_input: bool = False
 
 
 class Run:
@@ -135,7 +142,7 @@ class Run:
 
     def resize(self, cols: int, rows: int) -> None:
         """Resize the program's terminal; never waits (the control task applies it)."""
-        self.terminal = Terminal(self.terminal.tty, cols, rows, self.terminal.flow_control)
+        self.terminal = dataclasses.replace(self.terminal, cols=cols, rows=rows)
         if self.state is RunState.RUNNING:  # before, the run stage starts at this size
             self._controls.put(Resize(cols, rows))
 
@@ -289,7 +296,7 @@ class Run:
         await box.go(self.plan.language.run_argv(self.plan.entry) + self.plan.args)
         if self.plan.stdin:
             self._stdin.put_nowait(self.plan.stdin)
-        if not self.terminal.tty:
+        if not (self.terminal.tty or self.terminal.open_input):
             self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
         async with asyncio.TaskGroup() as group:
             helpers = [
