@@ -29,9 +29,9 @@ What users feel, measured against what they would use instead. Every figure
 is a median (with tails) of repeated runs; every comparison is a ratio against
 a baseline measured in the same run, interleaved with it.
 
-Reproduce with `make bench` (all six, about 9 minutes), or
+Reproduce with `make bench` (all seven, about 11 minutes), or
 `.venv/bin/python -m bench --only NAME` for one (`ttfo`, `echo`, `throughput`,
-`capacity`, `churn`, `teardown`); `--quick` is a short smoke run that leaves
+`capacity`, `churn`, `teardown`, `surfaces`); `--quick` is a short smoke run that leaves
 this file alone. Raw samples go to `bench/results/*.json` (not committed).
 """
 
