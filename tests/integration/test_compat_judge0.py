@@ -20,13 +20,12 @@ import judge0
 import pytest
 import schemathesis
 from aiohttp.test_utils import TestClient
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 from schemathesis.schemas import BaseSchema
 
 from ce_ws.logs import EVENTS_LOGGER
 from tests.integration.conftest import MakeClient
+from tests.integration.schema_checks import every_operation_conforms
 from tests.integration.server_process import ServerProcess, server_process
 
 T = TypeVar("T")
@@ -289,27 +288,4 @@ def judge0_schema(live_server: ServerProcess) -> BaseSchema:
 def test_every_judge0_answer_is_documented_and_none_is_a_server_error(
     judge0_schema: BaseSchema, live_server: ServerProcess, mode: GenerationMode
 ) -> None:
-    for result in judge0_schema.get_all_operations():
-        operation = result.ok()
-        if not mode.is_positive and not operation.body:
-            continue  # nothing to get wrong in a request without a body
-        strategies = [operation.as_strategy(generation_mode=mode)]
-        if mode.is_positive:
-            strategies += judge0_schema.get_strategies_from_examples(operation)
-        for strategy in strategies:
-
-            @given(case=strategy)
-            @settings(
-                max_examples=30,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            def conforms(case: schemathesis.Case) -> None:
-                # Valid-by-schema bodies are mostly refused by rules the schema
-                # cannot state (language ids, our limits): 422 is a right answer.
-                case.call_and_validate(
-                    base_url=live_server.url, excluded_checks=[positive_data_acceptance]
-                )
-
-            conforms()
+    every_operation_conforms(judge0_schema, live_server.url, mode)

@@ -20,8 +20,6 @@ import aiohttp
 import pytest
 import schemathesis
 from aiohttp.test_utils import TestClient
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 from schemathesis.schemas import BaseSchema
 
@@ -29,6 +27,7 @@ from ce_ws.api.appkeys import RUNNER
 from ce_ws.logs import EVENTS_LOGGER
 from tests.helpers import eventually
 from tests.integration.conftest import MakeClient
+from tests.integration.schema_checks import every_operation_conforms
 from tests.integration.server_process import ServerProcess, server_process
 from tests.leftovers import run_remains
 
@@ -325,27 +324,9 @@ def piston_schema(live_server: ServerProcess) -> BaseSchema:
 def test_every_piston_answer_is_documented_in_pistons_shape_and_none_is_a_500(
     piston_schema: BaseSchema, live_server: ServerProcess, mode: GenerationMode
 ) -> None:
-    for result in piston_schema.get_all_operations():
-        operation = result.ok()
-        if not mode.is_positive and not operation.body:
-            continue
-        strategies = [operation.as_strategy(generation_mode=mode)]
-        if mode.is_positive:
-            strategies += piston_schema.get_strategies_from_examples(operation)
-        for strategy in strategies:
+    every_operation_conforms(piston_schema, live_server.url, mode, also=_in_pistons_shape)
 
-            @given(case=strategy)
-            @settings(
-                max_examples=30,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            def conforms(case: schemathesis.Case) -> None:
-                response = case.call_and_validate(
-                    base_url=live_server.url, excluded_checks=[positive_data_acceptance]
-                )
-                if response.status_code >= 400:
-                    assert set(response.json()) == {"message"}, response.text
 
-            conforms()
+def _in_pistons_shape(response: Any) -> None:
+    if response.status_code >= 400:
+        assert set(response.json()) == {"message"}, response.text

@@ -17,11 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 from schemathesis.schemas import BaseSchema
 
+from tests.integration.schema_checks import every_operation_conforms
 from tests.integration.server_process import ServerProcess, server_process
 
 _LIMITS = json.dumps(
@@ -59,33 +58,8 @@ def api_schema(live_server: ServerProcess, request: pytest.FixtureRequest) -> Ba
     return schemathesis.openapi.from_url(f"{live_server.url}{request.param}")
 
 
-def _conforms(case: schemathesis.Case, base_url: str) -> None:
-    # Valid-by-schema bodies are mostly refused by the server's own rules
-    # (unknown language, limits), which the schema cannot express.
-    case.call_and_validate(base_url=base_url, excluded_checks=[positive_data_acceptance])
-
-
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_response_is_documented_and_none_is_a_server_error(
     api_schema: BaseSchema, live_server: ServerProcess, mode: GenerationMode
 ) -> None:
-    for result in api_schema.get_all_operations():
-        operation = result.ok()
-        if not mode.is_positive and not operation.body:
-            continue  # nothing to get wrong in a request without a body
-        strategies = [operation.as_strategy(generation_mode=mode)]
-        if mode.is_positive:
-            strategies += api_schema.get_strategies_from_examples(operation)
-        for strategy in strategies:
-
-            @given(case=strategy)
-            @settings(
-                max_examples=30,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            def conforms(case: schemathesis.Case) -> None:
-                _conforms(case, live_server.url)
-
-            conforms()
+    every_operation_conforms(api_schema, live_server.url, mode)
