@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 
-from ce_ws.api.appkeys import RUNNER, SETTINGS
-from ce_ws.api.jsonstream import PIECE
+from ce_ws.api.appkeys import REFUSALS, RUNNER, SETTINGS
+from ce_ws.api.jsonstream import PIECE, stream_json
 from ce_ws.config import Settings
-from ce_ws.errors import BodyTimeout, BodyTooLarge
+from ce_ws.errors import BodyTimeout, BodyTooLarge, CeError
 from ce_ws.languages import Language
 from ce_ws.protocol import (
     CompileResult,
@@ -29,7 +33,15 @@ from ce_ws.protocol import (
 )
 from ce_ws.runs.run import Terminal
 from ce_ws.runs.runner import Client, RunHandle
+from ce_ws.telemetry import Via
 from ce_ws.types import COMPILER, STDERR, STDOUT, StreamId
+
+log = logging.getLogger(__name__)
+
+#: A surface's handling of one request: the answer's status and JSON-ready body.
+Handle = Callable[[web.Request, Client], Awaitable[tuple[HTTPStatus, dict[str, Any]]]]
+#: A surface's refusal in its own shape.
+Refuse = Callable[[CeError], web.Response]
 
 #: How often a waiting `execute` checks that its client is still connected.
 _CONNECTION_CHECK_S = 0.25
@@ -199,3 +211,23 @@ async def read_body(request: web.Request, settings: Settings) -> bytes:
         raise BodyTooLarge(
             f"the request body is over the {settings.max_message_bytes}-byte limit"
         ) from None
+
+
+async def answer_batch(
+    request: web.Request, *, via: Via, handle: Handle, refuse: Refuse
+) -> web.StreamResponse:
+    """Answer one batch request of a surface: its body in pieces, or its refusal.
+
+    Every refusal spends the client's refusal budget; a client that left gets
+    nothing (499 in the access log only).
+    """
+    client = Client(key=request.remote or "unknown", via=via)
+    try:
+        status, body = await handle(request, client)
+    except ClientLeft:
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
+    except CeError as exc:
+        request.app[REFUSALS].spend(client.key)
+        log.info("%s refused %s: %s", via, exc.code, exc.message)
+        return refuse(exc)
+    return await stream_json(request, body, status)  # up to the output cap, in pieces

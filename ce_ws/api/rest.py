@@ -6,38 +6,27 @@ refusal budget before parsing, authorizes, and runs it with `run_to_end`.
 
 from __future__ import annotations
 
-import logging
+from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 
 from ce_ws.api.appkeys import REFUSALS, RUNNER, SETTINGS
 from ce_ws.api.auth import parse_authorized
-from ce_ws.api.batch import CLIENT_CLOSED_REQUEST, ClientLeft, read_body, run_to_end
+from ce_ws.api.batch import answer_batch, read_body, run_to_end
 from ce_ws.api.guards import require_json, require_own_origin
 from ce_ws.api.http import error_response
-from ce_ws.api.jsonstream import stream_json
 from ce_ws.errors import CeError
-from ce_ws.protocol import ExecuteResponse, parse_execute_request
+from ce_ws.protocol import parse_execute_request
 from ce_ws.runs.runner import Client
-
-log = logging.getLogger(__name__)
 
 
 async def execute(request: web.Request) -> web.StreamResponse:
     """`POST /api/v1/execute`: run a program to its end; a refusal is a 4xx/5xx body."""
-    client = Client(key=request.remote or "unknown", via="rest")
-    try:
-        result = await _execute(request, client)
-    except ClientLeft:
-        return web.Response(status=CLIENT_CLOSED_REQUEST)
-    except CeError as exc:
-        request.app[REFUSALS].spend(client.key)
-        log.info("refused %s: %s", exc.code, exc.message)
-        return error_response(exc)
-    return await stream_json(request, result.to_data())  # up to the output cap, in pieces
+    return await answer_batch(request, via="rest", handle=_execute, refuse=error_response)
 
 
-async def _execute(request: web.Request, client: Client) -> ExecuteResponse:
+async def _execute(request: web.Request, client: Client) -> tuple[HTTPStatus, dict[str, Any]]:
     """Check, parse and run one request; raises the `CeError` that refuses it."""
     runner, settings = request.app[RUNNER], request.app[SETTINGS]
     try:
@@ -52,4 +41,4 @@ async def _execute(request: web.Request, client: Client) -> ExecuteResponse:
     except CeError as exc:
         runner.refused(client, exc)
         raise
-    return await run_to_end(request, body, client)
+    return HTTPStatus.OK, (await run_to_end(request, body, client)).to_data()

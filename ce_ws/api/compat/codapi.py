@@ -13,7 +13,6 @@ its browser needs. The mapping and every difference: docs/compat/codapi.md.
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from http import HTTPStatus
 from typing import Any, Literal
@@ -23,11 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ce_ws.api.appkeys import ERROR_SHAPES, LANGUAGES, REFUSALS, RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
-from ce_ws.api.batch import CLIENT_CLOSED_REQUEST, ClientLeft, read_body, run_to_end
+from ce_ws.api.batch import answer_batch, read_body, run_to_end
 from ce_ws.api.guards import own_or_allowed_origin, require_json
 from ce_ws.api.http import http_status, json_response, refusal_headers
 from ce_ws.api.http_errors import http_exception_headers
-from ce_ws.api.jsonstream import stream_json
 from ce_ws.config import Settings
 from ce_ws.errors import (
     BadMessage,
@@ -54,8 +52,6 @@ from ce_ws.protocol import (
     validation_error_to_bad_message,
 )
 from ce_ws.runs.runner import Client
-
-log = logging.getLogger(__name__)
 
 PREFIX = "/codapi"
 EXEC_PATH = f"{PREFIX}/v1/exec"
@@ -294,19 +290,10 @@ async def cors_headers(request: web.Request, response: web.StreamResponse) -> No
 
 async def exec_(request: web.Request) -> web.StreamResponse:
     """`POST /codapi/v1/exec`: run the widget's code to its end."""
-    client = Client(key=request.remote or "unknown", via="codapi")
-    try:
-        status, answer = await _exec(request, client)
-    except ClientLeft:
-        return web.Response(status=CLIENT_CLOSED_REQUEST)
-    except CeError as exc:
-        request.app[REFUSALS].spend(client.key)
-        log.info("refused %s: %s", exc.code, exc.message)
-        return refusal(exc)
-    return await stream_json(request, answer.to_data(), status)  # up to the output cap
+    return await answer_batch(request, via="codapi", handle=_exec, refuse=refusal)
 
 
-async def _exec(request: web.Request, client: Client) -> tuple[HTTPStatus, Execution]:
+async def _exec(request: web.Request, client: Client) -> tuple[HTTPStatus, dict[str, Any]]:
     """Check, parse and run one request; raises the `CeError` that refuses it."""
     app = request.app
     settings = app[SETTINGS]
@@ -327,7 +314,7 @@ async def _exec(request: web.Request, client: Client) -> tuple[HTTPStatus, Execu
     # An engine failure is the server's, not the code's: Codapi's 500.
     failed = result.status is Status.ERROR
     status = HTTPStatus.INTERNAL_SERVER_ERROR if failed else HTTPStatus.OK
-    return status, execution(result, codapi_request, duration_ms)
+    return status, execution(result, codapi_request, duration_ms).to_data()
 
 
 async def preflight(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ refusal is Piston's `{"message": ...}`, with the status our error has.
 from __future__ import annotations
 
 import functools
-import logging
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +20,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from ce_ws import __version__
 from ce_ws.api.appkeys import LANGUAGES, REFUSALS, RUNNER, SETTINGS
 from ce_ws.api.auth import parse_authorized
-from ce_ws.api.batch import CLIENT_CLOSED_REQUEST, ClientLeft, read_body, run_to_end
+from ce_ws.api.batch import answer_batch, read_body, run_to_end
 from ce_ws.api.compat.piston_result import PistonError, PistonResult, piston_error, piston_result
 from ce_ws.api.compat.piston_wire import (
     PistonJob,
@@ -32,11 +32,8 @@ from ce_ws.api.compat.piston_wire import (
 )
 from ce_ws.api.compat.piston_ws import connect
 from ce_ws.api.guards import WEBSOCKET_ROUTE, require_own_origin
-from ce_ws.api.jsonstream import stream_json
 from ce_ws.errors import CeError
 from ce_ws.runs.runner import Client
-
-log = logging.getLogger(__name__)
 
 PREFIX = "/piston"
 API = f"{PREFIX}/api/v2"
@@ -50,19 +47,10 @@ async def runtimes(request: web.Request) -> web.Response:
 
 async def execute(request: web.Request) -> web.StreamResponse:
     """`POST /piston/api/v2/execute`: run a job to its end; a refusal is `{"message"}`."""
-    client = Client(key=request.remote or "unknown", via="piston")
-    try:
-        result = await _execute(request, client)
-    except ClientLeft:
-        return web.Response(status=CLIENT_CLOSED_REQUEST)
-    except CeError as exc:
-        request.app[REFUSALS].spend(client.key)
-        log.info("piston: refused %s: %s", exc.code, exc.message)
-        return piston_error(exc)
-    return await stream_json(request, result.to_data())
+    return await answer_batch(request, via="piston", handle=_execute, refuse=piston_error)
 
 
-async def _execute(request: web.Request, client: Client) -> PistonResult:
+async def _execute(request: web.Request, client: Client) -> tuple[HTTPStatus, dict[str, Any]]:
     """Check, parse and run one job; raises the `CeError` that refuses it."""
     app = request.app
     runner, settings = app[RUNNER], app[SETTINGS]
@@ -76,7 +64,8 @@ async def _execute(request: web.Request, client: Client) -> PistonResult:
     except CeError as exc:
         runner.refused(client, exc)
         raise
-    return piston_result(await run_to_end(request, asked, client), language)
+    result = piston_result(await run_to_end(request, asked, client), language)
+    return HTTPStatus.OK, result.to_data()
 
 
 async def root(request: web.Request) -> web.Response:
