@@ -7,6 +7,7 @@ what a refusal must look like.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,28 @@ from schemathesis.generation import GenerationMode
 from schemathesis.schemas import BaseSchema
 
 MAX_EXAMPLES = 30
+_LIMITS = json.dumps(
+    {
+        "wall_ms": 2000,
+        "idle_ms": 2000,
+        "memory_mb": 64,
+        "cpus": 0.5,
+        "pids": 16,
+        "output_bytes": 4096,
+    }
+)
+#: The server schemathesis talks to: small limits, no warm pool and a rate
+#: limit, so however many bodies are generated, few containers start and none
+#: lives long; refusals are what is tested, so their own budget is out of the way.
+SCHEMA_SERVER_ENV = {
+    "CE_DEFAULTS": _LIMITS,
+    "CE_MAXIMA": _LIMITS,
+    "CE_POOL__ENABLED": "false",
+    # At most this many containers a minute, whatever is generated (then 429).
+    "CE_CAPACITY__RUNS_PER_MINUTE": "40",
+    "CE_CAPACITY__REFUSALS_PER_MINUTE": "100000",
+    "CE_SANDBOX__COMPILE_MS": "5000",
+}
 
 
 def every_operation_conforms(

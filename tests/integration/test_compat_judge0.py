@@ -25,7 +25,7 @@ from schemathesis.schemas import BaseSchema
 
 from ce_ws.logs import EVENTS_LOGGER
 from tests.integration.conftest import MakeClient
-from tests.integration.schema_checks import every_operation_conforms
+from tests.integration.schema_checks import SCHEMA_SERVER_ENV, every_operation_conforms
 from tests.integration.server_process import ServerProcess, server_process
 
 T = TypeVar("T")
@@ -248,25 +248,10 @@ def test_a_token_still_answers_after_a_restart(tmp_path: Path) -> None:
 
 # -- schemathesis: every answer documented, none a 5xx ----------------------
 
-_LIMITS = json.dumps(
-    {
-        "wall_ms": 2000,
-        "idle_ms": 2000,
-        "memory_mb": 64,
-        "cpus": 0.5,
-        "pids": 16,
-        "output_bytes": 4096,
-    }
-)
 _SCHEMA_SERVER_ENV = {
-    "CE_DEFAULTS": _LIMITS,
-    "CE_MAXIMA": _LIMITS,
-    "CE_POOL__ENABLED": "false",
-    "CE_CAPACITY__RUNS_PER_MINUTE": "40",
-    "CE_CAPACITY__REFUSALS_PER_MINUTE": "100000",
-    "CE_SANDBOX__COMPILE_MS": "5000",
+    **SCHEMA_SERVER_ENV,
     # Generated batches stay small. The queue is never full (Judge0's 503 is a 5xx,
-    # which the check refuses): what waits is soon refused by the rate limit above.
+    # which the check refuses): what waits is soon refused by the rate limit.
     "CE_JUDGE0__MAX_BATCH": "3",
     "CE_JUDGE0__MAX_QUEUE": "10000",
 }

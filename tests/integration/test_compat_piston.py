@@ -27,7 +27,7 @@ from ce_ws.api.appkeys import RUNNER
 from ce_ws.logs import EVENTS_LOGGER
 from tests.helpers import eventually
 from tests.integration.conftest import MakeClient
-from tests.integration.schema_checks import every_operation_conforms
+from tests.integration.schema_checks import SCHEMA_SERVER_ENV, every_operation_conforms
 from tests.integration.server_process import ServerProcess, server_process
 from tests.leftovers import run_remains
 
@@ -297,21 +297,10 @@ async def test_a_client_that_disconnects_takes_its_container_along(
 
 # -- schemathesis against the live server's Piston document -------------------
 
-_LIMITS = json.dumps({"wall_ms": 2000, "idle_ms": 2000, "memory_mb": 64, "output_bytes": 4096})
-_SERVER_ENV = {
-    "CE_DEFAULTS": _LIMITS,
-    "CE_MAXIMA": _LIMITS,
-    "CE_POOL__ENABLED": "false",
-    # At most this many containers a minute, whatever is generated (then 429).
-    "CE_CAPACITY__RUNS_PER_MINUTE": "40",
-    "CE_CAPACITY__REFUSALS_PER_MINUTE": "100000",
-    "CE_SANDBOX__COMPILE_MS": "5000",
-}
-
 
 @pytest.fixture(scope="module")
 def live_server() -> Iterator[ServerProcess]:
-    with server_process(**_SERVER_ENV) as server:
+    with server_process(**SCHEMA_SERVER_ENV) as server:
         yield server
 
 

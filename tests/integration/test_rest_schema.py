@@ -12,7 +12,6 @@ every response must still be documented, match its schema, and none be 5xx.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -20,36 +19,16 @@ import schemathesis
 from schemathesis.generation import GenerationMode
 from schemathesis.schemas import BaseSchema
 
-from tests.integration.schema_checks import every_operation_conforms
+from tests.integration.schema_checks import SCHEMA_SERVER_ENV, every_operation_conforms
 from tests.integration.server_process import ServerProcess, server_process
 
-_LIMITS = json.dumps(
-    {
-        "wall_ms": 2000,
-        "idle_ms": 2000,
-        "memory_mb": 64,
-        "cpus": 0.5,
-        "pids": 16,
-        "output_bytes": 4096,
-    }
-)
-_SERVER_ENV = {
-    "CE_DEFAULTS": _LIMITS,
-    "CE_MAXIMA": _LIMITS,
-    "CE_POOL__ENABLED": "false",
-    # At most this many containers a minute, whatever is generated (then 429).
-    "CE_CAPACITY__RUNS_PER_MINUTE": "40",
-    # Refusals are what is tested: their own budget must not cut them off.
-    "CE_CAPACITY__REFUSALS_PER_MINUTE": "100000",
-    "CE_SANDBOX__COMPILE_MS": "5000",
-}
 #: The OpenAPI document of each REST surface.
 DOCUMENTS = ["/api/v1/openapi.json", "/codapi/openapi.json"]
 
 
 @pytest.fixture(scope="module")
 def live_server() -> Iterator[ServerProcess]:
-    with server_process(**_SERVER_ENV) as server:
+    with server_process(**SCHEMA_SERVER_ENV) as server:
         yield server
 
 
