@@ -108,7 +108,7 @@ async def test_stdin_flood_into_a_program_that_never_reads_is_bounded(
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await sender
 
-    corpus = Corpus.of_url(server.ws_url, runtime)
+    corpus = Corpus.of_url(server.ws_url, runtime, warm=False)  # `separate_server`: no pool
     outcome = await corpus.attack("python", code, limits={"wall_ms": 4000}, during=flood)
     assert outcome.status == status, outcome.exit
     # The run ends by its deadline even while its input is backed up (the

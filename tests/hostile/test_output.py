@@ -90,7 +90,7 @@ async def test_flood_to_a_client_that_stops_reading_keeps_memory_and_engine_log_
             await asyncio.sleep(0.2)
             growth.append(server.rss_bytes() - baseline)
 
-    corpus = Corpus.of_url(server.ws_url, runtime)
+    corpus = Corpus.of_url(server.ws_url, runtime, warm=False)  # `separate_server`: no pool
     code = (PROGRAMS / "flood.c").read_text()
     cap = PAUSED_CAP[runtime]
     outcome = await corpus.attack(
