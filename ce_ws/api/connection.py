@@ -38,7 +38,7 @@ from ce_ws.protocol import (
     StdinMessage,
     parse_client_message,
 )
-from ce_ws.runs.admission import TokenBucket
+from ce_ws.runs.admission import TokenBucket, control_budget
 from ce_ws.runs.run import Terminal
 from ce_ws.runs.runner import Client, RunHandle, Runner
 from ce_ws.types import StreamId
@@ -113,9 +113,7 @@ class Connection:
         self._languages = languages
         self._runner = runner
         self._refusals = TokenBucket(settings.capacity.refusals_per_minute)
-        self._control_budget = TokenBucket(
-            settings.capacity.controls_per_second * 60, burst=settings.capacity.controls_burst
-        )
+        self._control_budget = control_budget(settings.capacity)
         self._run: RunHandle | None = None
 
     async def serve(self) -> None:

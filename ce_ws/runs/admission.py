@@ -153,6 +153,11 @@ class TokenBucket:
         return min(self._burst, self._tokens + refill)
 
 
+def control_budget(capacity: CapacitySettings) -> TokenBucket:
+    """A socket's budget of control messages (`signal`, `resize`, `ping`), per second."""
+    return TokenBucket(capacity.controls_per_second * 60, burst=capacity.controls_burst)
+
+
 class RateLimiter:
     """A token bucket per client: at most `per_minute` events (runs, by default)."""
 

@@ -38,7 +38,7 @@ from ce_ws.errors import BadMessage, CeError, RateLimited, Unauthorized
 from ce_ws.languages import LanguageTable
 from ce_ws.protocol import CloseCode, ErrorMessage, Exit, ServerMessage, Stage, Started
 from ce_ws.protocol import Signal as DeliveredSignal
-from ce_ws.runs.admission import TokenBucket
+from ce_ws.runs.admission import control_budget
 from ce_ws.runs.run import Terminal
 from ce_ws.runs.runner import Client, RunHandle, Runner
 from ce_ws.types import STDERR, STDOUT, StreamId
@@ -225,9 +225,7 @@ class PistonSession:
         self._settings = settings
         self._languages = languages
         self._runner = runner
-        self._control_budget = TokenBucket(
-            settings.capacity.controls_per_second * 60, burst=settings.capacity.controls_burst
-        )
+        self._control_budget = control_budget(settings.capacity)
         self._run: RunHandle | None = None
         self._closer: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {
