@@ -13,9 +13,11 @@ run: setup
 	$(PY) -m ce_ws serve
 
 test: setup browser lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/faults
 	@echo "[test] again without the warm pool: every run takes the cold path"
 	CE_POOL__ENABLED=false $(PY) -m pytest tests/integration tests/hostile
+	@echo "[test] faults last: they stop and start a scratch engine of their own"
+	$(PY) -m pytest tests/faults
 
 setup: $(STAMP) engine image assets
 

@@ -120,5 +120,9 @@ class SandboxError(CeError):
     """The container engine failed or did not answer in time."""
 
 
+class EngineUnreachable(SandboxError):
+    """The container engine does not answer at all (stopped, restarting)."""
+
+
 class SandboxNotFound(SandboxError):
     """The engine has no such container or image (already removed counts as done)."""

@@ -23,9 +23,11 @@ from typing import Any
 
 from aiodocker.containers import DockerContainer
 
+from ce_ws.config import SandboxSettings
 from ce_ws.sandbox.engine import CreationHook
 
 RECORD_ENV = "CODE_EXECUTOR_TEST_SPEC_RECORD"
+MAIN_ENGINE = SandboxSettings().docker_url
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Record:
     body: dict[str, Any]
     info: dict[str, Any] | None
     error: str | None = None
+    #: The engine the server drove (the fault tests use a scratch engine of their own).
+    engine: str = MAIN_ENGINE
 
 
 Sink = Callable[[Record], None]
@@ -48,7 +52,8 @@ def hook(sink: Sink) -> CreationHook:
             info = await container.show()
         except Exception as exc:  # recorded, never raised into the server
             error = f"not inspectable right after creation: {exc!r}"
-        sink(Record(container.id, config, info, error))
+        engine = os.environ.get("CE_SANDBOX__DOCKER_URL", MAIN_ENGINE)
+        sink(Record(container.id, config, info, error, engine))
 
     return created
 

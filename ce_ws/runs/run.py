@@ -47,6 +47,10 @@ _STDIN_QUEUE_CHUNKS = 64
 _USAGE_FIRST_SAMPLE_S = 0.05
 _USAGE_SAMPLE_S = 1.0
 _EXIT_SEND_TIMEOUT_S = 5.0
+#: What a client is told when a defect of this server ended its run.
+INTERNAL_FAILURE = (
+    "the server failed while running your program (a bug; it is logged); run it again"
+)
 
 
 class RunObserver(Protocol):
@@ -198,6 +202,11 @@ class Run:
         except SandboxError as exc:
             log.warning("run %s failed in the engine: %s", self.run_id, exc)
             self._ending.record(EndReason(Status.ERROR, exc.message))
+            return await self._conclude(box_exit)
+        except Exception:
+            # A defect must still end the run with an answer, never leave it hanging.
+            log.exception("run %s failed", self.run_id)
+            self._ending.record(EndReason(Status.ERROR, INTERNAL_FAILURE))
             return await self._conclude(box_exit)
         except asyncio.CancelledError:
             # The client went away: nobody receives an `exit`, yet the run

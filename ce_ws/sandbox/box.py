@@ -19,7 +19,7 @@ from aiodocker.containers import DockerContainer
 from aiodocker.execs import Exec
 from aiodocker.stream import Stream
 
-from ce_ws.errors import SandboxError
+from ce_ws.errors import EngineUnreachable, SandboxError
 from ce_ws.sandbox.base import BoxExit, BoxProfile, CompileExit, Usage
 from ce_ws.sandbox.cgroup import read_usage
 from ce_ws.sandbox.engine import OWNER_LABEL, PROFILE_LABEL, RUN_LABEL, Engine, engine_errors
@@ -29,6 +29,15 @@ from ce_ws.types import COMPILER, STDOUT, OutputSink, StreamId
 
 log = logging.getLogger(__name__)
 
+#: Why a run ended when the engine stopped its container on its own.
+STOPPED_BY_ENGINE = (
+    "the container engine stopped your program (it is restarting or shutting down);"
+    " run it again in a moment"
+)
+ATTACH_LOST = (
+    "the connection to the program's container was lost (the container engine may"
+    " have restarted); run it again in a moment"
+)
 READY_MARKER = b"\x1e[ce-ready]"
 GO_MARKER = b"\x1e[ce-go]"
 # Only the launcher writes before "go"; a few KiB covers it with room to spare.
@@ -207,19 +216,33 @@ class Box:
             message = await self._live_stream().read_out()
         return None if message is None else (message.stream, message.data)
 
+    def is_alive(self) -> bool:
+        """Whether the container still runs with its attach open (an idle box may have died)."""
+        if self._container is None or self._engine.events.has_died(self._container.id):
+            return False
+        return self._attach_transport() is not None
+
+    def _attach_transport(self) -> asyncio.WriteTransport | None:
+        # aiodocker exposes neither the half-close nor the state of the attach
+        # connection: both need its transport.
+        response = self._stream._resp if self._stream is not None else None
+        connection = response.connection if response is not None else None
+        transport = connection.transport if connection is not None else None
+        return None if transport is None or transport.is_closing() else transport
+
     async def write(self, data: bytes) -> None:
         """Bytes to the program's stdin; waits while the engine pushes back."""
+        if self._attach_transport() is None:
+            raise SandboxError(ATTACH_LOST)
         with engine_errors("write stdin"):
             await self._live_stream().write_in(data)
 
     async def close_stdin(self) -> None:
         """End of input without a terminal: half-close the attach stream."""
-        # aiodocker has no half-close; the engine closes the program's stdin
-        # when ours ends (StdinOnce), while output keeps flowing.
-        response = self._live_stream()._resp
-        connection = response.connection if response else None
-        if connection is not None and connection.transport is not None:
-            connection.transport.write_eof()
+        # The engine closes the program's stdin when ours ends (StdinOnce),
+        # while output keeps flowing.
+        if (transport := self._attach_transport()) is not None:
+            transport.write_eof()
 
     async def resize(self, cols: int, rows: int) -> None:
         """Set the terminal size the program sees (no engine call when unchanged)."""
@@ -239,6 +262,7 @@ class Box:
         with engine_errors(f"send {name}"):
             async with self._engine.control_timeout():
                 if inside is None:
+                    self._engine.events.expect_kill(self.id, name)
                     await self._live_container().kill(signal=name)
                     return
                 execution = await self._live_container().exec(
@@ -257,6 +281,7 @@ class Box:
         """Stop everything in the container at once (idempotent; no-op once destroyed)."""
         if self._container is None:
             return
+        self._engine.events.expect_kill(self._container.id, "SIGKILL")
         with contextlib.suppress(SandboxError), engine_errors("kill"):
             async with self._engine.control_timeout():
                 await self._container.kill(signal="SIGKILL")
@@ -271,16 +296,26 @@ class Box:
     async def wait_exit(self) -> BoxExit:
         """Wait for the container to stop and say how its program ended."""
         await self.sample_usage()
-        with engine_errors("wait for the program"):
-            result: dict[str, Any] = await self._live_container().wait()
-            async with self._engine.control_timeout():
-                info = await self._live_container().show()
+        try:
+            with engine_errors("wait for the program"):
+                result: dict[str, Any] = await self._live_container().wait()
+                async with self._engine.control_timeout():
+                    info = await self._live_container().show()
+        except EngineUnreachable as exc:
+            raise SandboxError(STOPPED_BY_ENGINE) from exc
         code = int(result.get("StatusCode", -1))
         state = info.get("State", {})
-        oom = bool(state.get("OOMKilled")) or self._engine.was_oom_killed(self.id)
+        oom = bool(state.get("OOMKilled")) or self._engine.events.was_oom_killed(self.id)
+        signal = signal_of_exit_code(code)
+        if (
+            signal is not None
+            and not oom
+            and await self._engine.events.stopped_by_engine(self.id, signal)
+        ):
+            raise SandboxError(STOPPED_BY_ENGINE)
         return BoxExit(
             exit_code=code,
-            signal=signal_of_exit_code(code),
+            signal=signal,
             oom_killed=oom,
             usage=self._last_usage,
         )

@@ -63,6 +63,7 @@ class DockerSandbox:
         self._engine: Engine | None = None
         self.pool: WarmPool | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._reap_now = asyncio.Event()
 
     @property
     def engine(self) -> Engine:
@@ -81,8 +82,10 @@ class DockerSandbox:
         )
         engine.on_box_started = observer.box_started
         self._engine = engine
+        engine.events.on_back = self._engine_is_back
+        engine.events.on_died = lambda container_id: self._pool_drops_dead()
         self._background = [
-            asyncio.create_task(engine.watch_events()),
+            asyncio.create_task(engine.events.follow_forever()),
             asyncio.create_task(self._reap_forever(observer)),
         ]
         if self._settings.pool.enabled:
@@ -109,9 +112,19 @@ class DockerSandbox:
                 log.warning("%s: %d leftovers no run cleaned up", SHUTDOWN_SWEEP, leftovers)
         await engine.close()
 
+    def _engine_is_back(self) -> None:
+        self._pool_drops_dead()
+        self._reap_now.set()  # what died meanwhile goes now, not at the next interval
+
+    def _pool_drops_dead(self) -> None:
+        if self.pool is not None:
+            self.pool.drop_dead()
+
     @contextlib.asynccontextmanager
     async def open_box(self, plan: BoxPlan) -> AsyncIterator[Box]:
         """A started container holding `plan`'s files, destroyed when the context ends."""
+        if not self.engine.events.reachable:
+            raise SandboxError(self.engine.events.unreachable_because)
         box = self.pool.claim(plan.profile) if self.pool is not None else None
         if box is None:
             box = await start_box(self.engine, plan.profile, size=plan.size)
@@ -152,4 +165,7 @@ class DockerSandbox:
                     observer.reaped(removed)
             except SandboxError as exc:
                 log.warning("reaper failed: %s", exc)
-            await asyncio.sleep(self._settings.sandbox.reap_interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.sandbox.reap_interval_s):
+                    await self._reap_now.wait()
+            self._reap_now.clear()

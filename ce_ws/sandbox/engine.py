@@ -1,4 +1,4 @@
-"""The Docker engine connection, its error translation, OOM events, reaping.
+"""The Docker engine connection, its error translation, reaping.
 
 One `Engine` per server process, opened by the `docker_engine` cleanup context.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import shutil
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -18,7 +17,8 @@ import aiohttp
 from aiodocker.containers import DockerContainer
 
 from ce_ws.config import SandboxSettings
-from ce_ws.errors import SandboxError, SandboxNotFound
+from ce_ws.errors import EngineUnreachable, SandboxError, SandboxNotFound
+from ce_ws.sandbox.events import EngineEvents
 from ce_ws.sandbox.staging import staging_dirs
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ PROFILE_LABEL = "ce.profile"
 #: Called with each new container and its create body before the server uses it
 #: (the test suite checks every container against the spec this way).
 CreationHook = Callable[[DockerContainer, dict[str, Any]], Awaitable[None]]
-_EVENTS_RETRY_S = 1.0
+#: aiodocker's status for "cannot connect to the engine".
+_CANNOT_CONNECT = 900
 _CONCURRENT_REMOVALS = 8
 _REMOVAL_ATTEMPTS = 3
 
@@ -41,12 +42,22 @@ def engine_errors(action: str) -> Iterator[None]:
     try:
         yield
     except aiodocker.DockerError as exc:
+        if exc.status == _CANNOT_CONNECT:
+            raise unreachable(action, exc.message) from exc
         error = SandboxNotFound if exc.status == 404 else SandboxError
         raise error(f"container engine refused to {action}: {exc.message}") from exc
     except (aiohttp.ClientError, OSError) as exc:
-        raise SandboxError(f"container engine not reachable to {action}: {exc}") from exc
+        raise unreachable(action, str(exc)) from exc
     except TimeoutError as exc:
         raise SandboxError(f"container engine did not {action} in time") from exc
+
+
+def unreachable(action: str, detail: str) -> EngineUnreachable:
+    """The error of a call the engine did not answer, saying what to do."""
+    return EngineUnreachable(
+        f"the container engine is not reachable (it may be restarting); try again in a few"
+        f" seconds [could not {action}: {detail}]"
+    )
 
 
 class Engine:
@@ -64,7 +75,6 @@ class Engine:
         self.server_id = server_id
         self.seccomp_profile = seccomp_profile
         self._on_created = on_created
-        self._oom_killed: set[str] = set()
         self._cleanups: set[asyncio.Task[None]] = set()
         # The engine serializes much of a removal; hundreds at once would each
         # time out waiting. A line keeps every removal's own deadline honest.
@@ -82,6 +92,9 @@ class Engine:
             url="unix://localhost",
             connector=self._connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.control_timeout_s),
+        )
+        self.events = EngineEvents(
+            self.docker, owner_filter=f"{OWNER_LABEL}={server_id}", probe=self.version
         )
 
     def clean_up(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -118,6 +131,7 @@ class Engine:
 
     async def _create(self, config: dict[str, Any], name: str) -> DockerContainer:
         container = await self.docker.containers.create(config, name=name)
+        self.events.track(container.id)
         if self._on_created is not None:
             await self._on_created(container, config)
         return container
@@ -140,7 +154,7 @@ class Engine:
             except SandboxError:
                 if attempt == _REMOVAL_ATTEMPTS:
                     raise
-        self.forget(container.id)
+        self.events.forget(container.id)
 
     async def version(self) -> dict[str, Any]:
         """The engine's version document; raises `SandboxError` if unreachable."""
@@ -159,43 +173,6 @@ class Engine:
             return None
         labels: dict[str, str] = info.get("Config", {}).get("Labels") or {}
         return labels
-
-    def was_oom_killed(self, container_id: str) -> bool:
-        """Whether the engine reported an OOM kill inside this container."""
-        return container_id in self._oom_killed
-
-    def forget(self, container_id: str) -> None:
-        """Drop what was recorded about a removed container."""
-        self._oom_killed.discard(container_id)
-
-    async def watch_events(self) -> None:
-        """Record `oom` events of our containers; resubscribes when the stream ends."""
-        filters = {
-            "type": ["container"],
-            "event": ["oom"],
-            "label": [f"{OWNER_LABEL}={self.server_id}"],
-        }
-        while True:
-            try:
-                await self._follow_events(json.dumps(filters))
-            except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
-                log.warning("engine events stream failed (%s); resubscribing", exc)
-            await asyncio.sleep(_EVENTS_RETRY_S)
-
-    async def _follow_events(self, filters: str) -> None:
-        """Read the events stream until it ends; raises what ended it, if anything."""
-        events = self.docker.events
-        subscriber = events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
-        # `run` publishes None when the stream ends and raises what broke it.
-        streaming = asyncio.ensure_future(events.run(filters=filters))
-        try:
-            while (event := await subscriber.get()) is not None:
-                # `Actor.ID`; the older top-level `id` is gone from newer APIs.
-                self._oom_killed.add(event.get("Actor", {}).get("ID") or event.get("id", ""))
-            await streaming
-        finally:
-            streaming.cancel()
-            await asyncio.gather(streaming, return_exceptions=True)
 
     async def reap(self, *, spare_live: bool = True) -> int:
         """Remove this server's containers and staging folders that no live box owns.

@@ -39,6 +39,8 @@ class PoolStats:
     misses: int = 0
     refills: int = 0
     refill_failures: int = 0
+    #: Idle boxes found dead (their container died, or the engine restarted).
+    dead: int = 0
     last_refill_s: float = 0.0
 
 
@@ -82,14 +84,32 @@ class WarmPool:
         return {box.box_id for queue in self._idle.values() for box in queue}
 
     def claim(self, profile: BoxProfile) -> Box | None:
-        """An idle box for this profile, or None (the caller takes the cold path)."""
+        """A live idle box for this profile, or None (the caller takes the cold path)."""
         boxes = self._idle.get(profile)
-        if not boxes:
-            self.stats.misses += 1
-            return None
-        self.stats.hits += 1
+        while boxes:
+            box = boxes.popleft()
+            self._wanted.set()
+            if box.is_alive():
+                self.stats.hits += 1
+                return box
+            self._discard(box)
+        self.stats.misses += 1
+        return None
+
+    def drop_dead(self) -> None:
+        """Destroy every idle box whose container died (the engine restarted, say)."""
+        for profile, queue in self._idle.items():
+            alive = [box for box in queue if box.is_alive()]
+            for box in queue:
+                if box not in alive:
+                    self._discard(box)
+            self._idle[profile] = deque(alive)
         self._wanted.set()
-        return boxes.popleft()
+
+    def _discard(self, box: Box) -> None:
+        log.warning("warm box %s died while idle; it is replaced", box.box_id)
+        self.stats.dead += 1
+        self._engine.clean_up(box.destroy())
 
     async def keep_filled(self) -> None:
         """The background task: top every profile up, recycle old boxes; runs until cancelled."""
@@ -127,6 +147,8 @@ class WarmPool:
 
     async def _fill(self) -> bool:
         """Start boxes until every profile is full; False when the engine failed."""
+        if not self._engine.events.reachable:
+            return False  # not one doomed start per profile while it is away
         limit = asyncio.Semaphore(self._settings.refill_concurrency)
 
         async def one(profile: BoxProfile) -> bool:

@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ce_ws.sandbox.docker import SHUTDOWN_SWEEP
 from tests.helpers import free_port, wait_healthy
 from tests.leftovers import TEST_SERVER_ID
 
@@ -22,6 +24,12 @@ _START_TIMEOUT_S = 20.0
 class ServerProcess:
     process: subprocess.Popen[bytes]
     port: int
+    server_id: str
+    log_path: Path
+
+    def log(self) -> str:
+        """Everything the server wrote to stderr so far (its log)."""
+        return self.log_path.read_text(errors="replace")
 
     @property
     def url(self) -> str:
@@ -40,33 +48,62 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def server_process(
-    port: int | None = None, *, server_id: str | None = None, **env: str
+    port: int | None = None,
+    *,
+    server_id: str | None = None,
+    clean_exit: bool = True,
+    **env: str,
 ) -> Iterator[ServerProcess]:
-    """Start `python -m ce_ws serve`; SIGTERM it (if still alive) on exit."""
+    """Start `python -m ce_ws serve`; SIGTERM it (if still alive) on exit.
+
+    With `clean_exit`, a server that stopped on SIGTERM must have logged no
+    traceback and no shutdown sweep (every run removed what it made itself).
+    """
     port = port or free_port()
+    server_id = server_id or f"{TEST_SERVER_ID}-p{port}"
     environment = {
         **os.environ,
         "CE_HOST": "127.0.0.1",
         "CE_PORT": str(port),
         # Its own owner id: a server reaps every container of its id it does not run.
-        "CE_SERVER_ID": server_id or f"{TEST_SERVER_ID}-p{port}",
+        "CE_SERVER_ID": server_id,
         **env,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.spec_recorder", "serve"],
-        cwd=ROOT,
-        env=environment,
-        stderr=subprocess.DEVNULL,
-    )
-    server = ServerProcess(process, port)
+    log_path = Path(tempfile.mkstemp(prefix=f"{server_id}-", suffix=".log")[1])
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.spec_recorder", "serve"],
+            cwd=ROOT,
+            env=environment,
+            stderr=log_file,
+        )
+    server = ServerProcess(process, port, server_id, log_path)
     try:
-        wait_healthy(server.url, exit_code=process.poll, timeout_s=_START_TIMEOUT_S)
+        try:
+            wait_healthy(server.url, exit_code=process.poll, timeout_s=_START_TIMEOUT_S)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; its log:\n{server.log()[-4000:]}") from None
         yield server
+        if clean_exit and process.poll() is None:
+            _stop(process)
+            _assert_clean_exit(server)
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
+        log_path.unlink(missing_ok=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _assert_clean_exit(server: ServerProcess) -> None:
+    log = server.log()
+    assert server.process.returncode == 0, f"exit {server.process.returncode}:\n{log[-4000:]}"
+    for sign in (SHUTDOWN_SWEEP, "Traceback (most recent call last)"):
+        assert sign not in log, f"the server logged {sign!r}:\n{log[-4000:]}"
