@@ -17,7 +17,6 @@ import aiohttp
 from ce_ws.config import Settings
 from ce_ws.languages import load_languages
 from ce_ws.sandbox.docker import pooled_profiles
-
 from tests.faults.conftest import ScratchEngine, staging_folders
 from tests.helpers import eventually
 from tests.integration.server_process import ServerProcess, server_process
