@@ -22,6 +22,20 @@ LAUNCHER = "/opt/ce/launch"
 ENV_KEYS = {"TERM", "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE"}
 MIB = 1024 * 1024
 RUNSC_MEMORY_HEADROOM_MB = 64
+
+
+def assert_oom_peak(peak: int | None, limit_mb: int) -> None:
+    """An OOM run's reported peak: the limit it reached, and never far above it.
+
+    The server reports at least the limit for an `oom` run (the cgroup may be
+    gone before its last sample), so only the upper side can tell a wrong
+    figure: the run's cgroup, gVisor's headroom included, caps it.
+    """
+    assert peak is not None, "no memory peak for an oom run"
+    ceiling = (limit_mb + RUNSC_MEMORY_HEADROOM_MB + 1) * MIB
+    assert limit_mb * MIB <= peak <= ceiling, f"peak {peak} outside the limit's window"
+
+
 RUNSC_PIDS_HEADROOM = 384
 
 #: Docker's default masked paths (the list replaces them) plus the host's boot line and boot id.

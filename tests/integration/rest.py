@@ -46,6 +46,15 @@ async def metrics(client: TestClient[Any, Any]) -> Samples:
     return parse_metrics(await (await client.get("/metrics")).text())
 
 
+def named(samples: Samples, name: str) -> list[float]:
+    """Every sample of one metric, whatever its labels (none yet: an empty list)."""
+    return [value for (sample, _), value in samples.items() if sample == name]
+
+
 def metric(samples: Samples, name: str, **labels: str) -> float:
-    """One sample's value (0 when absent)."""
-    return samples.get((name, frozenset(labels.items())), 0.0)
+    """One sample's value; a sample that is absent fails the test (it is not 0)."""
+    key = (name, frozenset(labels.items()))
+    if key not in samples:
+        known = sorted({sample for sample, _ in samples if sample.startswith(name[:12])})
+        raise AssertionError(f"no sample {name}{labels or ''} in /metrics (near: {known})")
+    return samples[key]
