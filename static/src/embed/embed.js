@@ -185,7 +185,7 @@ export class CeSnippet extends HTMLElement {
   #mountTerminal() {
     this.#terminal ??= import('./terminal.js').then(({ mountTerminal }) => {
       this.#ui.terminal.hidden = false;
-      this.#terminalNow = mountTerminal(this.#ui.root, this.#ui.terminal, {
+      this.#terminalNow = mountTerminal(this.#ui.root, this.#ui.terminal, this.rows, {
         isActive: () => this.#run?.phase === 'started',
         onInput: (bytes) => {
           if (this.#run?.phase === 'started') this.#run.socket.sendBytes(bytes);

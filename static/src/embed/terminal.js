@@ -4,7 +4,13 @@ import xtermCss from '@xterm/xterm/css/xterm.css';
 import { createTerminal } from '../terminal.js';
 import { adoptStyles } from './styles.js';
 
-export function mountTerminal(root, parent, handlers) {
+/** Mount in `parent`, `rows` rows high (the width follows the snippet's). */
+export function mountTerminal(root, parent, rows, handlers) {
   adoptStyles(root, xtermCss);
-  return createTerminal(parent, handlers);
+  const terminal = createTerminal(parent, handlers);
+  // The cell height comes from the font xterm measured: size the pane to it, then refit.
+  const cell = parent.querySelector('.xterm-rows > div')?.getBoundingClientRect().height;
+  if (cell) parent.style.setProperty('--cell-height', `${cell}px`);
+  terminal.reset();
+  return terminal;
 }
