@@ -102,7 +102,12 @@ async def page_server(origins: Origins) -> AsyncIterator[None]:
             _snippet("c", "c", C_GREET, 'rows="8"'),
             _snippet("edit", "python", EDITABLE, "editable"),
         ),
-        "/controls": _page(origins.server, _snippet("sleeper", "python", SLEEPER)),
+        "/controls": _page(
+            origins.server,
+            _snippet("sleeper", "python", SLEEPER),
+            # A server that is not there: nothing listens on this port.
+            _snippet("gone", "python", GREET, f'server="http://127.0.0.1:{free_port()}"'),
+        ),
     }
 
     async def page(request: web.Request) -> web.Response:
@@ -204,7 +209,9 @@ async def test_a_python_snippet_reads_typed_input_and_reports_its_exit(
     exit_message = await _wait_for_exit(page, "greet")
     assert exit_message["type"] == "exit"
     assert (exit_message["status"], exit_message["exit_code"]) == ("exited", 0)
-    await expect(page.locator("#greet .outcome")).to_contain_text("exited 0")
+    await expect(page.locator("#greet .outcome")).to_contain_text(
+        "The program finished successfully (exit code 0)"
+    )
     assert "name? Ada\r\nHello, Ada!" in (await _output(page, "greet")).replace("\n", "\r\n")
     # One connection, this snippet's; the others never connected.
     assert len(sockets) == 1 and sockets[0].url.startswith(origins.server.replace("http", "ws"))
@@ -224,7 +231,9 @@ async def test_a_c_snippet_compiles_reads_input_and_reports_its_exit_code(
 
     exit_message = await _wait_for_exit(page, "c")
     assert (exit_message["status"], exit_message["exit_code"]) == ("exited", 3)
-    await expect(page.locator("#c .outcome")).to_contain_text("exited 3")
+    await expect(page.locator("#c .outcome")).to_contain_text(
+        "The program finished with exit code 3"
+    )
     # rows="8": the terminal the program ran in had 8 rows.
     rows = await page.evaluate(
         "() => document.getElementById('c').shadowRoot.querySelector('.xterm-rows').children.length"
@@ -249,7 +258,7 @@ async def test_an_editable_snippet_runs_as_edited(browser_page: Page, origins: O
     await _wait_for_output(page, "edit", "abab")
     assert "42" not in await _output(page, "edit")
     assert (await _wait_for_exit(page, "edit"))["status"] == "exited"
-    await expect(page.locator("#edit .outcome")).to_contain_text("exited 0")
+    await expect(page.locator("#edit .outcome")).to_contain_text("finished successfully")
 
 
 async def test_the_terminal_loads_only_on_the_first_run(
@@ -333,7 +342,7 @@ async def test_ctrl_c_reaches_the_program_and_stop_ends_the_run(
     await expect(stop).to_be_visible()
     await stop.click()
     assert (await _wait_for_exit(page, "sleeper"))["status"] == "killed"
-    await expect(page.locator("#sleeper .outcome")).to_contain_text("killed")
+    await expect(page.locator("#sleeper .outcome")).to_contain_text("Stopped.")
     await expect(stop).to_be_hidden()
 
 
@@ -350,3 +359,16 @@ async def test_a_page_of_an_origin_not_allowed_is_told_so_in_each_snippet(
     await expect(page.locator("#greet pre")).to_have_text(GREET)  # the code still shows
     assert await page.locator("#greet").get_by_role("button", name="Run").count() == 0
     assert sockets == []
+
+
+async def test_a_server_that_cannot_be_reached_is_told_in_the_snippet(
+    browser_page: Page, origins: Origins
+) -> None:
+    page = browser_page
+    await page.goto(f"{origins.allowed}/controls")
+    await _run(page, "gone")
+    outcome = page.locator("#gone .outcome")
+    await expect(outcome).to_contain_text("Could not connect to the Code Executor at http://127.0.0.1:")
+    await expect(outcome).to_contain_text("CE_ALLOWED_ORIGINS")
+    run = page.locator("#gone").get_by_role("button", name="Run", exact=True)
+    await expect(run).to_be_enabled()  # it may be tried again

@@ -1,7 +1,8 @@
 // <ce-snippet language="python">print(input("name? "))</ce-snippet>: a runnable
 // snippet for any page the server allows. This entry holds only the element;
 // the terminal (on the first Run) and the editor (for `editable`) load lazily.
-import { describeError, describeExit } from '../status.js';
+import { describeError } from '../status.js';
+import { describeOutcome } from './outcome.js';
 import { startRun } from './run.js';
 import snippetCss from './snippet.css';
 import { snippetCode } from './source.js';
@@ -138,7 +139,7 @@ export class CeSnippet extends HTMLElement {
     },
     stage: (msg) => this.#say('busy', msg.stage === 'compile' ? 'Compiling…' : 'Running…'),
     exit: (msg) => {
-      const { tone, text } = describeExit(msg, this.#run?.limits);
+      const { tone, text } = describeOutcome(msg, this.#run?.limits);
       this.#end(tone, text);
       this.dispatchEvent(new CustomEvent('ce-exit', { detail: msg, bubbles: true, composed: true }));
     },
