@@ -368,7 +368,9 @@ async def test_a_server_that_cannot_be_reached_is_told_in_the_snippet(
     await page.goto(f"{origins.allowed}/controls")
     await _run(page, "gone")
     outcome = page.locator("#gone .outcome")
-    await expect(outcome).to_contain_text("Could not connect to the Code Executor at http://127.0.0.1:")
+    await expect(outcome).to_contain_text(
+        "Could not connect to the Code Executor at http://127.0.0.1:"
+    )
     await expect(outcome).to_contain_text("CE_ALLOWED_ORIGINS")
     run = page.locator("#gone").get_by_role("button", name="Run", exact=True)
     await expect(run).to_be_enabled()  # it may be tried again
