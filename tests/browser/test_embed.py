@@ -41,6 +41,10 @@ int main(void) {
     printf("C greets %s\\n", name);
     return 3;
 }"""
+SIZE = """import os
+print("cols", os.get_terminal_size().columns, flush=True)
+input()
+print("cols", os.get_terminal_size().columns)"""
 EDITABLE = "print(6 * 7)"
 EDITED = 'print(input("word? ") * 2)'
 SLEEPER = """import time
@@ -105,6 +109,7 @@ async def page_server(origins: Origins) -> AsyncIterator[None]:
         "/controls": _page(
             origins.server,
             _snippet("sleeper", "python", SLEEPER),
+            _snippet("size", "python", SIZE),
             # A server that is not there: nothing listens on this port.
             _snippet("gone", "python", GREET, f'server="http://127.0.0.1:{free_port()}"'),
         ),
@@ -374,3 +379,23 @@ async def test_a_server_that_cannot_be_reached_is_told_in_the_snippet(
     await expect(outcome).to_contain_text("CE_ALLOWED_ORIGINS")
     run = page.locator("#gone").get_by_role("button", name="Run", exact=True)
     await expect(run).to_be_enabled()  # it may be tried again
+
+
+async def test_a_narrower_snippet_resizes_the_programs_terminal(
+    browser_page: Page, origins: Origins
+) -> None:
+    page = browser_page
+    await page.goto(f"{origins.allowed}/controls")
+    await _run(page, "size")
+    await _wait_for_output(page, "size", "cols ")
+    wide = int((await _output(page, "size")).split()[1])
+    await page.set_viewport_size({"width": 600, "height": 900})
+    await page.wait_for_function(
+        "() => document.getElementById('size').shadowRoot.querySelector('.terminal')"
+        ".clientWidth < 600"
+    )
+    await page.wait_for_timeout(500)  # the terminal refits after a short debounce
+    await page.keyboard.press("Enter")
+    await _wait_for_exit(page, "size")
+    narrow = int((await _output(page, "size")).split()[-1])
+    assert narrow < wide, await _output(page, "size")
