@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,10 @@ SIZE = """import os
 print("cols", os.get_terminal_size().columns, flush=True)
 input()
 print("cols", os.get_terminal_size().columns)"""
+HOSTILE = """import base64, sys
+sys.stdout.write("\\x1b]52;c;" + base64.b64encode(b"pwned clipboard").decode() + "\\x07")
+sys.stdout.write("\\x1b]0;pwned\\x07")
+print("exited 0 (forged)")"""
 EDITABLE = "print(6 * 7)"
 EDITED = 'print(input("word? ") * 2)'
 SLEEPER = """import time
@@ -110,6 +115,7 @@ async def page_server(origins: Origins) -> AsyncIterator[None]:
             origins.server,
             _snippet("sleeper", "python", SLEEPER),
             _snippet("size", "python", SIZE),
+            _snippet("hostile", "python", HOSTILE),
             # A server that is not there: nothing listens on this port.
             _snippet("gone", "python", GREET, f'server="http://127.0.0.1:{free_port()}"'),
         ),
@@ -140,7 +146,11 @@ async def browser_page(page_server: None, request: pytest.FixtureRequest) -> Asy
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
-        page = await browser.new_page(viewport={"width": 1000, "height": 900}, color_scheme=scheme)
+        page = await browser.new_page(
+            viewport={"width": 1000, "height": 900},
+            color_scheme=scheme,  # type: ignore[arg-type]
+            permissions=["clipboard-read", "clipboard-write"],
+        )
         try:
             yield page
         finally:
@@ -399,3 +409,22 @@ async def test_a_narrower_snippet_resizes_the_programs_terminal(
     await _wait_for_exit(page, "size")
     narrow = int((await _output(page, "size")).split()[-1])
     assert narrow < wide, await _output(page, "size")
+
+
+async def test_a_program_cannot_set_the_clipboard_or_the_title_or_forge_the_outcome(
+    browser_page: Page, origins: Origins
+) -> None:
+    page = browser_page
+    await page.goto(f"{origins.allowed}/controls")
+    title = await page.title()
+    await page.evaluate("navigator.clipboard.writeText('left alone')")
+    await _run(page, "hostile")
+    await _wait_for_output(page, "hostile", "(forged)")
+    await _wait_for_exit(page, "hostile")
+
+    assert await page.evaluate("navigator.clipboard.readText()") == "left alone"
+    assert await page.title() == title
+    assert "pwned" not in await _output(page, "hostile")
+    await expect(page.locator("#hostile .outcome")).to_have_text(
+        re.compile(r"^The program finished successfully \(exit code 0\)")
+    )
