@@ -65,7 +65,7 @@ export class CeSnippet extends HTMLElement {
 
   disconnectedCallback() {
     // Leaving the page ends the run: the server kills it when its socket closes.
-    this.#run?.socket.close();
+    this.#run?.socket?.close();
   }
 
   get language() {
@@ -85,27 +85,40 @@ export class CeSnippet extends HTMLElement {
   /** Run the code as it is now (edited, for `editable`). */
   async run() {
     if (this.#run || !this.language) return;
-    const server = serverBase(this.getAttribute('server'));
-    this.#run = { phase: 'starting', limits: {}, socket: null };
+    let server;
+    try {
+      server = serverBase(this.getAttribute('server'));
+    } catch {
+      this.#say('error', `The server attribute "${this.getAttribute('server')}" is not a URL.`);
+      return;
+    }
+    const run = { phase: 'starting', limits: {}, socket: null, tty: null };
+    this.#run = run;
     this.#updateControls();
     this.#say('busy', 'Starting…');
+    // An editor that failed to load left the code as written.
+    const code = this.#editor ? await this.#editor.then((editor) => editor.getCode(), () => this.#code) : this.#code;
     let terminal;
-    let code;
     try {
-      code = this.#editor ? (await this.#editor).getCode() : this.#code;
       terminal = await this.#mountTerminal();
     } catch {
       this.#end('error', `Could not load the terminal from ${server}; reload the page to try again.`);
       return;
     }
+    if (this.#run !== run) return; // stopped while the terminal loaded
     terminal.reset();
-    const tty = terminal.size();
-    this.#run.tty = tty;
-    this.#run.socket = startRun(server, { language: this.language, code, tty }, {
-      onMessage: (msg) => this.#handlers[msg.type]?.(msg),
-      onOutput: (bytes) => terminal.write(bytes, () => {}),
+    run.tty = terminal.size();
+    // Callbacks of this run's socket are ignored once another run is the current one.
+    const current = () => this.#run === run;
+    run.socket = startRun(server, { language: this.language, code, tty: run.tty }, {
+      onMessage: (msg) => {
+        if (current()) this.#handlers[msg.type]?.(msg);
+      },
+      onOutput: (bytes) => {
+        if (current()) terminal.write(bytes, () => {});
+      },
       onClose: ({ opened, exited }) => {
-        if (exited || !this.#run) return;
+        if (exited || !current()) return;
         if (!opened) this.#end('error', unreachable(server));
         else this.#end('error', 'The connection to the server was lost; the run is over.');
       },
@@ -115,7 +128,11 @@ export class CeSnippet extends HTMLElement {
 
   /** Stop the running program (status `killed`). */
   stop() {
-    if (!this.#run?.socket) return;
+    if (!this.#run) return;
+    if (!this.#run.socket) {
+      this.#end('warn', 'Stopped before the program started.'); // the terminal was still loading
+      return;
+    }
     if (this.#run.phase === 'started') {
       this.#run.socket.send({ type: 'kill' });
       return;
