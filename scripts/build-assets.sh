@@ -49,7 +49,7 @@ else
 fi
 
 stale=""
-if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ] || [ ! -f "$WIDGET/embed.js" ] || [ ! -f "$WIDGET/refused.js" ]; then
+if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ] || [ ! -f "$WIDGET/embed.js" ] || [ ! -f "$WIDGET/refused.js" ] || [ ! -f "$BUNDLE.gz" ]; then
     stale="no bundle yet"
 else
     newer=$(find "$SRC" package-lock.json "${BASH_SOURCE[0]}" scripts/embed-size.mjs -type f -newer "$BUNDLE" -print -quit)
@@ -61,18 +61,8 @@ if [ -z "$stale" ]; then
     exit 0
 fi
 
-say "building $BUNDLE and $OUT/app.css ($stale)"
+say "rebuilding ($stale)"
 mkdir -p "$OUT"
-node_modules/.bin/esbuild "$ENTRY" \
-    --bundle \
-    --format=esm \
-    --target=es2022 \
-    --minify \
-    --sourcemap \
-    --legal-comments=linked \
-    --log-level=warning \
-    --outfile="$BUNDLE"
-
 say "building the widget in $WIDGET/ (old chunks removed first)"
 rm -rf "$WIDGET"
 # Styles are imported as text: they go into each snippet's shadow root.
@@ -98,6 +88,18 @@ node_modules/.bin/esbuild "$SRC/embed/refused.js" \
     --loader:.css=text \
     --log-level=warning \
     --outfile="$WIDGET/refused.js"
+
+# Last: the bundle is the age the next run compares with, so a failed build stays stale.
+say "building $BUNDLE and $OUT/app.css"
+node_modules/.bin/esbuild "$ENTRY" \
+    --bundle \
+    --format=esm \
+    --target=es2022 \
+    --minify \
+    --sourcemap \
+    --legal-comments=linked \
+    --log-level=warning \
+    --outfile="$BUNDLE"
 
 find "$OUT" -type f \( -name '*.js' -o -name '*.css' \) -exec gzip -9 --keep --force {} +
 say "built: $(du -h "$BUNDLE" | cut -f1) app.js ($(du -h "$BUNDLE.gz" | cut -f1) gzipped), $(du -h "$OUT/app.css" | cut -f1) app.css, $(find "$WIDGET" -name '*.js' | wc -l) widget files"
