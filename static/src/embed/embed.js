@@ -176,18 +176,13 @@ export class CeSnippet extends HTMLElement {
 
   #showSource() {
     const { source } = this.#ui;
-    if (!this.hasAttribute('editable')) {
-      const pre = document.createElement('pre');
-      pre.className = 'code';
-      pre.textContent = this.#code;
-      source.replaceChildren(pre);
-      return;
-    }
-    source.className = 'source editor';
     const pre = document.createElement('pre');
     pre.className = 'code';
-    pre.textContent = this.#code; // until the editor is there
+    pre.textContent = this.#code; // for `editable`, until the editor is there
     source.replaceChildren(pre);
+    if (!this.hasAttribute('editable')) return;
+    source.classList.add('editor');
+    // Mounted in place: CodeMirror finds the shadow root from its parent, for its styles.
     this.#editor = import('./editor.js').then(({ mountEditor }) => {
       source.replaceChildren();
       return mountEditor(source, {
@@ -197,7 +192,10 @@ export class CeSnippet extends HTMLElement {
         onRun: () => this.run(),
       });
     });
-    this.#editor.catch(() => this.#say('error', 'Could not load the editor; the code runs as shown.'));
+    this.#editor.catch(() => {
+      source.replaceChildren(pre);
+      this.#say('error', 'Could not load the editor; the code runs as shown.');
+    });
   }
 
   #mountTerminal() {
