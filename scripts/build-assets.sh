@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Build the playground's browser bundle: static/src → static/dist/{app.js,app.css};
-# and install the npm packages, Codapi's widget among them (served unchanged
+# Build the browser bundles, minified, each with a gzipped copy beside it (the
+# server sends that one to browsers that accept gzip):
+# - the playground: static/src/main.js → static/dist/{app.js,app.css};
+# - the embed widget: static/src/embed/embed.js → static/dist/widget/embed.js and
+#   its lazily loaded chunks in static/dist/widget/embed/ (served as /embed.js and
+#   /embed/…), plus static/dist/widget/refused.js (what a page of an origin the
+#   server does not allow gets as /embed.js). Prints the widget's gzipped size.
+# And install the npm packages, Codapi's widget among them (served unchanged
 # by the browser tests of the Codapi surface).
 #
 # Idempotent: installs npm packages only when node_modules is missing or older
@@ -15,6 +21,9 @@ SRC=static/src
 OUT=static/dist
 ENTRY=$SRC/main.js
 BUNDLE=$OUT/app.js
+WIDGET=$OUT/widget
+# Over this, gzipped, before the first Run, the build warns.
+WIDGET_GOAL_KIB=150
 # npm writes this inside node_modules on every install: a better age than the folder's.
 INSTALLED=node_modules/.package-lock.json
 # The devDependency only the tests use, so nothing below would notice it missing.
@@ -40,20 +49,48 @@ else
 fi
 
 stale=""
-if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ]; then
+if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ] || [ ! -f "$WIDGET/embed.js" ] || [ ! -f "$WIDGET/refused.js" ] || [ ! -f "$BUNDLE.gz" ]; then
     stale="no bundle yet"
 else
-    newer=$(find "$SRC" package-lock.json "${BASH_SOURCE[0]}" -type f -newer "$BUNDLE" -print -quit)
+    newer=$(find "$SRC" package-lock.json "${BASH_SOURCE[0]}" scripts/embed-size.mjs -type f -newer "$BUNDLE" -print -quit)
     [ -z "$newer" ] || stale="$newer changed"
 fi
 
 if [ -z "$stale" ]; then
-    say "bundle up to date: $BUNDLE, $OUT/app.css"
+    say "bundles up to date: $BUNDLE, $OUT/app.css, $WIDGET/"
     exit 0
 fi
 
-say "building $BUNDLE and $OUT/app.css ($stale)"
+say "rebuilding ($stale)"
 mkdir -p "$OUT"
+say "building the widget in $WIDGET/ (old chunks removed first)"
+rm -rf "$WIDGET"
+# Styles are imported as text: they go into each snippet's shadow root.
+node_modules/.bin/esbuild "$SRC/embed/embed.js" \
+    --bundle \
+    --splitting \
+    --format=esm \
+    --target=es2022 \
+    --minify \
+    --sourcemap \
+    --legal-comments=linked \
+    --loader:.css=text \
+    --entry-names='[name]' \
+    --chunk-names='embed/[name]-[hash]' \
+    --metafile="$WIDGET/meta.json" \
+    --log-level=warning \
+    --outdir="$WIDGET"
+node_modules/.bin/esbuild "$SRC/embed/refused.js" \
+    --bundle \
+    --format=esm \
+    --target=es2022 \
+    --minify \
+    --loader:.css=text \
+    --log-level=warning \
+    --outfile="$WIDGET/refused.js"
+
+# Last: the bundle is the age the next run compares with, so a failed build stays stale.
+say "building $BUNDLE and $OUT/app.css"
 node_modules/.bin/esbuild "$ENTRY" \
     --bundle \
     --format=esm \
@@ -63,4 +100,7 @@ node_modules/.bin/esbuild "$ENTRY" \
     --legal-comments=linked \
     --log-level=warning \
     --outfile="$BUNDLE"
-say "built: $(du -h "$BUNDLE" | cut -f1) app.js, $(du -h "$OUT/app.css" | cut -f1) app.css"
+
+find "$OUT" -type f \( -name '*.js' -o -name '*.css' \) -exec gzip -9 --keep --force {} +
+say "built: $(du -h "$BUNDLE" | cut -f1) app.js ($(du -h "$BUNDLE.gz" | cut -f1) gzipped), $(du -h "$OUT/app.css" | cut -f1) app.css, $(find "$WIDGET" -name '*.js' | wc -l) widget files"
+node scripts/embed-size.mjs "$WIDGET/meta.json" "$WIDGET_GOAL_KIB"

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ce_ws.api import ops, rest, ws
+from ce_ws.api import embed, ops, rest, ws
 from ce_ws.api.appkeys import (
     CLIENT_CONNECTIONS,
     CONNECTIONS,
@@ -83,6 +83,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     judge0.add_routes(app)
     codapi.add_routes(app)
     piston.add_routes(app)
+    embed.add_routes(app)
     return app
 
 

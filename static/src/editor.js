@@ -2,13 +2,7 @@
 // dark themes follow the system without reconfiguring the editor.
 import { closeBrackets, closeBracketsKeymap } from '@codemirror/autocomplete';
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
-import {
-  HighlightStyle,
-  bracketMatching,
-  indentOnInput,
-  indentUnit,
-  syntaxHighlighting,
-} from '@codemirror/language';
+import { bracketMatching, indentOnInput, indentUnit, syntaxHighlighting } from '@codemirror/language';
 import { highlightSelectionMatches, searchKeymap } from '@codemirror/search';
 import { Compartment, EditorState, Prec } from '@codemirror/state';
 import {
@@ -20,37 +14,8 @@ import {
   keymap,
   lineNumbers,
 } from '@codemirror/view';
-import { tags as t } from '@lezer/highlight';
+import { chrome, highlight } from './editor-theme.js';
 import { editorMode } from './languages.js';
-
-const highlight = HighlightStyle.define([
-  { tag: [t.keyword, t.controlKeyword, t.moduleKeyword, t.operatorKeyword], color: 'var(--tok-keyword)' },
-  { tag: [t.string, t.special(t.string), t.character], color: 'var(--tok-string)' },
-  { tag: [t.number, t.bool, t.null, t.atom], color: 'var(--tok-number)' },
-  { tag: [t.comment, t.lineComment, t.blockComment], color: 'var(--tok-comment)', fontStyle: 'italic' },
-  { tag: [t.function(t.variableName), t.function(t.propertyName)], color: 'var(--tok-function)' },
-  { tag: [t.definition(t.variableName), t.definition(t.function(t.variableName))], color: 'var(--tok-definition)' },
-  { tag: [t.typeName, t.className, t.namespace, t.standard(t.variableName)], color: 'var(--tok-type)' },
-  { tag: [t.processingInstruction, t.meta, t.macroName], color: 'var(--tok-meta)' },
-  { tag: [t.escape, t.regexp], color: 'var(--tok-escape)' },
-  { tag: t.invalid, color: 'var(--danger)' },
-]);
-
-const chrome = EditorView.theme({
-  '&': { height: '100%', backgroundColor: 'var(--surface)', color: 'var(--text)' },
-  '.cm-scroller': { fontFamily: 'var(--mono)', lineHeight: '1.5' },
-  '.cm-content': { caretColor: 'var(--accent)' },
-  '.cm-cursor, .cm-dropCursor': { borderLeftColor: 'var(--accent)' },
-  '.cm-gutters': { backgroundColor: 'var(--surface)', color: 'var(--muted)', border: 'none' },
-  '.cm-lineNumbers .cm-gutterElement': { padding: '0 0.75rem 0 1rem' },
-  '.cm-activeLine': { backgroundColor: 'var(--active-line)' },
-  '.cm-activeLineGutter': { backgroundColor: 'var(--active-line)', color: 'var(--text)' },
-  '&.cm-focused .cm-selectionBackground, .cm-selectionBackground, ::selection': {
-    backgroundColor: 'var(--selection) !important',
-  },
-  '.cm-matchingBracket': { backgroundColor: 'var(--bracket)', outline: 'none' },
-  '&.cm-focused': { outline: 'none' },
-});
 
 /**
  * Mount the editor in `parent`. `onRun` is bound to Ctrl/Cmd-Enter, `onChange`

@@ -25,13 +25,14 @@ const PALETTES = {
 
 const RESIZE_DEBOUNCE_MS = 120;
 
-function cssVar(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+// Read where the terminal sits: custom properties inherit, into a shadow root too.
+function cssVar(element, name) {
+  return getComputedStyle(element).getPropertyValue(name).trim();
 }
 
-function theme(dark) {
-  const background = cssVar('--term-bg');
-  const foreground = cssVar('--term-fg');
+function theme(element, dark) {
+  const background = cssVar(element, '--term-bg');
+  const foreground = cssVar(element, '--term-fg');
   return {
     ...PALETTES[dark ? 'dark' : 'light'],
     background, foreground, cursor: foreground, cursorAccent: background,
@@ -96,12 +97,12 @@ export function createTerminal(parent, { onInput, onResize, isActive }) {
   const dark = window.matchMedia('(prefers-color-scheme: dark)');
   const term = new Terminal({
     // Read from the stylesheet so the terminal uses the page's font stack; nothing is downloaded.
-    fontFamily: cssVar('--mono'),
+    fontFamily: cssVar(parent, '--mono'),
     fontSize: 14,
     lineHeight: 1.15,
     cursorBlink: true,
     scrollback: 5000,
-    theme: theme(dark.matches),
+    theme: theme(parent, dark.matches),
     linkHandler: { activate: openLink },
   });
   const fit = new FitAddon();
@@ -123,7 +124,7 @@ export function createTerminal(parent, { onInput, onResize, isActive }) {
   fit.fit();
 
   dark.addEventListener('change', () => {
-    term.options.theme = theme(dark.matches);
+    term.options.theme = theme(parent, dark.matches);
   });
 
   let resizeTimer;
