@@ -82,8 +82,8 @@ async def test_c_compile_error_is_marked_on_its_line_and_clicking_it_jumps_there
     await wait_for_status(page, "compile_error")
     await wait_for_terminal(page, "Did not compile")
 
-    # GCC reports the missing `;` on line 3; the editor underlines that line.
-    marked = page.locator(".cm-line", has=page.locator(".cm-lintRange-error"))
+    # GCC reports the missing `;` at the end of line 3: the editor marks that spot.
+    marked = page.locator(".cm-line", has=page.locator(".cm-lintRange-error, .cm-lintPoint-error"))
     await expect(marked).to_have_count(1, timeout=RUN_TIMEOUT_MS)
     await expect(marked).to_contain_text('printf("hi")')
     await expect(page.locator(".cm-gutter-lint .cm-lint-marker-error")).to_have_count(1)
