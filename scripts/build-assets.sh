@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the playground's browser bundle: static/src → static/dist/{app.js,app.css};
+# Build the playground's browser bundle: static/src → static/dist/{app.js,app.css},
+# copy the /docs viewer (swagger-ui-dist) to static/dist/docs;
 # and install the npm packages, Codapi's widget among them (served unchanged
 # by the browser tests of the Codapi surface).
 #
@@ -40,7 +41,7 @@ else
 fi
 
 stale=""
-if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ]; then
+if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ] || [ ! -f "$OUT/docs/docs.js" ]; then
     stale="no bundle yet"
 else
     newer=$(find "$SRC" package-lock.json "${BASH_SOURCE[0]}" -type f -newer "$BUNDLE" -print -quit)
@@ -64,3 +65,9 @@ node_modules/.bin/esbuild "$ENTRY" \
     --log-level=warning \
     --outfile="$BUNDLE"
 say "built: $(du -h "$BUNDLE" | cut -f1) app.js, $(du -h "$OUT/app.css" | cut -f1) app.css"
+
+# /docs: Swagger UI's own prebuilt files, unchanged, and the page's init script.
+mkdir -p "$OUT/docs"
+cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css "$OUT/docs/"
+cp "$SRC/docs.js" "$OUT/docs/docs.js"
+say "copied the API viewer (swagger-ui-dist) to $OUT/docs"
