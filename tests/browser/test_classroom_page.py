@@ -280,22 +280,30 @@ async def test_keyboard_only_from_editor_to_run_to_terminal_and_out(open_page: O
             break
     assert await focused_in(page, "#editor"), "Tab never reached the editor"
     await page.keyboard.press("ControlOrMeta+a")
-    await page.keyboard.insert_text('name = input("Name? ")\nprint("Hi", name)')
+    await page.keyboard.insert_text(
+        'import time\nname = input("Name? ")\nprint("Hi", name, flush=True)\ntime.sleep(120)'
+    )
 
     await page.keyboard.press("Control+Enter")  # Run; the focus moves to the terminal
     await wait_for_terminal(page, "Name? ")
     assert await focused_in(page, "#terminal")
-    # During a run Tab belongs to the program; Escape then Tab leaves.
-    await page.keyboard.press("Escape")
-    await page.keyboard.press("Tab")
-    assert not await focused_in(page, "#terminal"), "Esc, Tab did not leave the running terminal"
-
-    await page.locator("#terminal textarea").focus()
     await page.keyboard.type("Ada")
     await page.keyboard.press("Enter")
     await wait_for_terminal(page, "Hi Ada")
+
+    # During a run Tab belongs to the program; Escape then Tab leaves the terminal.
+    await page.keyboard.press("Tab")
+    assert await focused_in(page, "#terminal"), "Tab alone left the running terminal"
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("Tab")
+    assert not await focused_in(page, "#terminal"), "Esc, Tab did not leave the running terminal"
+    await page.keyboard.press("Shift+Tab")
+    assert await focused_in(page, "#terminal"), "Shift+Tab did not come back to the terminal"
+
+    await page.keyboard.press("Control+c")
+    await wait_for_terminal(page, "KeyboardInterrupt")
     await wait_until_idle(page)
-    # After the run Tab alone leaves; a key typed first says how to run again.
+    # After the run a key typed says how to run again, and Tab alone leaves.
     await page.keyboard.type("x")
     await wait_for_terminal(page, "Press Run")
     await page.keyboard.press("Tab")
