@@ -13,7 +13,7 @@ import re
 import struct
 import zlib
 
-from playwright.async_api import Page, expect
+from playwright.async_api import ConsoleMessage, Page, expect
 
 from tests.browser.conftest import OpenPage, running_server
 from tests.browser.playground import (
@@ -48,14 +48,18 @@ async def test_segfault_is_explained_in_plain_words_in_the_terminal(open_page: O
         'int main(void) { int *p = (int *)(long)atoi("16"); *p = 1; return 0; }\n'
     )
     await run_program(page, "c", code)
-    await wait_for_terminal(page, "Segmentation fault — your program read or wrote memory it does not own")
+    await wait_for_terminal(
+        page, "Segmentation fault — your program read or wrote memory it does not own"
+    )
     # The footer keeps the developer's details.
     await wait_for_status(page, "SIGSEGV")
 
 
 async def test_memory_limit_is_explained_in_plain_words(open_page: OpenPage) -> None:
     page = await open_page()
-    await run_program(page, "python", "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n")
+    await run_program(
+        page, "python", "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n"
+    )
     await wait_for_terminal(page, "Stopped: used more than 256 MiB of memory")
     await wait_for_status(page, "oom")
 
@@ -225,9 +229,7 @@ async def test_png_printed_as_an_inline_image_sequence_is_drawn_in_the_terminal(
 
 
 async def test_matplotlib_plot_appears_as_an_image_in_the_terminal(open_page: OpenPage) -> None:
-    with running_server(
-        free_port(), f"{TEST_SERVER_ID}-plot", CE_SANDBOX__IMAGE=PLOT_IMAGE
-    ) as url:
+    with running_server(free_port(), f"{TEST_SERVER_ID}-plot", CE_SANDBOX__IMAGE=PLOT_IMAGE) as url:
         page = await open_page(url)
         code = (
             "import matplotlib.pyplot as plt\n"
@@ -244,9 +246,7 @@ async def test_matplotlib_plot_appears_as_an_image_in_the_terminal(open_page: Op
 
 
 async def test_key_bar_sends_ctrl_c_on_a_phone(open_page: OpenPage) -> None:
-    page = await open_page(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-    )
+    page = await open_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     await expect(page.locator("#key-bar")).to_be_visible()
     await run_program(page, "python", 'print("looping", flush=True)\nwhile True:\n    pass\n')
     await wait_for_terminal(page, "looping")
@@ -332,11 +332,16 @@ async def test_docs_page_renders_the_operations_with_a_viewer(open_page: OpenPag
     page = await open_page()
     await wait_until_ready(page)
     refused: list[str] = []
-    page.on("console", lambda message: refused.append(message.text) if "Content Security" in message.text else None)
+
+    def note_refusal(message: ConsoleMessage) -> None:
+        if "Content Security" in message.text:
+            refused.append(message.text)
+
+    page.on("console", note_refusal)
     await page.click("a.docs-link")
     await expect(page).to_have_url(re.compile(r"/docs$"))
     operations = page.locator(".opblock-summary-path")
     await expect(operations.first).to_be_visible(timeout=RUN_TIMEOUT_MS)
-    await expect(page.locator(".opblock-summary-path", has_text="/api/v1/execute")).to_have_count(1)
-    await expect(page.locator(".opblock-summary-path", has_text="/api/v1/languages")).to_have_count(1)
+    for path in ("/api/v1/execute", "/api/v1/languages"):
+        await expect(operations.filter(has_text=path)).to_have_count(1)
     assert not refused, refused  # the viewer works within its page's CSP

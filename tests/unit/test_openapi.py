@@ -35,4 +35,3 @@ def test_execute_documents_every_refusal_status() -> None:
     responses = openapi_document()["paths"]["/api/v1/execute"]["post"]["responses"]
     assert set(responses) == {"200", "400", "401", "403", "408", "413", "415", "429", "503"}
     assert "Retry-After" in responses["503"]["headers"]
-
