@@ -228,6 +228,27 @@ async def test_png_printed_as_an_inline_image_sequence_is_drawn_in_the_terminal(
     assert png[:32] not in await terminal_text(page)
 
 
+async def test_oversized_and_corrupt_images_are_dropped_and_the_terminal_goes_on(
+    open_page: OpenPage,
+) -> None:
+    page = await open_page()
+    # 3000 × 3000 is over the page's pixel limit, though its PNG is only a few KiB.
+    huge = base64.b64encode(tiny_png(3000, 3000, (0, 0, 200))).decode()
+    garbage = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"not a picture" * 50).decode()
+    code = (
+        "import sys\n"
+        f"images = ['{huge}', '{garbage}']\n"
+        "for i, data in enumerate(images):\n"
+        "    sys.stdout.write('\\x1b]1337;File=inline=1;size=%d:%s\\x07' % (len(data) * 3 // 4, data))\n"
+        "    print('after', i, flush=True)\n"
+    )
+    await run_program(page, "python", code)
+    await wait_for_terminal(page, "after 1")
+    await wait_for_terminal(page, "Finished")
+    assert await coloured_image_pixels(page) == 0
+    assert huge[:32] not in await terminal_text(page)
+
+
 async def test_matplotlib_plot_appears_as_an_image_in_the_terminal(open_page: OpenPage) -> None:
     with running_server(free_port(), f"{TEST_SERVER_ID}-plot", CE_SANDBOX__IMAGE=PLOT_IMAGE) as url:
         page = await open_page(url)
