@@ -232,7 +232,7 @@ async def test_oversized_and_corrupt_images_are_dropped_and_the_terminal_goes_on
     open_page: OpenPage,
 ) -> None:
     page = await open_page()
-    # 3000 × 3000 is over the page's pixel limit, though its PNG is only a few KiB.
+    # 3000 x 3000 is over the page's pixel limit, though its PNG is only a few KiB.
     huge = base64.b64encode(tiny_png(3000, 3000, (0, 0, 200))).decode()
     garbage = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"not a picture" * 50).decode()
     code = (
