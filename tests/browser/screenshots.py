@@ -30,7 +30,9 @@ from tests.spec_recorder import RECORD_ENV
 
 OUT = ROOT / "docs" / "img"
 GREETING = 'name = input("Your name? ")\nprint(f"Hello, {name}!")\n'
-SEGFAULT = '#include <stdlib.h>\nint main(void) {\n    int *p = (int *)(long)atoi("16");\n    *p = 1;\n}\n'
+SEGFAULT = (
+    '#include <stdlib.h>\nint main(void) {\n    int *p = (int *)(long)atoi("16");\n    *p = 1;\n}\n'
+)
 PLOT = (
     "import numpy as np\nimport matplotlib.pyplot as plt\n\n"
     "x = np.linspace(0, 2 * np.pi, 200)\n"
