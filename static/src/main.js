@@ -49,7 +49,7 @@ let ackTimer = null;
 const typeAhead = createTypeAhead();
 const compileLog = createCompileLog();
 const runOptions = createRunOptions($);
-let hinted = false; // the "press Run" hint was shown since the last run ended
+let hinted = false; // the "press Run" hint was shown since the last run ended (or the page opened)
 
 // --- language picker -------------------------------------------------------
 
@@ -176,10 +176,10 @@ terminal = createTerminal($('terminal'), {
   onInput(bytes) {
     if (run?.phase === 'started') connection.sendBytes(bytes);
     else if (run) typeAhead.keep(bytes); // sent once the run has started
-    else if (hasOutcome && !hinted) {
+    else if (!hinted) {
       // Between runs nobody reads stdin: say what to do instead of swallowing keys.
       hinted = true;
-      terminal.notice(outcomeLine(`The program has ended. Press Run (${runKeys}) to start it again.`));
+      terminal.notice(outcomeLine(`No program is running: press Run (${runKeys}) to start it.`));
     }
   },
   onResize({ cols, rows }) {
@@ -189,7 +189,10 @@ terminal = createTerminal($('terminal'), {
 // Read-only hook for the browser tests: the terminal's text as the user sees it.
 window.__ceTerminalText = () => terminal.text();
 createKeyBar($('key-bar'), (data) => terminal.input(data));
-const problems = createProblemList($('problems'), (problem) => editor.jumpTo(problem));
+const problems = createProblemList($('problems'), (problem) => {
+  if (runOptions.isExtraFile(problem.file)) runOptions.show(problem.file, problem.line);
+  else editor.jumpTo(problem);
+});
 
 function showProblems() {
   compileLog.stop();
@@ -236,7 +239,6 @@ function startRun() {
   if (!sent) return;
   typeAhead.clear();
   compileLog.clear();
-  hinted = false;
   editor.mark([]);
   problems.show([]);
   run = { phase: 'starting', limits: {}, tty };
@@ -303,6 +305,7 @@ const handlers = {
     status.set(tone, text);
     showProblems();
     terminal.notice(outcomeLine(plainOutcome(msg, run?.limits)));
+    hinted = false;
     hasOutcome = true;
     endRun();
   },

@@ -41,7 +41,8 @@ async function entryFiles() {
 
 /**
  * Wire the panels found by id (`stdin-input`, `args-input`, `file-tabs`,
- * `file-name`, `file-content`, `file-add`, `file-remove`, `file-editor`).
+ * `file-name`, `file-content`, `file-add`, `file-remove`, `file-editor`,
+ * `file-note`, and `run-options`, the <details> around them).
  */
 export function createRunOptions($) {
   const stdin = $('stdin-input');
@@ -111,6 +112,16 @@ export function createRunOptions($) {
       if (extra.length === 0) return { code };
       const entry = entries[language] ?? DEFAULT_ENTRY;
       return { files: [{ name: entry, content: code }, ...extra.map((f) => ({ name: f.name, content: f.content }))] };
+    },
+    /** Open the extra file `fileName` with its 1-based `line` selected (a compiler message was clicked). */
+    show(fileName, line) {
+      const index = files.findIndex((file) => file.name === fileName);
+      if (index < 0) return;
+      $('run-options').open = true;
+      select(index);
+      const lines = content.value.split('\n');
+      const start = lines.slice(0, line - 1).reduce((sum, text) => sum + text.length + 1, 0);
+      content.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
     },
     /** Whether `name` is one of the extra files (not the editor's entry file). */
     isExtraFile: (fileName) => files.some((file) => file.name === fileName),
