@@ -103,6 +103,38 @@ async def test_c_compile_error_is_marked_on_its_line_and_clicking_it_jumps_there
     await expect(page.locator(".cm-content")).to_be_focused()
 
 
+async def test_a_compile_error_in_an_extra_file_opens_its_tab_on_the_line(
+    open_page: OpenPage,
+) -> None:
+    page = await open_page()
+    await wait_until_ready(page)
+    await choose_language(page, "c")
+    await replace_code(page, '#include "util.h"\nint main(void) { return twice(2) - 4; }\n')
+    await page.click(".run-options summary")
+    for name, text in (
+        ("util.h", "int twice(int x);\n"),
+        ("util.c", '#include "util.h"\nint twice(int x) { return x * 2 }\n'),
+    ):
+        await page.click("#file-add")
+        await page.fill("#file-name", name)
+        await page.fill("#file-content", text)
+    await page.locator("#file-tabs .file-tab", has_text="util.h").click()
+
+    await page.click("#run")
+    await wait_for_status(page, "compile_error")
+    problem = page.locator("#problems .problem-error", has_text="util.c:2:")
+    await expect(problem).to_have_count(1)
+    # Nothing is marked in the editor: the error is not in main.c.
+    await expect(page.locator(".cm-lintRange-error, .cm-lintPoint-error")).to_have_count(0)
+    await problem.click()
+    await expect(page.locator("#file-tabs .file-tab[aria-selected='true']")).to_have_text("util.c")
+    selected = await page.evaluate(
+        "() => { const t = document.getElementById('file-content');"
+        " return t.value.slice(t.selectionStart, t.selectionEnd); }"
+    )
+    assert selected == "int twice(int x) { return x * 2 }", selected
+
+
 async def test_keys_typed_before_the_run_started_reach_the_program(open_page: OpenPage) -> None:
     page = await open_page()
     await wait_until_ready(page)
