@@ -38,6 +38,8 @@ function timeoutWords(exit, limits) {
       : 'Stopped: used up its CPU time (an endless loop?)';
   }
   if (exit.limit === 'idle') return idleWords(limits);
+  // The compile stage has its own time limit, not the run's wall clock.
+  if (exit.stage === 'compile') return 'Stopped: compiling took too long';
   return limits.wall_ms != null
     ? `Stopped: the run took longer than ${formatDuration(limits.wall_ms)}`
     : 'Stopped: the run took too long';

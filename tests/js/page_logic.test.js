@@ -23,6 +23,7 @@ test('every exit status has its sentence', () => {
   assert.equal(said({ status: 'timeout', limit: 'cpu' }), 'Stopped after 10 s of CPU time (an endless loop?)');
   assert.equal(said({ status: 'timeout', limit: 'wall' }), 'Stopped: the run took longer than 15 min');
   assert.equal(said({ status: 'timeout' }), 'Stopped: the run took longer than 15 min');
+  assert.equal(said({ status: 'timeout', limit: 'wall', stage: 'compile' }), 'Stopped: compiling took too long');
   assert.equal(said({ status: 'idle_timeout', limit: 'idle' }), 'Stopped: no input or output for 5 min');
   assert.equal(said({ status: 'oom' }), 'Stopped: used more than 256 MiB of memory');
   assert.match(said({ status: 'output_limit' }), /^Output limit of 1 MiB reached/);
