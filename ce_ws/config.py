@@ -26,6 +26,7 @@ Runtime = Literal["runc", "runsc"]
 # The lowest value of each run limit: for the settings and a client's request alike.
 MIN_WALL_MS = 100
 MIN_IDLE_MS = 100
+MIN_CPU_MS = 100
 MIN_MEMORY_MB = 16
 MIN_CPUS = 0.05
 MIN_PIDS = 8
@@ -33,6 +34,16 @@ MIN_OUTPUT_BYTES = 1
 
 DEFAULT_WALL_MS = 60_000
 DEFAULT_IDLE_MS = 30_000
+#: A batch run's CPU time: its wall clock's, so at one CPU the wall clock ends it first.
+DEFAULT_CPU_MS = 60_000
+MAX_CPU_MS = 3_600_000
+# Terminal runs (a person at a prompt): long clocks, a short CPU budget.
+DEFAULT_TERMINAL_WALL_MS = 15 * 60_000
+DEFAULT_TERMINAL_IDLE_MS = 5 * 60_000
+DEFAULT_TERMINAL_CPU_MS = 10_000
+DEFAULT_TERMINAL_MAX_WALL_MS = 60 * 60_000
+DEFAULT_TERMINAL_MAX_IDLE_MS = 30 * 60_000
+DEFAULT_TERMINAL_MAX_CPU_MS = 10 * 60_000
 DEFAULT_MEMORY_MB = 256
 DEFAULT_CPUS = 1.0
 DEFAULT_PIDS = 64
@@ -52,6 +63,8 @@ class RunLimits(BaseModel):
 
     wall_ms: int = Field(DEFAULT_WALL_MS, ge=MIN_WALL_MS, le=3_600_000)
     idle_ms: int = Field(DEFAULT_IDLE_MS, ge=MIN_IDLE_MS, le=3_600_000)
+    #: CPU time of the run stage, all its processes together (status `timeout`, `exit.limit` "cpu").
+    cpu_ms: int = Field(DEFAULT_CPU_MS, ge=MIN_CPU_MS, le=MAX_CPU_MS)
     memory_mb: int = Field(DEFAULT_MEMORY_MB, ge=MIN_MEMORY_MB, le=16_384)
     cpus: float = Field(DEFAULT_CPUS, ge=MIN_CPUS, le=64)
     pids: int = Field(DEFAULT_PIDS, ge=MIN_PIDS, le=4096)
@@ -63,10 +76,40 @@ class RunMaxima(RunLimits):
 
     wall_ms: int = Field(600_000, ge=MIN_WALL_MS, le=3_600_000)
     idle_ms: int = Field(600_000, ge=MIN_IDLE_MS, le=3_600_000)
+    cpu_ms: int = Field(600_000, ge=MIN_CPU_MS, le=MAX_CPU_MS)
     memory_mb: int = Field(1024, ge=MIN_MEMORY_MB, le=16_384)
     cpus: float = Field(2.0, ge=MIN_CPUS, le=64)
     pids: int = Field(256, ge=MIN_PIDS, le=4096)
     output_bytes: int = Field(16 * MIB, ge=MIN_OUTPUT_BYTES, le=1024 * MIB)
+
+
+#: The limits a terminal run's clocks replace; the others are the batch runs' too.
+TERMINAL_CLOCKS = ("wall_ms", "idle_ms", "cpu_ms")
+
+
+class TerminalLimits(BaseModel):
+    """The clocks of terminal runs (the WebSocket's), which differ from batch runs'.
+
+    A person at a prompt thinks for minutes and burns nothing meanwhile, so
+    the wall and idle clocks are long and the CPU budget ends a busy loop.
+    Memory, CPUs, pids and output are `defaults`/`maxima` for every run.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wall_ms: int = Field(DEFAULT_TERMINAL_WALL_MS, ge=MIN_WALL_MS, le=3_600_000)
+    idle_ms: int = Field(DEFAULT_TERMINAL_IDLE_MS, ge=MIN_IDLE_MS, le=3_600_000)
+    cpu_ms: int = Field(DEFAULT_TERMINAL_CPU_MS, ge=MIN_CPU_MS, le=MAX_CPU_MS)
+    max_wall_ms: int = Field(DEFAULT_TERMINAL_MAX_WALL_MS, ge=MIN_WALL_MS, le=3_600_000)
+    max_idle_ms: int = Field(DEFAULT_TERMINAL_MAX_IDLE_MS, ge=MIN_IDLE_MS, le=3_600_000)
+    max_cpu_ms: int = Field(DEFAULT_TERMINAL_MAX_CPU_MS, ge=MIN_CPU_MS, le=MAX_CPU_MS)
+
+    @model_validator(mode="after")
+    def _defaults_within_maxima(self) -> TerminalLimits:
+        for name in TERMINAL_CLOCKS:
+            if getattr(self, name) > getattr(self, f"max_{name}"):
+                raise ValueError(f"terminal.{name} is above terminal.max_{name}")
+        return self
 
 
 class SandboxSettings(BaseModel):
@@ -86,6 +129,10 @@ class SandboxSettings(BaseModel):
     tmp_inodes: int = Field(4096, ge=64, le=1_000_000)
     shm_bytes: int = Field(8 * MIB, ge=64 * KIB, le=256 * MIB)
     staging_root: str = "/tmp"
+    #: The largest PNG `plt.show()` draws inline (the image's matplotlib
+    #: backend lowers the resolution to fit, else prints a line instead);
+    #: base64 makes it a third larger in the output, which the cap counts.
+    plot_max_bytes: int = Field(256 * KIB, ge=KIB, le=16 * MIB)
     control_timeout_s: float = Field(10.0, gt=0, le=120)
     reap_interval_s: float = Field(60.0, ge=1, le=3600)
     #: gVisor's own tasks (the Sentry's threads and, on the ptrace platform,
@@ -236,6 +283,7 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(5.0, ge=0, le=120)
     defaults: RunLimits = Field(default_factory=RunLimits)
     maxima: RunMaxima = Field(default_factory=RunMaxima)
+    terminal: TerminalLimits = Field(default_factory=TerminalLimits)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
@@ -283,3 +331,15 @@ class Settings(BaseSettings):
             if value > getattr(self.maxima, name):
                 raise ValueError(f"defaults.{name}={value} is above maxima.{name}")
         return self
+
+    def run_limits(self, *, terminal: bool) -> tuple[RunLimits, RunLimits]:
+        """The defaults and maxima of a run: a terminal run's clocks are `terminal`'s."""
+        if not terminal:
+            return self.defaults, self.maxima
+        clocks = self.terminal
+        defaults = {name: getattr(clocks, name) for name in TERMINAL_CLOCKS}
+        maxima = {name: getattr(clocks, f"max_{name}") for name in TERMINAL_CLOCKS}
+        return (
+            self.defaults.model_copy(update=defaults),
+            self.maxima.model_copy(update=maxima),
+        )

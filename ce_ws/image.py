@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "docker" / "runtime"
-RECIPE_FILES = ("packages.txt", "Dockerfile", "launch")
+RECIPE_FILES = ("packages.txt", "Dockerfile", "launch", "ce_inline_plot.py")
 RECIPE_LABEL = "ce.recipe"
 SUITE = "bookworm"
 

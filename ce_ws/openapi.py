@@ -2,14 +2,12 @@
 
 The schemas come from the same pydantic models that validate the requests
 and build the responses (`ce_ws.protocol`); only the paths are written here.
-`docs_page` renders the document as a small HTML page (no script, no CDN).
+`GET /docs` shows it in Swagger UI (static/docs.html, served locally).
 """
 
 from __future__ import annotations
 
 import functools
-import html
-import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -133,7 +131,7 @@ def _paths() -> dict[str, Any]:
         "/docs": {"get": {
             "summary": "This document as a page",
             "operationId": "docs",
-            "responses": {"200": _text("text/html", "An HTML rendering of this document.")},
+            "responses": {"200": _text("text/html", "This document in an interactive viewer (Swagger UI).")},
         }},
     }  # fmt: skip
 
@@ -164,51 +162,3 @@ def build_document(
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
-
-
-def _paragraph(text: str) -> str:
-    return f"<p>{html.escape(text)}</p>" if text else ""
-
-
-def _operation_html(path: str, method: str, operation: dict[str, Any]) -> str:
-    responses = "".join(
-        f"<li><code>{html.escape(status)}</code> {html.escape(response['description'])}</li>"
-        for status, response in operation["responses"].items()
-    )
-    content = operation.get("requestBody", {}).get("content", {})
-    ref = content.get("application/json", {}).get("schema", {}).get("$ref")
-    name = html.escape(ref.rsplit("/", 1)[1]) if ref else ""
-    request = f"<p>Body: <a href='#{name}'>{name}</a></p>" if name else ""
-    return (
-        f"<section><h2><code>{method.upper()} {html.escape(path)}</code></h2>"
-        f"<p>{html.escape(operation['summary'])}</p>"
-        f"{_paragraph(operation.get('description', ''))}"
-        f"{request}<ul>{responses}</ul></section>"
-    )
-
-
-@functools.cache
-def docs_page() -> str:
-    """The document as a plain HTML page: endpoints, then every schema."""
-    document = openapi_document()
-    operations = "".join(
-        _operation_html(path, method, operation)
-        for path, methods in document["paths"].items()
-        for method, operation in methods.items()
-    )
-    schemas = "".join(
-        f"<section id='{html.escape(name)}'><h3>{html.escape(name)}</h3>"
-        f"<pre>{html.escape(json.dumps(schema, indent=2))}</pre></section>"
-        for name, schema in document["components"]["schemas"].items()
-    )
-    title = html.escape(document["info"]["title"])
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{title} REST API</title>"
-        "<style>body{font-family:sans-serif;max-width:60rem;margin:auto;padding:1rem}"
-        "pre{background:#f4f4f4;padding:.5rem;overflow:auto}</style></head><body>"
-        f"<h1>{title} REST API {html.escape(document['info']['version'])}</h1>"
-        f"<p>{html.escape(document['info']['description'])}</p>"
-        "<p>Machine-readable: <a href='/api/v1/openapi.json'>/api/v1/openapi.json</a></p>"
-        f"{operations}<h2>Schemas</h2>{schemas}</body></html>"
-    )

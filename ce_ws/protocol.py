@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from ce_ws.config import (
+    MIN_CPU_MS,
     MIN_CPUS,
     MIN_IDLE_MS,
     MIN_MEMORY_MB,
@@ -53,6 +54,14 @@ class Status(StrEnum):
     ERROR = "error"
 
 
+class Limit(StrEnum):
+    """`exit.limit`: which clock ended a `timeout` or `idle_timeout` run."""
+
+    CPU = "cpu"  # the run stage used its `cpu_ms` of CPU time
+    WALL = "wall"  # the wall clock: the run stage's `wall_ms`, or the compile stage's own
+    IDLE = "idle"  # no input and no output for `idle_ms`
+
+
 Signal = Literal[
     "SIGINT", "SIGTERM", "SIGKILL", "SIGQUIT", "SIGHUP",
     "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGSTOP", "SIGTSTP",
@@ -87,6 +96,7 @@ class LimitRequest(_Inbound):
 
     wall_ms: int | None = Field(None, ge=MIN_WALL_MS)
     idle_ms: int | None = Field(None, ge=MIN_IDLE_MS)
+    cpu_ms: int | None = Field(None, ge=MIN_CPU_MS)
     memory_mb: int | None = Field(None, ge=MIN_MEMORY_MB)
     cpus: float | None = Field(None, ge=MIN_CPUS)
     pids: int | None = Field(None, ge=MIN_PIDS)
@@ -296,9 +306,11 @@ class Exit(ServerMessage):
     memory_peak_bytes: int | None = None
     output_bytes: int
     truncated: bool
+    #: Which limit ended a `timeout`/`idle_timeout` run (absent otherwise; new in v1.2).
+    limit: Limit | None = None
     message: str | None = None
     id: str | int | None = None
-    omit_if_none = frozenset({"cpu_ms", "memory_peak_bytes", "message", "id"})
+    omit_if_none = frozenset({"cpu_ms", "memory_peak_bytes", "limit", "message", "id"})
 
 
 class ErrorMessage(ServerMessage):
@@ -360,10 +372,12 @@ class ExecuteResponse(ServerMessage):
     memory_peak_bytes: int | None = None
     output_bytes: int
     truncated: bool
+    #: As `exit.limit`: which limit ended a `timeout`/`idle_timeout` run.
+    limit: Limit | None = None
     compile: CompileResult | None = None
     message: str | None = None
     id: str | int | None = None
-    omit_if_none = frozenset({"cpu_ms", "memory_peak_bytes", "compile", "message", "id"})
+    omit_if_none = frozenset({"cpu_ms", "memory_peak_bytes", "limit", "compile", "message", "id"})
 
 
 class ErrorDetail(BaseModel):

@@ -2,6 +2,7 @@
 # Build the browser bundles, minified, each with a gzipped copy beside it (the
 # server sends that one to browsers that accept gzip):
 # - the playground: static/src/main.js → static/dist/{app.js,app.css};
+# - the /docs viewer: swagger-ui-dist's files copied to static/dist/docs;
 # - the embed widget: static/src/embed/embed.js → static/dist/widget/embed.js and
 #   its lazily loaded chunks in static/dist/widget/embed/ (served as /embed.js and
 #   /embed/…), plus static/dist/widget/refused.js (what a page of an origin the
@@ -49,7 +50,7 @@ else
 fi
 
 stale=""
-if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ] || [ ! -f "$WIDGET/embed.js" ] || [ ! -f "$WIDGET/refused.js" ] || [ ! -f "$BUNDLE.gz" ]; then
+if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ] || [ ! -f "$WIDGET/embed.js" ] || [ ! -f "$WIDGET/refused.js" ] || [ ! -f "$BUNDLE.gz" ] || [ ! -f "$OUT/docs/docs.js" ]; then
     stale="no bundle yet"
 else
     newer=$(find "$SRC" package-lock.json "${BASH_SOURCE[0]}" scripts/embed-size.mjs -type f -newer "$BUNDLE" -print -quit)
@@ -88,6 +89,12 @@ node_modules/.bin/esbuild "$SRC/embed/refused.js" \
     --loader:.css=text \
     --log-level=warning \
     --outfile="$WIDGET/refused.js"
+
+# /docs: Swagger UI's own prebuilt files, unchanged, and the page's init script.
+mkdir -p "$OUT/docs"
+cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css "$OUT/docs/"
+cp "$SRC/docs.js" "$OUT/docs/docs.js"
+say "copied the API viewer (swagger-ui-dist) to $OUT/docs"
 
 # Last: the bundle is the age the next run compares with, so a failed build stays stale.
 say "building $BUNDLE and $OUT/app.css"

@@ -19,7 +19,9 @@ from typing import Any
 SECCOMP_FILE = Path(__file__).resolve().parents[1] / "docker" / "seccomp.json"
 SANDBOX_USER = "65534:65534"
 LAUNCHER = "/opt/ce/launch"
-ENV_KEYS = {"TERM", "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE"}
+ENV_KEYS = {
+    "TERM", "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "CE_PLOT_MAX_BYTES",
+}  # fmt: skip
 MIB = 1024 * 1024
 RUNSC_MEMORY_HEADROOM_MB = 64
 

@@ -140,6 +140,7 @@ class BatchCollector:
             memory_peak_bytes=exit_message.memory_peak_bytes,
             output_bytes=exit_message.output_bytes,
             truncated=exit_message.truncated,
+            limit=exit_message.limit,
             compile=self._compile_result(exit_message),
             message=exit_message.message,
             id=exit_message.id,

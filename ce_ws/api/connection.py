@@ -47,14 +47,13 @@ log = logging.getLogger(__name__)
 
 
 def hello_message(settings: Settings, languages: LanguageTable) -> Hello:
-    """The greeting sent on connect."""
+    """The greeting sent on connect: the limits of terminal runs, which this socket starts."""
+    defaults, maxima = settings.run_limits(terminal=True)
     return Hello(
         server="code-executor",
         version=__version__,
         languages=[language.name for language in languages],
-        limits=LimitsInfo(
-            defaults=settings.defaults.model_dump(), maxima=settings.maxima.model_dump()
-        ),
+        limits=LimitsInfo(defaults=defaults.model_dump(), maxima=maxima.model_dump()),
     )
 
 

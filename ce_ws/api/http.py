@@ -50,9 +50,12 @@ ErrorShape = Callable[[CeError | web.HTTPException], web.Response]
 
 #: Sent with every HTTP response: the page loads only its own files, talks only
 #: to its own origin, and cannot be framed (xterm and CodeMirror inject styles).
+#: WebAssembly may be compiled (not JavaScript evaluated): xterm's image addon
+#: decodes inline images' base64 with its own bundled module.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; "
+        "style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ce_ws.protocol import Status
+from ce_ws.runs.outcome import IDLE_TIMEOUT, WALL_TIMEOUT, EndReason
 
 
 class Deadline:
@@ -30,14 +30,14 @@ class Deadline:
     def wall_remaining_s(self) -> float:
         return max(self._wall_s - (time.monotonic() - self.began), 0.0)
 
-    async def passed(self) -> Status:
+    async def passed(self) -> EndReason:
         """Sleep until one clock runs out; say which (`timeout` or `idle_timeout`)."""
         while True:
             now = time.monotonic()
             wall_left = self._wall_s - (now - self.began)
             idle_left = self._idle_s - (now - self.last_activity)
             if wall_left <= 0:
-                return Status.TIMEOUT
+                return WALL_TIMEOUT
             if idle_left <= 0:
-                return Status.IDLE_TIMEOUT
+                return IDLE_TIMEOUT
             await asyncio.sleep(min(wall_left, idle_left))

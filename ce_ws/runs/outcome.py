@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ce_ws.protocol import Exit, Status
+from ce_ws.protocol import Exit, Limit, Status
 from ce_ws.sandbox.base import BoxExit, CompileExit
 
 MIB = 1024 * 1024
@@ -21,6 +21,13 @@ class EndReason:
 
     status: Status
     message: str | None = None
+    #: Which limit ended it, for `timeout` and `idle_timeout`.
+    limit: Limit | None = None
+
+
+#: The run stage's own clocks, as their watchdogs record them.
+WALL_TIMEOUT = EndReason(Status.TIMEOUT, limit=Limit.WALL)
+IDLE_TIMEOUT = EndReason(Status.IDLE_TIMEOUT, limit=Limit.IDLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +49,7 @@ class RunFacts:
 def compile_failure(ended: CompileExit | None) -> EndReason | None:
     """Why a compile stage did not succeed, or None when the run stage may follow."""
     if ended is None:
-        return EndReason(Status.TIMEOUT, "the compile stage ran out of time")
+        return EndReason(Status.TIMEOUT, "the compile stage ran out of time", Limit.WALL)
     if ended.oom_killed and (ended.exit_code != 0 or ended.box_stopped):
         return EndReason(Status.OOM, "the compiler reached the memory limit")
     if ended.box_stopped:
@@ -88,6 +95,7 @@ def exit_message(facts: RunFacts) -> Exit:
         memory_peak_bytes=memory_peak,
         output_bytes=facts.output_bytes,
         truncated=facts.truncated,
+        limit=verdict.limit,
         message=verdict.message,
         id=facts.correlation_id,
     )

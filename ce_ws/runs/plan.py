@@ -32,17 +32,21 @@ class RunPlan:
         return self.files[0][0]
 
 
-def effective_limits(request: RunRequest, settings: Settings) -> RunLimits:
-    """The server defaults, lowered where the client asked; above maxima is refused."""
+def effective_limits(request: RunRequest, settings: Settings, *, terminal: bool) -> RunLimits:
+    """The server defaults, lowered where the client asked; above maxima is refused.
+
+    A terminal run has the long clocks and short CPU budget of `settings.terminal`.
+    """
+    defaults, maxima = settings.run_limits(terminal=terminal)
     asked = request.limits.model_dump(exclude_none=True) if request.limits else {}
     for name, value in asked.items():
-        maximum = getattr(settings.maxima, name)
+        maximum = getattr(maxima, name)
         if value > maximum:
             raise LimitExceeded(
                 f"{name}={value} is above the maximum {maximum}", field=f"limits.{name}"
             )
     # Validated, not copied: a limit below its floor must never reach the engine.
-    return RunLimits.model_validate({**settings.defaults.model_dump(), **asked})
+    return RunLimits.model_validate({**defaults.model_dump(), **asked})
 
 
 def _files(request: RunRequest, language: Language, settings: Settings) -> list[tuple[str, bytes]]:
@@ -77,8 +81,13 @@ def _args(request: RunRequest, settings: Settings) -> list[str]:
     return request.args
 
 
-def plan_run(request: RunRequest, *, languages: LanguageTable, settings: Settings) -> RunPlan:
-    """Resolve and check a request; raises a `CeError` naming the bad field."""
+def plan_run(
+    request: RunRequest, *, languages: LanguageTable, settings: Settings, terminal: bool = False
+) -> RunPlan:
+    """Resolve and check a request (for a terminal run or a batch one).
+
+    Raises a `CeError` naming the bad field.
+    """
     language = languages.resolve(request.language)
     if request.version is not None and not language.version.startswith(request.version):
         raise BadMessage(
@@ -94,6 +103,6 @@ def plan_run(request: RunRequest, *, languages: LanguageTable, settings: Setting
         files=files,
         args=_args(request, settings),
         stdin=stdin,
-        limits=effective_limits(request, settings),
+        limits=effective_limits(request, settings, terminal=terminal),
         correlation_id=request.id,
     )

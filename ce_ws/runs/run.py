@@ -27,9 +27,16 @@ from ce_ws.errors import CeError, SandboxError
 from ce_ws.protocol import ErrorMessage, Exit, Stage, Started, Status
 from ce_ws.runs.broadcast import Broadcast
 from ce_ws.runs.controls import ControlMailbox, Resize, Signal, deliver_controls
+from ce_ws.runs.cpu_clock import CpuClock
 from ce_ws.runs.deadline import Deadline
 from ce_ws.runs.ending import Ending
-from ce_ws.runs.outcome import EndReason, RunFacts, compile_failure, exit_message
+from ce_ws.runs.outcome import (
+    WALL_TIMEOUT,
+    EndReason,
+    RunFacts,
+    compile_failure,
+    exit_message,
+)
 from ce_ws.runs.output import OutputMeter
 from ce_ws.runs.plan import RunPlan
 from ce_ws.sandbox.base import BoxExit, BoxPlan, BoxProfile, RunBox, Sandbox
@@ -121,6 +128,7 @@ class Run:
         self._deadline = Deadline(
             wall_s=plan.limits.wall_ms / 1000, idle_s=plan.limits.idle_ms / 1000
         )
+        self._cpu = CpuClock(limit_ms=plan.limits.cpu_ms, cpus=plan.limits.cpus)
         self._box: RunBox | None = None
         self._ending = Ending()
         self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
@@ -311,7 +319,7 @@ class Run:
             helpers = [
                 group.create_task(self._pump_input(box)),
                 group.create_task(self._watch_deadline()),
-                group.create_task(self._sample_usage(box)),
+                group.create_task(self._watch_usage(box)),
             ]
             await self._drain_output(box, group)
             for helper in helpers:
@@ -330,7 +338,7 @@ class Run:
             async with asyncio.timeout(self._deadline.wall_remaining_s() + 1):
                 return await box.wait_exit()
         except TimeoutError:
-            self._ending.record(EndReason(Status.TIMEOUT))
+            self._ending.record(WALL_TIMEOUT)
             await box.kill()
             return await box.wait_exit()
 
@@ -361,13 +369,17 @@ class Run:
                 await box.write(data)
 
     async def _watch_deadline(self) -> None:
-        await self._end(EndReason(await self._deadline.passed()))
+        await self._end(await self._deadline.passed())
 
-    async def _sample_usage(self, box: RunBox) -> None:
+    async def _watch_usage(self, box: RunBox) -> None:
+        """Sample the box's cgroup: the memory peak for the `exit`, the CPU time for its limit."""
         delay = _USAGE_FIRST_SAMPLE_S
         while True:
-            await box.sample_usage()
-            await asyncio.sleep(delay)
+            self._cpu.read((await box.sample_usage()).cpu_ns)
+            if self._cpu.spent:
+                await self._end(self._cpu.reason())
+                return
+            await asyncio.sleep(min(delay, self._cpu.next_reading_s()))
             delay = min(2 * delay, _USAGE_SAMPLE_S)
 
     # -- ending ------------------------------------------------------------

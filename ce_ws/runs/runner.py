@@ -166,7 +166,9 @@ class Runner:
         try:
             if self._closing:
                 raise Busy("the server is shutting down; try again later")
-            plan = plan_run(request, languages=self._languages, settings=self._settings)
+            plan = plan_run(
+                request, languages=self._languages, settings=self._settings, terminal=terminal.tty
+            )
             self._rate_limiter.check(client.key)
         except CeError as exc:
             telemetry.refused(exc)

@@ -27,6 +27,8 @@ ENV = (
     "LANG=C.UTF-8",
     "PATH=/usr/local/bin:/usr/bin:/bin",
     "PYTHONDONTWRITEBYTECODE=1",
+    # The image's matplotlib backend: plt.show() draws inline in the terminal.
+    "MPLBACKEND=module://ce_inline_plot",
 )
 
 
@@ -72,7 +74,7 @@ def container_config(
         "Entrypoint": [],
         "User": SANDBOX_USER,
         "WorkingDir": "/work",
-        "Env": list(ENV),
+        "Env": [*ENV, f"CE_PLOT_MAX_BYTES={settings.plot_max_bytes}"],
         "Labels": labels,
         "Tty": tty,
         "OpenStdin": True,

@@ -3,6 +3,7 @@
 import { closeBrackets, closeBracketsKeymap } from '@codemirror/autocomplete';
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
 import { bracketMatching, indentOnInput, indentUnit, syntaxHighlighting } from '@codemirror/language';
+import { lintGutter, setDiagnostics } from '@codemirror/lint';
 import { highlightSelectionMatches, searchKeymap } from '@codemirror/search';
 import { Compartment, EditorState, Prec } from '@codemirror/state';
 import {
@@ -14,6 +15,7 @@ import {
   keymap,
   lineNumbers,
 } from '@codemirror/view';
+import { columnOffset } from './diagnostics.js';
 import { chrome, highlight } from './editor-theme.js';
 import { editorMode } from './languages.js';
 
@@ -47,6 +49,7 @@ export function createEditor(parent, { doc, language, onRun, onChange }) {
         syntaxHighlighting(highlight),
         chrome,
         mode.of(editorMode(language)),
+        lintGutter(),
         EditorView.contentAttributes.of({ 'aria-label': 'Code editor' }),
         EditorView.updateListener.of((update) => {
           if (update.docChanged) onChange(update.state.doc.toString());
@@ -66,5 +69,25 @@ export function createEditor(parent, { doc, language, onRun, onChange }) {
       view.dispatch({ effects: mode.reconfigure(editorMode(language)) });
     },
     focus: () => view.focus(),
+    /** Mark compiler problems (`{line, col, severity, message}`, 1-based); [] clears them. */
+    mark(problems) {
+      view.dispatch(setDiagnostics(view.state, problems.map((problem) => {
+        const from = position(view.state.doc, problem);
+        const line = view.state.doc.lineAt(from);
+        return { from, to: Math.max(from, line.to), severity: problem.severity, message: problem.message };
+      })));
+    },
+    /** Put the cursor at a 1-based line and column, scrolled into view, focused. */
+    jumpTo(problem) {
+      const anchor = position(view.state.doc, problem);
+      view.dispatch({ selection: { anchor }, scrollIntoView: true });
+      view.focus();
+    },
   };
+}
+
+/** Document offset of a compiler's 1-based line and display column, clamped to the document. */
+function position(doc, { line, col }) {
+  const target = doc.line(Math.min(Math.max(line, 1), doc.lines));
+  return target.from + columnOffset(target.text, col);
 }

@@ -2,12 +2,18 @@
 // state: idle → starting (→ queued) → started → idle on `exit`.
 import './app.css';
 import { Connection, socketUrl } from './connection.js';
+import { createCompileLog, createProblemList } from './diagnostics.js';
 import { createEditor } from './editor.js';
 import { EXAMPLE_KINDS, example, exampleKind } from './examples.js';
+import { createKeyBar } from './keybar.js';
 import { DEFAULT_LANGUAGE, FALLBACK_LANGUAGES, canonical, label } from './languages.js';
+import { outcomeLine, plainOutcome } from './outcome.js';
+import { createPreferences } from './preferences.js';
+import { createRunOptions } from './runoptions.js';
 import { copyText, decodeFragment, encodeFragment, shareUrl } from './share.js';
 import { createStatus, describeClose, describeError, describeExit } from './status.js';
 import { createTerminal } from './terminal.js';
+import { createTypeAhead } from './typeahead.js';
 
 // Acks are coalesced: one per output frame would double the message count for chatty programs.
 const ACK_FLUSH_BYTES = 16 * 1024;
@@ -15,6 +21,7 @@ const ACK_FLUSH_MS = 20;
 const FRAGMENT_DEBOUNCE_MS = 300;
 
 const $ = (id) => document.getElementById(id);
+const runKeys = /Mac|iPhone|iPad/.test(navigator.platform) ? '⌘↵' : 'Ctrl+↵';
 const ui = {
   language: $('language'),
   example: $('example'),
@@ -39,6 +46,10 @@ let run = null;
 let generation = 0; // tags output writes so late terminal callbacks never ack a newer run
 let pendingAck = 0;
 let ackTimer = null;
+const typeAhead = createTypeAhead();
+const compileLog = createCompileLog();
+const runOptions = createRunOptions($);
+let hinted = false; // the "press Run" hint was shown since the last run ended (or the page opened)
 
 // --- language picker -------------------------------------------------------
 
@@ -77,6 +88,10 @@ if (initial.language && !FALLBACK_LANGUAGES.includes(initial.language)) {
   ui.language.append(new Option(label(initial.language), initial.language));
 }
 ui.language.value = initial.language ?? DEFAULT_LANGUAGE;
+if (initial.damaged) {
+  status.set('warn', 'This share link is damaged (its code could not be read): showing the example instead.');
+  hasOutcome = true;
+}
 
 let fragmentTimer = null;
 const editor = createEditor($('editor'), {
@@ -119,7 +134,8 @@ ui.example.addEventListener('change', () => {
 });
 
 window.addEventListener('hashchange', () => {
-  const { language, code } = decodeFragment(location.hash);
+  const { language, code, damaged } = decodeFragment(location.hash);
+  if (damaged) status.set('warn', 'This share link is damaged (its code could not be read): the editor was left as it was.');
   if (language && [...ui.language.options].some((o) => o.value === language)) {
     ui.language.value = language;
     previousLanguage = language;
@@ -148,11 +164,23 @@ ui.shareClose.addEventListener('click', () => {
 
 // --- terminal ---------------------------------------------------------------
 
-const terminal = createTerminal($('terminal'), {
+let terminal = null;
+const preferences = createPreferences($, ({ fontSize, screenReader }) => {
+  terminal?.setFontSize(fontSize);
+  terminal?.setScreenReader(screenReader);
+  terminal?.refreshTheme();
+});
+terminal = createTerminal($('terminal'), {
+  ...preferences.current(),
   isActive: () => run?.phase === 'started',
   onInput(bytes) {
-    // Between runs nobody reads stdin; the server would answer `not_running`.
     if (run?.phase === 'started') connection.sendBytes(bytes);
+    else if (run) typeAhead.keep(bytes); // sent once the run has started
+    else if (!hinted) {
+      // Between runs nobody reads stdin: say what to do instead of swallowing keys.
+      hinted = true;
+      terminal.notice(outcomeLine(`No program is running: press Run (${runKeys}) to start it.`));
+    }
   },
   onResize({ cols, rows }) {
     if (run?.phase === 'started') connection.send({ type: 'resize', cols, rows });
@@ -160,6 +188,18 @@ const terminal = createTerminal($('terminal'), {
 });
 // Read-only hook for the browser tests: the terminal's text as the user sees it.
 window.__ceTerminalText = () => terminal.text();
+createKeyBar($('key-bar'), (data) => terminal.input(data));
+const problems = createProblemList($('problems'), (problem) => {
+  if (runOptions.isExtraFile(problem.file)) runOptions.show(problem.file, problem.line);
+  else editor.jumpTo(problem);
+});
+
+function showProblems() {
+  compileLog.stop();
+  const found = compileLog.problems();
+  editor.mark(found.filter((problem) => !runOptions.isExtraFile(problem.file)));
+  problems.show(found);
+}
 
 function acknowledge(tag, bytes) {
   if (!run || tag !== generation) return; // the run these bytes belonged to is over
@@ -191,11 +231,16 @@ function startRun() {
   const sent = connection.send({
     type: 'run',
     language: ui.language.value,
-    code: editor.getCode(),
+    ...runOptions.program(ui.language.value, editor.getCode()),
+    ...runOptions.input(),
     tty,
     flow_control: true,
   });
   if (!sent) return;
+  typeAhead.clear();
+  compileLog.clear();
+  editor.mark([]);
+  problems.show([]);
   run = { phase: 'starting', limits: {}, tty };
   hasOutcome = false;
   status.set('busy', 'starting…');
@@ -205,6 +250,7 @@ function startRun() {
 }
 
 function endRun() {
+  typeAhead.clear();
   clearTimeout(ackTimer);
   ackTimer = null;
   pendingAck = 0;
@@ -245,14 +291,21 @@ const handlers = {
     // Resizes while starting were not sent (no run to resize yet): catch up.
     const { cols, rows } = terminal.size();
     if (cols !== run.tty.cols || rows !== run.tty.rows) connection.send({ type: 'resize', cols, rows });
+    const early = typeAhead.take();
+    if (early.length) connection.sendBytes(early);
   },
   stage(msg) {
     if (!run) return;
     status.set('busy', msg.stage === 'compile' ? 'compiling…' : 'running…');
+    if (msg.stage === 'compile') compileLog.start();
+    else showProblems();
   },
   exit(msg) {
     const { tone, text } = describeExit(msg, run?.limits);
     status.set(tone, text);
+    showProblems();
+    terminal.notice(outcomeLine(plainOutcome(msg, run?.limits)));
+    hinted = false;
     hasOutcome = true;
     endRun();
   },
@@ -276,6 +329,7 @@ const connection = new Connection(socketUrl(), {
   },
   onOutput(bytes) {
     const tag = generation;
+    compileLog.feed(bytes);
     terminal.write(bytes, (n) => acknowledge(tag, n));
   },
   onClose(info) {
@@ -293,6 +347,5 @@ const connection = new Connection(socketUrl(), {
   },
 });
 
-const isMac = /Mac|iPhone|iPad/.test(navigator.platform);
-$('run-keys').textContent = isMac ? '⌘↵' : 'Ctrl+↵';
+$('run-keys').textContent = runKeys;
 updateControls();

@@ -23,20 +23,27 @@ export function encodeFragment({ language, code }) {
   return `#${params}`;
 }
 
-/** `{language, code}` from a fragment; either is undefined when absent or unreadable. */
+/**
+ * `{language, code, damaged}` from a fragment; `language` or `code` is undefined
+ * when absent or unreadable, and `damaged` says a snippet link was there but
+ * could not be read (cut short, or edited by hand), so the page can say so.
+ */
 export function decodeFragment(hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   const language = params.get('lang') || undefined;
   let code;
+  let damaged = false;
   const raw = params.get('code');
   if (raw !== null) {
     try {
       code = fromBase64Url(raw);
     } catch {
-      code = undefined; // a mangled link: keep whatever the page would show otherwise
+      damaged = true; // a mangled link: keep whatever the page would show otherwise
     }
+  } else if (params.has('lang')) {
+    damaged = true; // a snippet link always carries its code
   }
-  return { language, code };
+  return { language, code, damaged };
 }
 
 export function shareUrl(snippet) {

@@ -49,6 +49,7 @@ export function formatLimits(limits) {
   const parts = [];
   if (limits.wall_ms != null) parts.push(`${formatDuration(limits.wall_ms)} wall`);
   if (limits.idle_ms != null) parts.push(`${formatDuration(limits.idle_ms)} idle`);
+  if (limits.cpu_ms != null) parts.push(`${formatDuration(limits.cpu_ms)} CPU time`);
   if (limits.memory_mb != null) parts.push(`${limits.memory_mb} MiB`);
   if (limits.cpus != null) parts.push(`${limits.cpus} CPU`);
   if (limits.pids != null) parts.push(`${limits.pids} processes`);
@@ -70,7 +71,11 @@ export function describeExit(exit, limits = {}) {
       tone = 'error';
       break;
     case 'timeout':
-      parts.push(limits.wall_ms != null ? `timeout after ${formatDuration(limits.wall_ms)}` : 'timeout');
+      if (exit.limit === 'cpu') {
+        parts.push(limits.cpu_ms != null ? `timeout: ${formatDuration(limits.cpu_ms)} of CPU time used` : 'timeout: CPU time used up');
+      } else {
+        parts.push(limits.wall_ms != null ? `timeout after ${formatDuration(limits.wall_ms)}` : 'timeout');
+      }
       break;
     case 'idle_timeout':
       parts.push(limits.idle_ms != null

@@ -2,6 +2,7 @@
 // the program's output as hostile: it may not reach the clipboard, the page
 // title or an arbitrary link without the user saying so.
 import { FitAddon } from '@xterm/addon-fit';
+import { ImageAddon } from '@xterm/addon-image';
 import { Terminal } from '@xterm/xterm';
 
 // ANSI palettes per scheme; background and foreground come from the stylesheet
@@ -25,6 +26,18 @@ const PALETTES = {
 
 const RESIZE_DEBOUNCE_MS = 120;
 
+// Inline images (iTerm2's OSC 1337 and SIXEL) are decoded to pixels and nothing
+// else; these bound what one program's output can make the browser hold. The
+// server's output cap bounds the bytes before that.
+const IMAGE_LIMITS = {
+  pixelLimit: 4 * 1024 * 1024, // one image: e.g. 2048 × 2048
+  storageLimit: 64, // MB for every image on screen and in the scrollback
+  iipSizeLimit: 8 * 1024 * 1024, // bytes of one OSC 1337 sequence
+  sixelSizeLimit: 8 * 1024 * 1024,
+  // No answers about the window's pixel size: the program gets only what it asked the TTY.
+  enableSizeReports: false,
+};
+
 // Read where the terminal sits: custom properties inherit, into a shadow root too.
 function cssVar(element, name) {
   return getComputedStyle(element).getPropertyValue(name).trim();
@@ -34,7 +47,8 @@ function theme(element, dark) {
   const background = cssVar(element, '--term-bg');
   const foreground = cssVar(element, '--term-fg');
   return {
-    ...PALETTES[dark ? 'dark' : 'light'],
+    // Projector mode is light text on black whatever the system's scheme.
+    ...PALETTES[dark || document.documentElement.hasAttribute('data-projector') ? 'dark' : 'light'],
     background, foreground, cursor: foreground, cursorAccent: background,
   };
 }
@@ -93,12 +107,14 @@ function pageKeys(term, isActive) {
  * - `onResize({cols, rows})`: after the pane changed size (debounced).
  * - `isActive()`: whether a program is running and should get every key.
  */
-export function createTerminal(parent, { onInput, onResize, isActive }) {
+export function createTerminal(parent, { onInput, onResize, isActive, fontSize = 14, screenReader = true }) {
   const dark = window.matchMedia('(prefers-color-scheme: dark)');
   const term = new Terminal({
     // Read from the stylesheet so the terminal uses the page's font stack; nothing is downloaded.
     fontFamily: cssVar(parent, '--mono'),
-    fontSize: 14,
+    fontSize,
+    // The output is mirrored into a live region a screen reader can read.
+    screenReaderMode: screenReader,
     lineHeight: 1.15,
     cursorBlink: true,
     scrollback: 5000,
@@ -107,6 +123,7 @@ export function createTerminal(parent, { onInput, onResize, isActive }) {
   });
   const fit = new FitAddon();
   term.loadAddon(fit);
+  term.loadAddon(new ImageAddon(IMAGE_LIMITS));
 
   // OSC 52 would let the program write the user's clipboard: swallow it.
   term.parser.registerOscHandler(52, () => true);
@@ -145,11 +162,33 @@ export function createTerminal(parent, { onInput, onResize, isActive }) {
       fit.fit();
     },
     focus: () => term.focus(),
-    /** The whole buffer as plain text (trailing blank lines dropped). */
+    /** Type as if from the keyboard (the touch key bar). */
+    input: (data) => term.input(data, true),
+    /** A line from the page itself (not the program), started on a fresh line. */
+    notice(text) {
+      term.write(term.buffer.active.cursorX > 0 ? `\r\n${text}` : text);
+    },
+    setFontSize(size) {
+      term.options.fontSize = size;
+      fit.fit();
+    },
+    setScreenReader(on) {
+      term.options.screenReaderMode = on;
+    },
+    /** Re-read the colours from the stylesheet (after a theme or projector-mode change). */
+    refreshTheme() {
+      term.options.theme = theme(parent, dark.matches);
+    },
+    /** The whole buffer as plain text, wrapped rows joined (trailing blank lines dropped). */
     text() {
       const buffer = term.buffer.active;
       const lines = [];
-      for (let i = 0; i < buffer.length; i += 1) lines.push(buffer.getLine(i)?.translateToString(true) ?? '');
+      for (let i = 0; i < buffer.length; i += 1) {
+        const line = buffer.getLine(i);
+        const text = line?.translateToString(!buffer.getLine(i + 1)?.isWrapped) ?? '';
+        if (line?.isWrapped && lines.length) lines[lines.length - 1] += text;
+        else lines.push(text);
+      }
       return lines.join('\n').replace(/\n+$/, '');
     },
   };

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Page, async_playwright
@@ -119,12 +120,16 @@ async def open_page(server_url: str, request: pytest.FixtureRequest) -> AsyncIte
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
 
-        async def open_(url: str = "/", *, color_scheme: str = "light") -> Page:
+        async def open_(url: str = "/", *, color_scheme: str = "light", **device: Any) -> Page:
+            """`device`: Playwright context options that override the desktop ones (a phone)."""
             context = await browser.new_context(
-                base_url=server_url,
-                viewport={"width": 1280, "height": 760},
-                color_scheme=color_scheme,  # type: ignore[arg-type]
-                permissions=["clipboard-read", "clipboard-write"],
+                **{
+                    "base_url": server_url,
+                    "viewport": {"width": 1280, "height": 760},
+                    "color_scheme": color_scheme,
+                    "permissions": ["clipboard-read", "clipboard-write"],
+                    **device,
+                }
             )
             page = await context.new_page()
             pages.append(page)

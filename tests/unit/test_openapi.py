@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ce_ws.openapi import docs_page, openapi_document
+from ce_ws.openapi import openapi_document
 from ce_ws.protocol import ExecuteRequest, ExecuteResponse, LimitRequest, SourceFile
 
 
@@ -35,10 +35,3 @@ def test_execute_documents_every_refusal_status() -> None:
     responses = openapi_document()["paths"]["/api/v1/execute"]["post"]["responses"]
     assert set(responses) == {"200", "400", "401", "403", "408", "413", "415", "429", "503"}
     assert "Retry-After" in responses["503"]["headers"]
-
-
-def test_docs_page_is_self_contained_and_escapes() -> None:
-    page = docs_page()
-    assert page.startswith("<!doctype html>")
-    assert "<script" not in page and "https://" not in page
-    assert "POST /api/v1/execute" in page and "id='ExecuteRequest'" in page

@@ -15,7 +15,7 @@ import pytest
 
 from ce_ws.config import RunLimits, Settings
 from ce_ws.languages import load_languages
-from ce_ws.protocol import Exit, ServerMessage, Status
+from ce_ws.protocol import Exit, Limit, ServerMessage, Status
 from ce_ws.runs.broadcast import Broadcast
 from ce_ws.runs.outcome import EndReason, classify
 from ce_ws.runs.plan import RunPlan
@@ -223,8 +223,41 @@ async def test_wall_clock_records_timeout_before_it_kills() -> None:
     events: list[str] = []
     run = make_run("bash", RecordingBox(events, output=[], hang=True), events, wall_ms=100)
     exit_message = await run.execute()
-    assert exit_message.status is Status.TIMEOUT
+    assert (exit_message.status, exit_message.limit) == (Status.TIMEOUT, Limit.WALL)
     assert events.index("kill") < events.index("wait exit") < events.index("send exit timeout")
+
+
+async def test_idle_clock_says_idle() -> None:
+    events: list[str] = []
+    run = make_run("bash", RecordingBox(events, output=[], hang=True), events, idle_ms=100)
+    exit_message = await run.execute()
+    assert (exit_message.status, exit_message.limit) == (Status.IDLE_TIMEOUT, Limit.IDLE)
+
+
+class BusyBox(RecordingBox):
+    """A program in a busy loop: each cgroup reading is 50 ms of CPU time later."""
+
+    cpu_ns = 0
+
+    async def sample_usage(self) -> Usage:
+        self.cpu_ns += 50_000_000
+        return Usage(1024, self.cpu_ns)
+
+
+async def test_cpu_time_ends_a_busy_run_before_its_clocks() -> None:
+    events: list[str] = []
+    run = make_run("bash", BusyBox(events, output=[], hang=True), events, cpu_ms=200)
+    exit_message = await run.execute()
+    assert (exit_message.status, exit_message.limit) == (Status.TIMEOUT, Limit.CPU)
+    assert exit_message.message == "the program used its 0.2 s of CPU time"
+    assert events.index("kill") < events.index("wait exit")
+
+
+async def test_a_run_that_ends_by_itself_has_no_limit() -> None:
+    events: list[str] = []
+    exit_message = await make_run("bash", RecordingBox(events, output=[b"hi"]), events).execute()
+    assert exit_message.status is Status.EXITED and exit_message.limit is None
+    assert "limit" not in exit_message.to_data()
 
 
 async def test_client_kill_wins_over_the_exit_code() -> None:
