@@ -1,6 +1,6 @@
 """Take the README's screenshots of the playground (docs/img/*.png).
 
-    CE_SANDBOX__IMAGE=code-executor-runtime-classroom python -m tests.browser.screenshots
+    python -m tests.browser.screenshots
 
 Starts a real server on a free port (the runtime image must have matplotlib for
 the plot), drives Debian's Chromium, and writes the page, projector mode and a
@@ -84,7 +84,6 @@ async def shoot(url: str) -> list[Path]:
 
 
 def main() -> None:
-    os.environ.setdefault("CE_SANDBOX__IMAGE", "code-executor-runtime-classroom")
     # The test server records the containers it creates; nobody checks them here.
     with tempfile.TemporaryDirectory() as scratch:
         os.environ[RECORD_ENV] = str(Path(scratch) / "containers.jsonl")

@@ -8,7 +8,6 @@ the touch key bar, a keyboard-only path, and the OpenAPI viewer at /docs.
 from __future__ import annotations
 
 import base64
-import os
 import re
 import struct
 import zlib
@@ -28,9 +27,6 @@ from tests.browser.playground import (
 )
 from tests.helpers import free_port
 from tests.leftovers import TEST_SERVER_ID
-
-# The runtime image with numpy and matplotlib (built by the classroom branch).
-PLOT_IMAGE = os.environ.get("CE_CLASSROOM_IMAGE", "code-executor-runtime-classroom")
 
 
 async def run_program(page: Page, language: str, code: str) -> None:
@@ -284,7 +280,7 @@ async def test_oversized_and_corrupt_images_are_dropped_and_the_terminal_goes_on
 
 
 async def test_matplotlib_plot_appears_as_an_image_in_the_terminal(open_page: OpenPage) -> None:
-    with running_server(free_port(), f"{TEST_SERVER_ID}-plot", CE_SANDBOX__IMAGE=PLOT_IMAGE) as url:
+    with running_server(free_port(), f"{TEST_SERVER_ID}-plot") as url:
         page = await open_page(url)
         code = (
             "import matplotlib.pyplot as plt\n"
