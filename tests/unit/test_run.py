@@ -19,7 +19,7 @@ from ce_ws.protocol import Exit, Limit, ServerMessage, Status
 from ce_ws.runs.broadcast import Broadcast
 from ce_ws.runs.outcome import EndReason, classify
 from ce_ws.runs.plan import RunPlan
-from ce_ws.runs.run import Run, RunState, Terminal
+from ce_ws.runs.run import INTERNAL_FAILURE, Run, RunState, Terminal
 from ce_ws.sandbox.base import BoxExit, BoxPlan, CompileExit, Usage
 from ce_ws.types import COMPILER, OutputSink
 
@@ -292,3 +292,19 @@ def test_classification_prefers_our_reason_then_oom_then_exit(
 ) -> None:
     recorded = EndReason(reason) if reason is not None else None
     assert classify(recorded, box_exit).status is status
+
+
+class DefectiveBox(RecordingBox):
+    """A box whose start fails with what no code path expects (a defect)."""
+
+    async def go(self, argv: list[str]) -> None:
+        raise AssertionError("a library's assert, as when the attach stream is gone")
+
+
+async def test_a_defect_during_a_run_still_ends_it_with_an_error_and_removes_its_box() -> None:
+    events: list[str] = []
+    run = make_run("python", DefectiveBox(events, output=[]), events)
+    exit_message = await run.execute()
+    assert exit_message.status is Status.ERROR and exit_message.message == INTERNAL_FAILURE
+    assert sorted(events[-2:]) == ["destroy", "send exit error"]
+    assert run.state is RunState.ENDED
