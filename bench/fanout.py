@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from dataclasses import dataclass
 
 import aiohttp
@@ -105,7 +106,12 @@ async def _echo_probes(room: Room, probes: int) -> tuple[list[float], list[float
     await presenter.output_until(READY)
     for viewer in room.viewers:
         viewer.keep_output = True
-        await viewer.output_until(READY)
+    ready = await asyncio.gather(
+        *(viewer.output_until(READY, within_s=30) for viewer in room.viewers),
+        return_exceptions=True,
+    )
+    # A viewer the server closed (it fell behind the last flood) is not probed.
+    room.viewers = [v for v, got in zip(room.viewers, ready, strict=True) if isinstance(got, float)]
     round_trips: list[float] = []
     lags: list[float] = []
     for index in range(probes):
@@ -141,6 +147,16 @@ async def _flood(room: Room, total: int) -> float:
     return presenter.output_bytes / MIB / max(seconds, 1e-6)
 
 
+async def _quiet(room: Room, *, within_s: float = 30.0) -> None:
+    """Wait until no viewer has had output for a second (they caught up or were closed)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        last = [v.last_output_at for v in room.viewers if v.last_output_at is not None]
+        if not last or time.perf_counter() - max(last) > _SETTLE_S:
+            return
+        await asyncio.sleep(0.2)
+
+
 async def _stalled_closed(room: Room) -> int:
     """How many stalled viewers the server has closed with 1013 (read what they hold)."""
     closed = 0
@@ -167,8 +183,8 @@ async def _level(room: Room, server: BenchServer, count: int, ctx: BenchContext)
     say(f"fanout: {count} viewers, probing")
     round_trips, lags = await _echo_probes(room, ctx.reps(200, 30))
     say(f"fanout: {count} viewers, flood")
-    throughput = await _flood(room, ctx.reps(64, 8) * MIB)
-    await asyncio.sleep(_SETTLE_S)
+    throughput = await _flood(room, ctx.reps(16, 8) * MIB)
+    await _quiet(room)
     left = room.drop_closed()
     return Level(
         viewers=count,
