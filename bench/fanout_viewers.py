@@ -88,7 +88,8 @@ async def main(url: str, room: str, count: int) -> None:
 
 async def _close_code(ws: aiohttp.ClientWebSocketResponse) -> int | None:
     """Read what the stalled socket holds: the server closed it 1013, or not (None)."""
-    with contextlib.suppress(TimeoutError):
+    # Answering the server's heartbeat ping may meet the closing socket.
+    with contextlib.suppress(TimeoutError, aiohttp.ClientError, ConnectionError):
         async with asyncio.timeout(15):
             async for _ in ws:
                 pass
