@@ -68,5 +68,9 @@ class StalledSocket:
             (length,) = struct.unpack("!Q", await self._reader.readexactly(8))
         return first & 0x0F, await self._reader.readexactly(length)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Close the socket and wait (bounded) until it is closed."""
         self._writer.close()
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(5):
+                await self._writer.wait_closed()

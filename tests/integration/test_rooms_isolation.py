@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import statistics
 import time
 
 import aiohttp
@@ -65,9 +67,11 @@ async def test_a_viewer_that_never_reads_slows_no_one_and_is_dropped_1013() -> N
     ) as server:
         async with (
             TermClient.connect_url(server.ws_url, max_msg_size=0) as presenter,
-            TermClient.connect_url(server.ws_url, max_msg_size=0) as reader,
+            contextlib.AsyncExitStack() as stack,
         ):
             stalled_viewers = [await StalledSocket.connect(server.port) for _ in range(_TURNS)]
+            for stalled in stalled_viewers:
+                stack.push_async_callback(stalled.aclose)
             await presenter.send(type="share")
             room = (await presenter.next_message("shared"))["room"]
             baseline = server.rss_bytes()
@@ -81,6 +85,10 @@ async def test_a_viewer_that_never_reads_slows_no_one_and_is_dropped_1013() -> N
                 stalled.send(type="watch", room=room)
                 watched.append(await rate(presenter))  # the viewer reads nothing
             # Another viewer, reading, joins: the stalled ones never held it back either.
+            # (Connected only now: a socket silent past CE_FIRST_MESSAGE_S is closed.)
+            reader = await stack.enter_async_context(
+                TermClient.connect_url(server.ws_url, max_msg_size=0)
+            )
             await reader.send(type="watch", room=room)
             await reader.next_message("watching")
             reading = asyncio.create_task(reader.next_message("exit", timeout=60))
@@ -97,11 +105,10 @@ async def test_a_viewer_that_never_reads_slows_no_one_and_is_dropped_1013() -> N
             print(summary)
             # A viewer that held the program back would stop it outright (it never
             # reads); the margin is for the shared host's noise (bench fanout measures).
-            assert max(watched) >= 0.5 * max(alone), summary
+            assert statistics.median(watched) >= 0.5 * statistics.median(alone), summary
             assert growth < 32 * MIB, summary
             for stalled in stalled_viewers:
                 assert await stalled.close_code(timeout_s=30) == 1013
-                stalled.close()
             # The reading viewer (slower than the flood: resynced as it fell behind)
             # saw the run's last screen and its end, and still watches.
             exit_message = await reading
