@@ -2,14 +2,17 @@
 
 The owner (the socket or REST call that started the run) is awaited for every
 frame, so its pace is the program's pace: that is the backpressure the
-contract promises. Every other subscriber (a room's viewer, a recorder) gets
-its own bounded queue and sender task. Publishing never waits for a viewer:
+contract promises. Every other subscriber (a room's viewer) gets its own
+bounded queue and sender task, held by a `Fanout`. Publishing never waits
+for a viewer:
 
-- a viewer whose queue passes its byte bound is *resynced*: its queue is
-  dropped and replaced by one replay (a terminal reset and the recent output),
-  which redraws its screen once it catches up;
-- a viewer resynced too often in a row, or stuck in one send for longer than
-  its stall limit, is *dropped*: its `on_drop` says why (a room closes it 1013).
+- a viewer whose queue passes its byte bound (output and control messages
+  alike) is *resynced*: its queue is dropped and replaced by one replay (the
+  fan-out's greeting, a terminal reset and the recent output), which redraws
+  its screen once it catches up;
+- a viewer stuck in one send for longer than its stall limit (it reads
+  nothing) is *dropped*: its `on_drop` says why (a room closes it 1013). One
+  that reads, however slowly, is resynced as often as it falls behind.
 
 So a viewer can never slow the program, the owner or another viewer, and
 never holds more than its bound in server memory.
@@ -20,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,11 +50,14 @@ class Subscriber(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ViewerBounds:
-    """How much a viewer may fall behind before it is resynced, then dropped."""
+    """How much a viewer may fall behind before it is resynced, how long it may stall."""
 
     queue_bytes: int = 256 * 1024
-    resyncs_in_a_row: int = 3
     stall_s: float = 10.0
+    #: The shortest time between two sends to one viewer: while output streams,
+    #: what arrives meanwhile goes in the next frame, so hundreds of viewers
+    #: take a bounded share of the loop and the presenter keeps its pace.
+    frame_interval_s: float = 0.0
 
 
 class ReplayBuffer:
@@ -90,6 +97,13 @@ class ReplayBuffer:
 
 
 _Item = ServerMessage | tuple[bytes, StreamId]
+#: What redraws a viewer's screen: the items a resync queues.
+Replay = Callable[[], Sequence[_Item]]
+
+
+def _weight(item: _Item) -> int:
+    """Bytes an item holds in a queue: output as is, a message as its JSON (cached)."""
+    return len(item[0]) if isinstance(item, tuple) else len(item.to_json())
 
 
 class Viewer:
@@ -100,7 +114,7 @@ class Viewer:
         sink: Subscriber,
         *,
         bounds: ViewerBounds,
-        replay: Callable[[], bytes],
+        replay: Replay,
         on_drop: Callable[[str], None],
     ) -> None:
         self._sink = sink
@@ -109,9 +123,9 @@ class Viewer:
         self._on_drop = on_drop
         self._queue: deque[_Item] = deque()
         self._queued_bytes = 0
-        self._resyncs = 0
         self._ready = asyncio.Event()
         self._closing = False
+        self._last_send = 0.0
         self.dropped: str | None = None
         self._task = asyncio.create_task(self._deliver())
 
@@ -123,9 +137,9 @@ class Viewer:
         """Queue one item; never waits (a viewer too far behind is resynced)."""
         if self.dropped is not None or self._closing:
             return
-        size = len(item[0]) if isinstance(item, tuple) else 0
-        if isinstance(item, tuple) and self._queued_bytes + size > self._bounds.queue_bytes:
-            self._resync()
+        size = _weight(item)
+        if self._queued_bytes + size > self._bounds.queue_bytes:
+            self.resync()
             return
         self._queue.append(item)
         self._queued_bytes += size
@@ -135,15 +149,10 @@ class Viewer:
         """Redraw from the replay buffer: on joining, or when asked."""
         self._queue.clear()
         self._queued_bytes = 0
-        self._queue.append((self._replay(), STDOUT))
+        for item in self._replay():
+            self._queue.append(item)
+            self._queued_bytes += _weight(item)
         self._ready.set()
-
-    def _resync(self) -> None:
-        self._resyncs += 1
-        if self._resyncs > self._bounds.resyncs_in_a_row:
-            self.drop("fell behind the run's output too often")
-            return
-        self.resync()
 
     def drop(self, why: str) -> None:
         """Stop delivering; `on_drop` tells the owner of the sink."""
@@ -174,9 +183,11 @@ class Viewer:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            item = self._queue.popleft()
-            if isinstance(item, tuple):
-                self._queued_bytes -= len(item[0])
+            wait = self._last_send + self._bounds.frame_interval_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            item = self._next_item()
+            self._last_send = time.monotonic()
             try:
                 async with asyncio.timeout(self._bounds.stall_s):
                     await self._send(item)
@@ -186,8 +197,24 @@ class Viewer:
             except (ConnectionError, RuntimeError) as exc:
                 self.drop(f"went away ({exc})")
                 return
-            if not self._queue:
-                self._resyncs = 0  # caught up: the next fall behind starts afresh
+
+    def _next_item(self) -> _Item:
+        """The oldest item; output queued behind it joins it in one frame.
+
+        A viewer that fell behind while the loop was busy then takes all it
+        missed in one send, not one per chunk: per byte, hundreds of viewers
+        cost the loop (and so the presenter) far less.
+        """
+        item = self._queue.popleft()
+        self._queued_bytes -= _weight(item)
+        if not isinstance(item, tuple) or not self._queue:
+            return item
+        chunks, stream = [item[0]], item[1]
+        while self._queue and isinstance(head := self._queue[0], tuple) and head[1] == stream:
+            self._queue.popleft()
+            self._queued_bytes -= len(head[0])
+            chunks.append(head[0])
+        return (b"".join(chunks), stream) if len(chunks) > 1 else item
 
     async def _send(self, item: _Item) -> None:
         if isinstance(item, tuple):
@@ -196,20 +223,42 @@ class Viewer:
             await self._sink.send(item)
 
 
-class Broadcast:
-    """The run's output fan-out; the run publishes, subscribers attach and detach."""
+class Fanout:
+    """Bounded viewers and the replay that redraws their screens; publishing never waits.
+
+    `greeting` gives the messages that open every replay (a room's current
+    state), so a resynced viewer redraws all it shows, not only the terminal.
+    """
 
     def __init__(
-        self, owner: Subscriber, *, replay_bytes: int, bounds: ViewerBounds | None = None
+        self,
+        *,
+        replay_bytes: int,
+        bounds: ViewerBounds | None = None,
+        greeting: Callable[[], list[ServerMessage]] | None = None,
     ) -> None:
-        self.owner = owner
         self._bounds = bounds or ViewerBounds()
+        self._replay_bytes = replay_bytes
         self._buffer = ReplayBuffer(replay_bytes)
+        self._greeting = greeting
+        #: Whether the replay redraws a terminal (else it is the greeting alone).
+        self.replays_output = True
         self._viewers: set[Viewer] = set()
 
     @property
     def viewers(self) -> int:
         return len(self._viewers)
+
+    def replay(self) -> list[_Item]:
+        """The greeting, then a terminal reset and the recent output."""
+        items: list[_Item] = list(self._greeting()) if self._greeting else []
+        if self.replays_output:
+            items.append((self._buffer.replay(), STDOUT))
+        return items
+
+    def clear_replay(self) -> None:
+        """A new screen (a new run): forget the old output."""
+        self._buffer = ReplayBuffer(self._replay_bytes)
 
     def attach(self, sink: Subscriber, *, on_drop: Callable[[str], None]) -> Viewer:
         """Add a viewer; it starts with a replay of the current screen."""
@@ -218,7 +267,7 @@ class Broadcast:
             self._viewers.discard(viewer)
             on_drop(why)
 
-        viewer = Viewer(sink, bounds=self._bounds, replay=self._buffer.replay, on_drop=dropped)
+        viewer = Viewer(sink, bounds=self._bounds, replay=self.replay, on_drop=dropped)
         self._viewers.add(viewer)
         viewer.resync()
         return viewer
@@ -229,20 +278,54 @@ class Broadcast:
             self._viewers.discard(viewer)
             viewer.drop("detached")
 
-    async def message(self, message: ServerMessage) -> None:
-        """A control message: queued for each viewer, then sent to the owner."""
+    def message(self, message: ServerMessage) -> None:
+        """Queue a control message for each viewer."""
         for viewer in list(self._viewers):
             viewer.put(message)
+
+    def output(self, data: bytes, stream: StreamId) -> None:
+        """Keep output for replays and queue it for each viewer."""
+        self._buffer.add(data)
+        for viewer in list(self._viewers):
+            viewer.put((data, stream))
+
+    async def aclose(self, timeout_s: float = 1.0) -> None:
+        """Let viewers take what is queued (bounded), then stop them."""
+        viewers, self._viewers = list(self._viewers), set()
+        await asyncio.gather(*(viewer.aclose(timeout_s) for viewer in viewers))
+
+
+class Broadcast:
+    """The run's output: its owner awaited, its viewers fanned out beside it."""
+
+    def __init__(
+        self, owner: Subscriber, *, replay_bytes: int, bounds: ViewerBounds | None = None
+    ) -> None:
+        self.owner = owner
+        self._fanout = Fanout(replay_bytes=replay_bytes, bounds=bounds)
+
+    @property
+    def viewers(self) -> int:
+        return self._fanout.viewers
+
+    def attach(self, sink: Subscriber, *, on_drop: Callable[[str], None]) -> Viewer:
+        """Add a viewer; it starts with a replay of the current screen."""
+        return self._fanout.attach(sink, on_drop=on_drop)
+
+    def detach(self, viewer: Viewer) -> None:
+        """Remove a viewer (idempotent); what it had queued is dropped."""
+        self._fanout.detach(viewer)
+
+    async def message(self, message: ServerMessage) -> None:
+        """A control message: queued for each viewer, then sent to the owner."""
+        self._fanout.message(message)
         await self.owner.send(message)
 
     async def output(self, data: bytes, stream: StreamId) -> None:
         """Output: kept for replays, queued for each viewer, then awaited by the owner."""
-        self._buffer.add(data)
-        for viewer in list(self._viewers):
-            viewer.put((data, stream))
+        self._fanout.output(data, stream)
         await self.owner.send_output(data, stream)
 
     async def aclose(self, timeout_s: float = 1.0) -> None:
         """After the run: let viewers take what is queued (bounded), then stop them."""
-        viewers, self._viewers = list(self._viewers), set()
-        await asyncio.gather(*(viewer.aclose(timeout_s) for viewer in viewers))
+        await self._fanout.aclose(timeout_s)
