@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the playground's browser bundle: static/src → static/dist/{app.js,app.css};
+# Build the pages' browser bundles: static/src → static/dist/{app,watch,replay}.{js,css}
+# (the playground, a room's watch page, a recording's replay page);
 # and install the npm packages, Codapi's widget among them (served unchanged
 # by the browser tests of the Codapi surface).
 #
@@ -13,7 +14,10 @@ cd "$ROOT"
 
 SRC=static/src
 OUT=static/dist
-ENTRY=$SRC/main.js
+# One bundle per page: name=entry (each bundle carries its own CSS beside it).
+ENTRIES=(app="$SRC/main.js" watch="$SRC/watch.js" replay="$SRC/replay.js")
+BUNDLES=("$OUT/app.js" "$OUT/app.css" "$OUT/watch.js" "$OUT/watch.css" "$OUT/replay.js" "$OUT/replay.css")
+# The oldest output decides whether a source is newer.
 BUNDLE=$OUT/app.js
 # npm writes this inside node_modules on every install: a better age than the folder's.
 INSTALLED=node_modules/.package-lock.json
@@ -40,21 +44,23 @@ else
 fi
 
 stale=""
-if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ]; then
-    stale="no bundle yet"
-else
+for bundle in "${BUNDLES[@]}"; do
+    [ -f "$bundle" ] || stale="no $bundle yet"
+done
+if [ -z "$stale" ]; then
     newer=$(find "$SRC" package-lock.json "${BASH_SOURCE[0]}" -type f -newer "$BUNDLE" -print -quit)
     [ -z "$newer" ] || stale="$newer changed"
 fi
 
 if [ -z "$stale" ]; then
-    say "bundle up to date: $BUNDLE, $OUT/app.css"
+    say "bundles up to date: ${BUNDLES[*]}"
     exit 0
 fi
 
-say "building $BUNDLE and $OUT/app.css ($stale)"
+say "building ${BUNDLES[*]} ($stale)"
 mkdir -p "$OUT"
-node_modules/.bin/esbuild "$ENTRY" \
+# app.js last: it is the one whose age is compared above.
+node_modules/.bin/esbuild "${ENTRIES[@]}" \
     --bundle \
     --format=esm \
     --target=es2022 \
@@ -62,5 +68,8 @@ node_modules/.bin/esbuild "$ENTRY" \
     --sourcemap \
     --legal-comments=linked \
     --log-level=warning \
-    --outfile="$BUNDLE"
-say "built: $(du -h "$BUNDLE" | cut -f1) app.js, $(du -h "$OUT/app.css" | cut -f1) app.css"
+    --outdir="$OUT"
+touch "$BUNDLE"
+for bundle in "${BUNDLES[@]}"; do
+    say "built: $(du -h "$bundle" | cut -f1) $bundle"
+done

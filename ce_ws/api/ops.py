@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from pathlib import Path
 
 from aiohttp import web
 from pydantic import TypeAdapter
@@ -14,7 +13,6 @@ from ce_ws.metrics import CONTENT_TYPE
 from ce_ws.openapi import docs_page, openapi_document
 from ce_ws.protocol import Health, LanguageInfo, Readiness
 
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 _languages_adapter = TypeAdapter(list[LanguageInfo])
 
 
@@ -73,7 +71,3 @@ async def docs(request: web.Request) -> web.Response:
     """`GET /docs`: the OpenAPI document as a page."""
     return web.Response(text=docs_page(), content_type="text/html")
 
-
-async def index(request: web.Request) -> web.FileResponse:
-    """The playground page."""
-    return web.FileResponse(STATIC_DIR / "index.html")

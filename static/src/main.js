@@ -6,6 +6,7 @@ import { createEditor } from './editor.js';
 import { EXAMPLE_KINDS, example, exampleKind } from './examples.js';
 import { DEFAULT_LANGUAGE, FALLBACK_LANGUAGES, canonical, label } from './languages.js';
 import { copyText, decodeFragment, encodeFragment, shareUrl } from './share.js';
+import { createPresenter } from './present.js';
 import { createStatus, describeClose, describeError, describeExit } from './status.js';
 import { createTerminal } from './terminal.js';
 
@@ -86,12 +87,16 @@ const editor = createEditor($('editor'), {
   onChange() {
     clearTimeout(fragmentTimer);
     fragmentTimer = setTimeout(saveFragment, FRAGMENT_DEBOUNCE_MS);
+    presenter.codeChanged();
   },
 });
 
 function snippet() {
   return { language: ui.language.value, code: editor.getCode() };
 }
+
+// Presenting: the room follows this editor and this connection's runs.
+const presenter = createPresenter({ send: (msg) => connection.send(msg), snippet });
 
 function saveFragment() {
   // replaceState: keeps the link current without a history entry per keystroke.
@@ -105,6 +110,7 @@ ui.language.addEventListener('change', () => {
   editor.setLanguage(ui.language.value);
   if (kind) editor.setCode(example(ui.language.value, kind));
   saveFragment();
+  presenter.codeChanged();
 });
 
 ui.example.replaceChildren(
@@ -270,9 +276,11 @@ const connection = new Connection(socketUrl(), {
   onOpen() {
     ui.banner.hidden = true;
     if (!hasOutcome) status.set('busy', 'connected, waiting for the server…');
+    presenter.connected();
   },
   onMessage(msg) {
     handlers[msg.type]?.(msg);
+    presenter.onMessage(msg);
   },
   onOutput(bytes) {
     const tag = generation;
@@ -281,6 +289,7 @@ const connection = new Connection(socketUrl(), {
   onClose(info) {
     const wasRunning = run !== null;
     serverReady = false;
+    presenter.disconnected();
     endRun();
     ui.banner.textContent = describeClose(info);
     ui.banner.hidden = false;

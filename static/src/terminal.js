@@ -91,8 +91,13 @@ function pageKeys(term, isActive) {
  * - `onInput(bytes)`: keystrokes and pastes, as UTF-8 bytes.
  * - `onResize({cols, rows})`: after the pane changed size (debounced).
  * - `isActive()`: whether a program is running and should get every key.
+ * - `viewer`: a watcher's copy of someone else's terminal: it takes no input
+ *   and keeps the size `resize()` gives it (the presenter's), not the pane's.
+ *   Output passes through the same defences.
  */
-export function createTerminal(parent, { onInput, onResize, isActive }) {
+export function createTerminal(parent, {
+  onInput = () => {}, onResize = () => {}, isActive = () => false, viewer = false,
+}) {
   const dark = window.matchMedia('(prefers-color-scheme: dark)');
   const term = new Terminal({
     // Read from the stylesheet so the terminal uses the page's font stack; nothing is downloaded.
@@ -103,6 +108,8 @@ export function createTerminal(parent, { onInput, onResize, isActive }) {
     scrollback: 5000,
     theme: theme(dark.matches),
     linkHandler: { activate: openLink },
+    disableStdin: viewer,
+    cursorInactiveStyle: viewer ? 'none' : 'outline',
   });
   const fit = new FitAddon();
   term.loadAddon(fit);
@@ -120,17 +127,19 @@ export function createTerminal(parent, { onInput, onResize, isActive }) {
   term.onBinary((data) => onInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
 
   term.open(parent);
-  fit.fit();
+  if (!viewer) fit.fit();
 
   dark.addEventListener('change', () => {
     term.options.theme = theme(dark.matches);
   });
 
-  let resizeTimer;
-  new ResizeObserver(() => {
-    clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => fit.fit(), RESIZE_DEBOUNCE_MS);
-  }).observe(parent);
+  if (!viewer) {
+    let resizeTimer;
+    new ResizeObserver(() => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => fit.fit(), RESIZE_DEBOUNCE_MS);
+    }).observe(parent);
+  }
   term.onResize(({ cols, rows }) => onResize({ cols, rows }));
 
   return {
@@ -141,7 +150,11 @@ export function createTerminal(parent, { onInput, onResize, isActive }) {
     },
     reset() {
       term.reset();
-      fit.fit();
+      if (!viewer) fit.fit();
+    },
+    /** A viewer's terminal takes the presenter's size. */
+    resize(cols, rows) {
+      if (cols !== term.cols || rows !== term.rows) term.resize(cols, rows);
     },
     focus: () => term.focus(),
     /** The whole buffer as plain text (trailing blank lines dropped). */
