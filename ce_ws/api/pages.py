@@ -21,7 +21,7 @@ STATIC_DIR: Final = Path(__file__).resolve().parents[2] / "static"
 #: What a room or recording id looks like (URL-safe base64 of ≥ 128 random
 #: bits; the upper bound only keeps absurd paths out). Checked before a page
 #: is served, so a mistyped or forged link gets a clear answer at once.
-PUBLIC_ID: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
+PUBLIC_ID: Final = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 #: The playground and the watch page: their own scripts and styles (xterm and
 #: CodeMirror inject style attributes), their own origin's WebSocket, data:

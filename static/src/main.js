@@ -164,8 +164,9 @@ const terminal = createTerminal($('terminal'), {
     if (run?.phase === 'started') connection.send({ type: 'resize', cols, rows });
   },
 });
-// Read-only hook for the browser tests: the terminal's text as the user sees it.
+// Read-only hooks for the browser tests: the terminal's text as the user sees it, its size.
 window.__ceTerminalText = () => terminal.text();
+window.__ceTerminalSize = () => terminal.size();
 
 function acknowledge(tag, bytes) {
   if (!run || tag !== generation) return; // the run these bytes belonged to is over

@@ -39,9 +39,9 @@ const FINAL_STATES = new Set(['closed', 'unknown']);
 
 const CLOSE_REASONS = {
   unshared: 'The presenter stopped presenting.',
-  presenter_gone: 'The presenter did not come back in time.',
+  presenter_left: 'The presenter did not come back in time.',
   expired: 'The room reached the end of its lifetime.',
-  shutdown: 'The server is restarting.',
+  server_shutdown: 'The server is restarting. Ask the presenter for a new link.',
 };
 
 const room = decodeURIComponent(location.pathname.split('/')[2] ?? '');
@@ -84,8 +84,9 @@ function showCode(msg) {
 }
 
 const terminal = createTerminal($('terminal'), { viewer: true });
-// Read-only hook for the browser tests: the terminal's text as the viewer sees it.
+// Read-only hooks for the browser tests: the terminal's text as the viewer sees it, its size.
 window.__ceTerminalText = () => terminal.text();
+window.__ceTerminalSize = () => terminal.size();
 
 function showSize(tty) {
   if (!tty?.cols || !tty?.rows) return;
@@ -93,23 +94,16 @@ function showSize(tty) {
   ui.size.textContent = `${tty.cols}×${tty.rows} · read-only`;
 }
 
-/** A presenter who dropped and came back: `watching.presenter` or a `presenter` message. */
-function presenterOnline(msg) {
-  if (msg.presenter === 'offline' || msg.online === false) return false;
-  return true;
-}
-
 const handlers = {
   watching(msg) {
     showCode(msg);
     setViewers(msg.viewers);
     terminal.reset(); // the replay that follows redraws a live run's screen
-    if (msg.run) {
-      runLimits = msg.run.limits ?? {};
-      status.setLimits(runLimits);
-      showSize(msg.tty ?? msg.run.tty);
-    }
-    setState(!presenterOnline(msg) ? 'offline' : msg.run ? 'live' : 'waiting', msg.run ? 'running…' : 'ready');
+    showSize(msg);
+    runLimits = msg.run?.limits ?? {};
+    status.setLimits(msg.run ? runLimits : null);
+    const live = msg.run ? 'live' : 'waiting';
+    setState(msg.presenter === false ? 'offline' : live, msg.run ? 'running…' : 'ready');
   },
   code: showCode,
   viewers(msg) {
@@ -132,7 +126,7 @@ const handlers = {
     if (state === 'live') setState('waiting');
   },
   presenter(msg) {
-    if (!presenterOnline(msg)) setState('offline');
+    if (!msg.online) setState('offline');
     else if (state === 'offline') setState('waiting');
   },
   room_closed(msg) {
