@@ -280,8 +280,8 @@ const connection = new Connection(socketUrl(), {
     presenter.connected();
   },
   onMessage(msg) {
+    if (presenter.onMessage(msg)) return; // a refusal to present: its panel says why
     handlers[msg.type]?.(msg);
-    presenter.onMessage(msg);
   },
   onOutput(bytes) {
     const tag = generation;

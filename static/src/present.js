@@ -56,7 +56,8 @@ function storeRoom(room) {
  * socket is down); `snippet()` is the editor's `{language, code}`.
  * The page calls `connected()` on every (re)connection, `disconnected()` when
  * the socket drops, `codeChanged()` after edits and language changes, and
- * `onMessage(msg)` with every control message.
+ * `onMessage(msg)` with every control message: true when the message was a
+ * refusal to present, which concerns nothing else on the page.
  */
 export function createPresenter({ send, snippet }) {
   const $ = (id) => document.getElementById(id);
@@ -145,8 +146,9 @@ export function createPresenter({ send, snippet }) {
       ui.replay.hidden = false;
     },
     error(msg) {
-      if (state !== 'opening' || !SHARE_REFUSALS.has(msg.code)) return;
+      if (state !== 'opening' || !SHARE_REFUSALS.has(msg.code)) return false;
       close(REFUSAL_WORDS[msg.code] ?? `The room could not be opened: ${msg.message ?? msg.code}.`);
+      return true;
     },
   };
 
@@ -184,7 +186,7 @@ export function createPresenter({ send, snippet }) {
       codeTimer = setTimeout(sendCode, CODE_DEBOUNCE_MS);
     },
     onMessage(msg) {
-      handlers[msg.type]?.(msg);
+      return handlers[msg.type]?.(msg) === true;
     },
   };
 }

@@ -41,10 +41,18 @@ CODE_FOLLOW_MS = 1000
 def server_url(
     page_assets: None, engine_session: SpecRecorder, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """The module's server, its recordings in a folder of their own (not the work tree)."""
+    """The module's server, its recordings in a folder of their own (not the work tree).
+
+    Every page here comes from one address, and a closed tab's room waits for
+    its presenter for a while: one client may hold more rooms than by default.
+    """
     recordings = tmp_path_factory.mktemp("recordings")
-    server_id = f"{TEST_SERVER_ID}-browser"
-    with running_server(free_port(), server_id, CE_RECORDINGS__DIR=str(recordings)) as url:
+    with running_server(
+        free_port(),
+        f"{TEST_SERVER_ID}-browser",
+        CE_RECORDINGS__DIR=str(recordings),
+        CE_SHARING__ROOMS_PER_CLIENT="50",
+    ) as url:
         yield url
 
 
@@ -57,8 +65,9 @@ async def present_with_viewers(open_page: OpenPage, viewers: int) -> tuple[Page,
     watchers = [await open_page(watch_url) for _ in range(viewers)]
     for watcher in watchers:
         await wait_for_room_state(watcher, "waiting")
+    counts = {0: "No one is watching yet", 1: "1 person is watching"}
     await expect(presenter.locator("#present-viewers")).to_contain_text(
-        f"{viewers} people are watching" if viewers != 1 else "1 person is watching"
+        counts.get(viewers, f"{viewers} people are watching")
     )
     return presenter, watchers
 
@@ -111,7 +120,10 @@ def sent_frames(page: Page) -> list[str | bytes]:
     frames: list[str | bytes] = []
 
     def track(socket: WebSocket) -> None:
-        socket.on("framesent", frames.append)
+        def sent(payload: str | bytes) -> None:
+            frames.append(payload)
+
+        socket.on("framesent", sent)
 
     page.on("websocket", track)
     return frames
