@@ -9,12 +9,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import Page, WebSocket, expect
+from playwright.async_api import Dialog, Page, WebSocket, expect
 
 from tests.browser.conftest import OpenPage, running_server
 from tests.browser.playground import (
+    CLIPBOARD_AND_TITLE_ATTACK,
+    LINK_ATTACK,
     RUN_TIMEOUT_MS,
     choose_language,
+    click_terminal_text,
     replace_code,
     terminal_text,
     wait_for_status,
@@ -155,6 +158,37 @@ async def test_a_viewers_keystrokes_reach_nothing(open_page: OpenPage) -> None:
     assert not [f for f in frames if isinstance(f, bytes)], "the viewer sent terminal bytes"
     types = {json.loads(f)["type"] for f in frames if isinstance(f, str)}
     assert types <= {"watch", "ping"}, types
+
+
+async def test_program_output_gets_no_further_on_a_viewers_page_than_on_the_presenters(
+    open_page: OpenPage,
+) -> None:
+    """The watch page's terminal has the playground's defences: no clipboard, no title,
+    no script link, a web link only after the viewer agrees."""
+    presenter, [viewer] = await present_with_viewers(open_page, 1)
+    title = await viewer.title()
+    await viewer.evaluate("navigator.clipboard.writeText('left alone')")
+    prompts: list[str] = []
+
+    async def refuse(dialog: Dialog) -> None:
+        prompts.append(dialog.message)
+        await dialog.dismiss()
+
+    viewer.on("dialog", refuse)
+    await replace_code(presenter, CLIPBOARD_AND_TITLE_ATTACK + LINK_ATTACK)
+    await presenter.click("#run")
+    await wait_for_terminal(viewer, "WEB-LINK")
+    await wait_for_status(viewer, "exited 0")
+
+    assert await viewer.evaluate("navigator.clipboard.readText()") == "left alone"
+    assert await viewer.title() == title
+    assert "pwned" not in await terminal_text(viewer)
+    await click_terminal_text(viewer, "SCRIPT-LINK")
+    async with viewer.expect_event("dialog"):
+        await click_terminal_text(viewer, "WEB-LINK")
+    assert len(prompts) == 1  # the javascript: link asked nothing and did nothing
+    assert "https://example.com/page" in prompts[0]
+    assert len(viewer.context.pages) == 1  # refused: nothing opened
 
 
 async def test_open_in_my_playground_runs_the_copy_in_the_viewers_own_terminal(
