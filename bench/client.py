@@ -115,7 +115,8 @@ class Session:
                 arrived, message = await self._messages.get()
                 if message["type"] == kind:
                     return arrived, message
-                if message["type"] not in {"stage", "queued", "started", "pong"}:
+                # `viewers`: a presenter's room count, which changes whenever it likes.
+                if message["type"] not in {"stage", "queued", "started", "pong", "viewers"}:
                     raise BenchError(f"expected {kind}, got {message}")
 
     async def next_output(self, *, within_s: float = DEFAULT_TIMEOUT_S) -> tuple[float, bytes]:

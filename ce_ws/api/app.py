@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ce_ws.api import ops, pages, rest, ws
+from ce_ws.api import ops, pages, recordings, rest, ws
 from ce_ws.api.appkeys import (
     CLIENT_CONNECTIONS,
     CONNECTIONS,
@@ -21,6 +21,7 @@ from ce_ws.api.appkeys import (
     LANGUAGES,
     METRICS,
     ORIGINS,
+    RECORDINGS,
     REFUSALS,
     ROOMS,
     RUNNER,
@@ -36,6 +37,7 @@ from ce_ws.languages import load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
 from ce_ws.origins import OriginPolicy
+from ce_ws.recordings.store import RecordingStore
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import ClientConnections, RateLimiter
 from ce_ws.runs.runner import Runner
@@ -72,13 +74,14 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app[SANDBOX] = backend
     app[RUNNER] = runner
     app[ROOMS] = RoomRegistry(settings.sharing)
+    app[RECORDINGS] = RecordingStore(settings.recordings)
     app[CONNECTIONS] = set()
     app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
     app[HTTP_REQUESTS] = ClientConnections(settings.capacity.max_http_per_client)
     app[REFUSALS] = RateLimiter(settings.capacity.refusals_per_minute, events="refused requests")
     app[ERROR_SHAPES] = {}
     _watch_gauges(app)
-    app.cleanup_ctx.extend([sandbox_backend, run_registry])
+    app.cleanup_ctx.extend([recordings.recordings_store, sandbox_backend, run_registry])
     app.on_shutdown.append(end_runs_then_sockets)
     app.on_response_prepare.append(add_security_headers)
     _add_routes(app.router)
@@ -95,6 +98,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/v1/ws", ws.websocket, name=WEBSOCKET_ROUTE)
     router.add_post("/api/v1/execute", rest.execute)
     router.add_get("/api/v1/languages", ops.languages)
+    router.add_get("/api/v1/recordings/{name}", recordings.recording)
     router.add_get("/api/v1/openapi.json", ops.openapi)
     router.add_get("/docs", ops.docs)
     pages.add_routes(router)

@@ -11,6 +11,7 @@ from ce_ws.config import Settings
 from ce_ws.languages import LanguageTable
 from ce_ws.metrics import Metrics
 from ce_ws.origins import OriginPolicy
+from ce_ws.recordings.store import RecordingStore
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import ClientConnections, RateLimiter
 from ce_ws.runs.runner import Runner
@@ -32,6 +33,8 @@ LANGUAGES = web.AppKey("languages", LanguageTable)
 RUNNER = web.AppKey("runner", Runner)
 #: The live rooms of this server (contract section 3).
 ROOMS = web.AppKey("rooms", RoomRegistry)
+#: Run recordings (asciicast v2) and their budget.
+RECORDINGS = web.AppKey("recordings", RecordingStore)
 #: Where runs get their boxes; started and closed by the app.
 SANDBOX = web.AppKey("sandbox", Backend)
 #: Open WebSockets per client, for the per-client connection cap.

@@ -44,6 +44,7 @@ from ce_ws.protocol import (
     WatchMessage,
     parse_client_message,
 )
+from ce_ws.recordings.store import RecordingStore
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import TokenBucket, control_budget
 from ce_ws.runs.run import Terminal
@@ -114,6 +115,7 @@ class Connection:
         languages: LanguageTable,
         runner: Runner,
         rooms: RoomRegistry,
+        recordings: RecordingStore,
         base_url: str,
     ) -> None:
         self._ws = ws
@@ -122,6 +124,7 @@ class Connection:
         self._settings = settings
         self._languages = languages
         self._runner = runner
+        self._recordings = recordings
         self._refusals = TokenBucket(settings.capacity.refusals_per_minute)
         self._control_budget = control_budget(settings.capacity)
         self._run: RunHandle | None = None
@@ -290,11 +293,7 @@ class Connection:
             return
         self._authorized = True
         self._end_tee()
-        tee = Tee(
-            SocketClient(self._ws, text_output=message.output == "text"),
-            self._sharing.taps(),
-            recording=None,
-        )
+        tee = self._tee_for(message)
         tee.resize(message.tty.cols, message.tty.rows)
         # The previous run may still be removing its container: the Runner
         # tracks it until it is gone.
@@ -310,6 +309,16 @@ class Connection:
             ),
         )
         self._tee = tee
+
+    def _tee_for(self, message: RunMessage) -> Tee:
+        """The run's owner (this socket) with its taps: the room shared, a recorder."""
+        owner = SocketClient(self._ws, text_output=message.output == "text")
+        taps = self._sharing.taps()
+        record = message.record if message.record is not None else self._sharing.presenting
+        if not record:
+            return Tee(owner, taps, recording=None)
+        recorder, url = self._recordings.recorder()
+        return Tee(owner, [*taps, recorder], recording=url)
 
     async def _stop_run(self) -> None:
         """The client left (or is closed): end its run now."""

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from aiohttp import hdrs, web
 
-from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, LANGUAGES, ROOMS, RUNNER, SETTINGS
+from ce_ws.api.appkeys import (
+    CLIENT_CONNECTIONS,
+    CONNECTIONS,
+    LANGUAGES,
+    RECORDINGS,
+    ROOMS,
+    RUNNER,
+    SETTINGS,
+)
 from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.api.connection import Connection
 from ce_ws.api.guards import require_own_origin
@@ -40,6 +48,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         languages=app[LANGUAGES],
         runner=app[RUNNER],
         rooms=app[ROOMS],
+        recordings=app[RECORDINGS],
         base_url=public_base_url(settings.public_url, host_header=request.headers.get(hdrs.HOST)),
     )
     app[CONNECTIONS].add(connection)

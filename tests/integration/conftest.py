@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +24,21 @@ from tests.leftovers import TEST_SERVER_ID, wait_until_clean
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
+#: This session's recordings, apart from any real server's.
+RECORDINGS_DIR = Path(tempfile.gettempdir()) / f"recordings-{TEST_SERVER_ID}"
+
+
 def test_settings(**overrides: Any) -> Settings:
-    """Settings for a test server: its own owner label."""
+    """Settings for a test server: its own owner label and recordings folder."""
     overrides.setdefault("server_id", TEST_SERVER_ID)
+    overrides.setdefault("recordings", {"dir": str(RECORDINGS_DIR)})
     return Settings(**overrides)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def recordings_removed_at_the_end() -> Iterator[None]:
+    yield
+    shutil.rmtree(RECORDINGS_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

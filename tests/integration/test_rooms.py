@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -231,3 +232,25 @@ async def test_room_limits_are_refused_with_their_codes(
             refusal = await extra.next_message("shared", "error")
         assert refusal["type"] == "error" and refusal["code"] == code, refusal
         assert refusal["message"]
+
+
+async def test_the_room_key_never_reaches_a_viewer(
+    client: TestClient[Any, Any], term: TermClient
+) -> None:
+    shared = await share(term)
+    async with viewers(client, 1) as (viewer,):
+        await watch(viewer, shared["room"])
+        await term.send(type="code", language="python", code="print('k')")
+        await term.run_to_exit("python", "print('k')")
+        await viewer.next_message("exit")
+        assert shared["key"] not in json.dumps(viewer.messages)
+        assert shared["key"].encode() not in viewer.output
+
+
+async def test_code_over_the_size_cap_is_refused(make_client: MakeClient) -> None:
+    client = await make_client(max_code_bytes=1024)
+    async with TermClient.connect(client) as presenter:
+        await share(presenter)
+        await presenter.send(type="code", language="python", code="x" * 2000)
+        refusal = await presenter.next_message("error")
+        assert refusal["code"] == "code_too_large" and refusal["field"] == "code"
