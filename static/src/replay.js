@@ -51,7 +51,8 @@ async function load() {
   const player = AsciinemaPlayer.create({ data: cast }, $('player'), {
     autoPlay: true,
     idleTimeLimit: 2,
-    fit: 'width',
+    fit: 'both',
+    controls: true, // always shown: a replay is watched, paused and sought
     terminalFontFamily: getComputedStyle(document.documentElement).getPropertyValue('--mono'),
   });
   status.set('busy', 'playing…');
