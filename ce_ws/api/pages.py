@@ -1,10 +1,12 @@
 """The HTML pages: the playground, a room's watch page, a recording's replay.
 
 Each page is a static file whose script reads what it shows (the room, the
-recording) from its own path; the server only checks that the id in the path
-could be one and answers a precise 404 page otherwise. No id is ever used to
-name a file here. Each page carries its own Content-Security-Policy, set on
-the response so it wins over the default one every response gets.
+recording) from its own path. Before serving it, the server checks that the
+id in the path is well formed and names an open room or a kept recording,
+and answers a 404 page saying which it is not; the id names no file here
+(the recordings store checks its own names). Each page carries its own
+Content-Security-Policy, set on the response so it wins over the default one
+every response gets.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from pathlib import Path
 from typing import Final
 
 from aiohttp import web
+
+from ce_ws.api.appkeys import RECORDINGS, ROOMS
+from ce_ws.errors import UnknownRoom
+from ce_ws.recordings.store import SUFFIX
 
 STATIC_DIR: Final = Path(__file__).resolve().parents[2] / "static"
 
@@ -75,22 +81,38 @@ async def playground(request: web.Request) -> web.FileResponse:
 
 
 async def watch(request: web.Request) -> web.StreamResponse:
-    """`GET /watch/{room}`: follow a presenter's room (the page says whether it is open)."""
-    if not PUBLIC_ID.fullmatch(request.match_info["room"]):
+    """`GET /watch/{room}`: follow an open room (the page then follows it to its end)."""
+    room = request.match_info["room"]
+    if not PUBLIC_ID.fullmatch(room):
         return _not_found(
             "This watch link is not valid",
             "The room id in the link is incomplete or mistyped. Copy the whole link again, "
             "or scan the presenter's QR code.",
         )
+    try:
+        request.app[ROOMS].find(room)
+    except UnknownRoom:
+        return _not_found(
+            "This room has ended",
+            "No room is open at this link: the presenter stopped presenting, or the room "
+            "closed. Ask the presenter for a new link.",
+        )
     return _page("watch.html", PAGE_CSP)
 
 
 async def replay(request: web.Request) -> web.StreamResponse:
-    """`GET /replay/{recording}`: play a recorded run (the page says whether it is still kept)."""
-    if not PUBLIC_ID.fullmatch(request.match_info["recording"]):
+    """`GET /replay/{recording}`: play a kept recording."""
+    recording = request.match_info["recording"]
+    if not PUBLIC_ID.fullmatch(recording):
         return _not_found(
             "This replay link is not valid",
             "The recording id in the link is incomplete or mistyped. Copy the whole link again.",
+        )
+    if request.app[RECORDINGS].find(f"{recording}{SUFFIX}") is None:
+        return _not_found(
+            "This recording is not kept any more",
+            "Old recordings are removed after a while, or to make room for new ones. "
+            "Ask the presenter to run the program again.",
         )
     return _page("replay.html", REPLAY_CSP)
 
