@@ -236,6 +236,9 @@ class SharingSettings(BaseModel):
     viewer_resyncs: int = Field(3, ge=1, le=100)
     #: A viewer stuck this long in one frame is dropped 1013.
     viewer_stall_s: float = Field(10.0, gt=0, le=300)
+    #: The shortest time between two frames to one viewer; output arriving
+    #: meanwhile joins the next frame (a keystroke's echo after a pause goes at once).
+    viewer_frame_ms: int = Field(10, ge=0, le=1_000)
 
     @model_validator(mode="after")
     def _queue_holds_a_replay(self) -> SharingSettings:

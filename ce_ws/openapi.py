@@ -105,6 +105,18 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": json_body(languages, "Every language with its aliases.")},
         }},
         "/api/v1/execute": {"post": _execute_operation()},
+        "/api/v1/recordings/{name}": {"get": {
+            "summary": "A run's recording (asciicast v2)",
+            "description": "The URL `exit.recording` gave: `<32 hex digits>.cast`. Kept within "
+            "CE_RECORDINGS__MAX_BYTES and CE_RECORDINGS__MAX_AGE_S, oldest first out.",
+            "operationId": "recording",
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}\\.cast$"}}],
+            "responses": {
+                "200": _text("application/x-asciicast", "The recording: a header line, then one event a line."),
+                "404": _refusal("No such recording, or it expired (not_found)."),
+            },
+        }},
         "/api/v1/openapi.json": {"get": {
             "summary": "This document",
             "operationId": "openapi",

@@ -100,6 +100,7 @@ class Room:
                 queue_bytes=settings.viewer_queue_bytes,
                 resyncs_in_a_row=settings.viewer_resyncs,
                 stall_s=settings.viewer_stall_s,
+                frame_interval_s=settings.viewer_frame_ms / 1000,
             ),
             greeting=lambda: [self._watching()],
         )
