@@ -22,6 +22,14 @@ const REFUSAL_WORDS = {
   unknown_room: 'Your earlier room has closed. Press Present to open a new one.',
 };
 
+// `room_closed.reason`, as the presenter reads it.
+const CLOSED_WORDS = {
+  unshared: 'you stopped presenting',
+  presenter_left: 'you were away longer than the server waits',
+  expired: 'it reached its maximum lifetime',
+  server_shutdown: 'the server restarted',
+};
+
 /** `/replay/<id>` for a recording URL `…/api/v1/recordings/<id>.cast`, or null. */
 export function replayPath(recordingUrl) {
   const match = /\/recordings\/([A-Za-z0-9_-]+)\.cast$/.exec(new URL(recordingUrl, location.href).pathname);
@@ -109,7 +117,11 @@ export function createPresenter({ send, snippet }) {
   }
 
   function open() {
-    if (!socketOpen) return;
+    if (!socketOpen) {
+      ui.panel.hidden = false;
+      ui.note.textContent = 'Not connected to the server yet: Present again once it is back.';
+      return;
+    }
     setState('opening', room ? 'Taking your room back…' : 'Opening a room…');
     ui.panel.hidden = false;
     send(room ? { type: 'share', room: room.room, key: room.key } : { type: 'share' });
@@ -136,7 +148,7 @@ export function createPresenter({ send, snippet }) {
       if (state === 'live') ui.viewers.textContent = viewersText(msg.count);
     },
     room_closed(msg) {
-      if (state !== 'off') close(`Your room has closed (${msg.reason ?? 'closed'}).`);
+      if (state !== 'off') close(`Your room has closed: ${CLOSED_WORDS[msg.reason] ?? msg.reason}.`);
     },
     exit(msg) {
       const path = msg.recording && replayPath(msg.recording);

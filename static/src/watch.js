@@ -54,7 +54,7 @@ function setState(next, detail) {
   ui.state.dataset.state = next;
   ui.state.textContent = STATE_WORDS[next];
   ui.openCopy.disabled = next === 'unknown' || next === 'connecting' || next === 'joining';
-  if (detail) status.set(FINAL_STATES.has(next) ? 'warn' : 'idle', detail);
+  if (detail) status.set(FINAL_STATES.has(next) ? 'warn' : next === 'live' ? 'busy' : 'idle', detail);
 }
 
 function setViewers(count) {
