@@ -70,4 +70,3 @@ async def openapi(request: web.Request) -> web.Response:
 async def docs(request: web.Request) -> web.Response:
     """`GET /docs`: the OpenAPI document as a page."""
     return web.Response(text=docs_page(), content_type="text/html")
-
