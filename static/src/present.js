@@ -108,6 +108,7 @@ export function createPresenter({ send, snippet }) {
   async function showRoom(watchUrl) {
     ui.url.value = watchUrl;
     ui.panel.hidden = false;
+    ui.qr.hidden = false;
     try {
       await toCanvas(ui.qr, watchUrl, { width: QR_SIZE_PX, margin: 1, errorCorrectionLevel: 'M' });
       ui.qr.dataset.encoded = watchUrl; // what the code says, for the tests

@@ -15,6 +15,14 @@ EDITOR_TEXT_JS = (
     ".map((line) => line.textContent).join('\\n')"
 )
 
+#: The share of a canvas's pixels that are dark (a QR code is about half dark).
+DARK_SHARE_JS = """canvas => {
+  const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  let dark = 0;
+  for (let i = 0; i < data.length; i += 4) if (data[i] + data[i + 1] + data[i + 2] < 384) dark += 1;
+  return dark / (data.length / 4);
+}"""
+
 
 async def start_presenting(page: Page) -> str:
     """Press Present on a ready playground; the watch link once the room is open."""
@@ -25,6 +33,11 @@ async def start_presenting(page: Page) -> str:
     )
     url = await page.locator("#present-url").input_value()
     assert "/watch/" in url, url
+    qr = page.locator("#present-qr")
+    await expect(qr).to_have_attribute("data-encoded", url)
+    await expect(qr).to_be_visible()
+    dark_share: float = await qr.evaluate(DARK_SHARE_JS)
+    assert 0.2 < dark_share < 0.8, f"the QR code is not drawn ({dark_share:.0%} dark)"
     return url
 
 
