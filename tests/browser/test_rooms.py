@@ -41,21 +41,12 @@ CODE_FOLLOW_MS = 1000
 
 
 @pytest.fixture(scope="module")
-def server_url(
-    page_assets: None, engine_session: SpecRecorder, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The module's server, its recordings in a folder of their own (not the work tree).
-
-    Every page here comes from one address, and a closed tab's room waits for
-    its presenter for a while: one client may hold more rooms than by default.
-    """
-    recordings = tmp_path_factory.mktemp("recordings")
-    with running_server(
-        free_port(),
-        f"{TEST_SERVER_ID}-browser",
-        CE_RECORDINGS__DIR=str(recordings),
-        CE_SHARING__ROOMS_PER_CLIENT="50",
-    ) as url:
+def server_url(page_assets: None, engine_session: SpecRecorder) -> Iterator[str]:
+    """The module's server. Every page here comes from one address, and a closed
+    tab's room waits for its presenter a while: one client may hold more rooms
+    than by default."""
+    port, server_id = free_port(), f"{TEST_SERVER_ID}-browser"
+    with running_server(port, server_id, CE_SHARING__ROOMS_PER_CLIENT="50") as url:
         yield url
 
 
