@@ -232,8 +232,6 @@ class SharingSettings(BaseModel):
     #: Bytes one viewer may have waiting (output and messages); past it the
     #: viewer is resynced with a fresh replay. At least the replay itself.
     viewer_queue_bytes: int = Field(256 * KIB, ge=2 * KIB, le=64 * MIB)
-    #: Resyncs in a row (without catching up) before a viewer is dropped 1013.
-    viewer_resyncs: int = Field(3, ge=1, le=100)
     #: A viewer stuck this long in one frame is dropped 1013.
     viewer_stall_s: float = Field(10.0, gt=0, le=300)
     #: The shortest time between two frames to one viewer; output arriving

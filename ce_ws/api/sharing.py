@@ -32,8 +32,9 @@ from ce_ws.runs.tee import Tap
 
 log = logging.getLogger(__name__)
 
-#: A dropped viewer's close (1013) may take this long before its socket is cut.
-_DROP_CLOSE_S = 2.0
+#: A dropped viewer's close (1013) may take this long before its socket is cut:
+#: the close frame waits behind what the viewer's socket already holds.
+_DROP_CLOSE_S = 30.0
 
 
 class Sharing:

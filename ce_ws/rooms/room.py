@@ -98,7 +98,6 @@ class Room:
             replay_bytes=settings.replay_bytes,
             bounds=ViewerBounds(
                 queue_bytes=settings.viewer_queue_bytes,
-                resyncs_in_a_row=settings.viewer_resyncs,
                 stall_s=settings.viewer_stall_s,
                 frame_interval_s=settings.viewer_frame_ms / 1000,
             ),

@@ -10,8 +10,9 @@ for a viewer:
   alike) is *resynced*: its queue is dropped and replaced by one replay (the
   fan-out's greeting, a terminal reset and the recent output), which redraws
   its screen once it catches up;
-- a viewer resynced too often in a row, or stuck in one send for longer than
-  its stall limit, is *dropped*: its `on_drop` says why (a room closes it 1013).
+- a viewer stuck in one send for longer than its stall limit (it reads
+  nothing) is *dropped*: its `on_drop` says why (a room closes it 1013). One
+  that reads, however slowly, is resynced as often as it falls behind.
 
 So a viewer can never slow the program, the owner or another viewer, and
 never holds more than its bound in server memory.
@@ -49,10 +50,9 @@ class Subscriber(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ViewerBounds:
-    """How much a viewer may fall behind before it is resynced, then dropped."""
+    """How much a viewer may fall behind before it is resynced, how long it may stall."""
 
     queue_bytes: int = 256 * 1024
-    resyncs_in_a_row: int = 3
     stall_s: float = 10.0
     #: The shortest time between two sends to one viewer: while output streams,
     #: what arrives meanwhile goes in the next frame, so hundreds of viewers
@@ -123,7 +123,6 @@ class Viewer:
         self._on_drop = on_drop
         self._queue: deque[_Item] = deque()
         self._queued_bytes = 0
-        self._resyncs = 0
         self._ready = asyncio.Event()
         self._closing = False
         self._last_send = 0.0
@@ -140,7 +139,7 @@ class Viewer:
             return
         size = _weight(item)
         if self._queued_bytes + size > self._bounds.queue_bytes:
-            self._resync()
+            self.resync()
             return
         self._queue.append(item)
         self._queued_bytes += size
@@ -154,13 +153,6 @@ class Viewer:
             self._queue.append(item)
             self._queued_bytes += _weight(item)
         self._ready.set()
-
-    def _resync(self) -> None:
-        self._resyncs += 1
-        if self._resyncs > self._bounds.resyncs_in_a_row:
-            self.drop("fell behind the run's output too often")
-            return
-        self.resync()
 
     def drop(self, why: str) -> None:
         """Stop delivering; `on_drop` tells the owner of the sink."""
@@ -205,8 +197,6 @@ class Viewer:
             except (ConnectionError, RuntimeError) as exc:
                 self.drop(f"went away ({exc})")
                 return
-            if not self._queue:
-                self._resyncs = 0  # caught up: the next fall behind starts afresh
 
     def _next_item(self) -> _Item:
         """The oldest item; output queued behind it joins it in one frame.
