@@ -4,6 +4,7 @@ each in its own browser context, against the real server and real containers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -274,3 +275,29 @@ async def test_watch_page_says_when_the_presenter_drops_returns_and_stops(
     await expect(presenter.locator("#present-panel")).to_be_hidden()
     await viewer.reload()  # the link now leads to a page that says so
     await expect(viewer.locator("h1")).to_have_text("This room has ended")
+
+
+async def test_a_presenter_away_past_the_resume_window_finds_the_room_ended(
+    open_page: OpenPage, page_assets: None
+) -> None:
+    port, server_id = free_port(), f"{TEST_SERVER_ID}-browser-resume"
+    with contextlib.ExitStack() as servers:
+        url = await asyncio.to_thread(
+            servers.enter_context, running_server(port, server_id, CE_SHARING__RESUME_S="1")
+        )
+        presenter = await open_page(f"{url}/")
+        viewer = await open_page(await start_presenting(presenter))
+        await wait_for_room_state(viewer, "waiting")
+
+        await presenter.goto("about:blank")  # the tab keeps the room's key meanwhile
+        await wait_for_room_state(viewer, "closed", timeout_ms=10_000)
+        await expect(viewer.locator("#status")).to_contain_text("did not come back in time")
+
+        await presenter.go_back()  # too late to take the room back
+        await expect(presenter.locator("#present-note")).to_contain_text(
+            "Your earlier room has closed", timeout=RUN_TIMEOUT_MS
+        )
+        await expect(presenter.locator("#present-panel")).to_have_attribute("data-state", "off")
+        await expect(presenter.locator("#present")).to_have_text("Present")
+        await presenter.click("#present")  # and a new room opens at once
+        await expect(presenter.locator("#present-panel")).to_have_attribute("data-state", "live")
