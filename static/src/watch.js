@@ -80,7 +80,7 @@ function showCode(msg) {
   if (next.language !== snippet.language) editor.setLanguage(next.language);
   snippet = next;
   editor.setCode(next.code);
-  ui.language.textContent = label(next.language);
+  ui.language.textContent = msg.language ? label(next.language) : ''; // none until the first `code`
 }
 
 const terminal = createTerminal($('terminal'), { viewer: true });
