@@ -73,7 +73,7 @@ async def _run_one(name: str, benchmark: Benchmark, ctx: BenchContext) -> BenchR
     except Exception:
         say(f"{name} FAILED:\n{traceback.format_exc()}")
         result = None
-    left = await _leftovers_after(ctx.docker)
+    left = await _leftovers_after(ctx.docker, name)
     if result is not None:
         result.seconds = time.monotonic() - began
         result.load_before, result.load_after = load_before, load_average()
@@ -87,15 +87,15 @@ async def _run_one(name: str, benchmark: Benchmark, ctx: BenchContext) -> BenchR
     return result
 
 
-async def _leftovers_after(docker: aiodocker.Docker) -> int:
+async def _leftovers_after(docker: aiodocker.Docker, name: str) -> int:
     deadline = time.monotonic() + _LEAK_SETTLE_S
-    found = await bench_leftovers(docker)
+    found = await bench_leftovers(docker, [name])
     while found.count and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-        found = await bench_leftovers(docker)
+        found = await bench_leftovers(docker, [name])
     if found.count:
         say(f"LEAK: {found.containers} {found.staging}")
-        await sweep_all(docker)
+        await sweep_all(docker, [name])
     return found.count
 
 
@@ -103,7 +103,7 @@ async def run(args: argparse.Namespace, command: str) -> int:
     """Run the selected benchmarks; returns the process exit code."""
     names = args.only or list(BENCHMARKS)
     async with engine_client() as docker, http_client() as http:
-        await sweep_all(docker)  # a crashed earlier bench run's containers
+        await sweep_all(docker, names)  # a crashed earlier run of these benchmarks
         version, engine_info = await docker.version(), await docker.system.info()
         runsc_args = engine_info.get("Runtimes", {}).get("runsc", {}).get("runtimeArgs", [])
         machine = Machine.describe(

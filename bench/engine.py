@@ -85,11 +85,25 @@ async def leftovers(docker: aiodocker.Docker, owners: Iterable[str]) -> Leftover
     return Leftovers(containers, staging)
 
 
-async def bench_leftovers(docker: aiodocker.Docker) -> Leftovers:
-    """Everything any benchmark left: owners `ce-bench*`, their staging folders."""
+#: The benchmarks that start baseline containers (without a server).
+BASELINE_USERS = frozenset({"ttfo", "echo", "throughput", "teardown", "churn"})
+
+
+async def bench_leftovers(docker: aiodocker.Docker, names: Iterable[str]) -> Leftovers:
+    """What these benchmarks left: owners `ce-bench-<name>*`, their staging folders.
+
+    Only theirs: others may be running their own benchmarks on the same
+    engine (another checkout, another `--only`), and theirs are not ours.
+    """
+    names = list(names)
+    prefixes = tuple(f"{PREFIX}-{name}" for name in names)
+    if BASELINE_USERS.intersection(names):
+        prefixes += (BASELINE_OWNER,)
     labelled = await docker.containers.list(all=True, filters={"label": [OWNER_LABEL]})
-    containers = [c.id for c in labelled if c["Labels"].get(OWNER_LABEL, "").startswith(PREFIX)]
-    staging = glob.glob(f"/tmp/ce-{PREFIX}*/") + baseline_staging_dirs()
+    containers = [c.id for c in labelled if c["Labels"].get(OWNER_LABEL, "").startswith(prefixes)]
+    staging = [path for prefix in prefixes for path in glob.glob(f"/tmp/ce-{prefix}*/")]
+    if BASELINE_OWNER in prefixes:
+        staging += baseline_staging_dirs()
     return Leftovers(containers, staging)
 
 
@@ -111,9 +125,9 @@ async def sweep(docker: aiodocker.Docker, owners: Iterable[str]) -> Leftovers:
     return await _remove(docker, await leftovers(docker, owners))
 
 
-async def sweep_all(docker: aiodocker.Docker) -> Leftovers:
-    """Remove whatever any benchmark left (after `bench_leftovers` counted it)."""
-    return await _remove(docker, await bench_leftovers(docker))
+async def sweep_all(docker: aiodocker.Docker, names: Iterable[str]) -> Leftovers:
+    """Remove whatever these benchmarks left (after `bench_leftovers` counted it)."""
+    return await _remove(docker, await bench_leftovers(docker, names))
 
 
 async def _remove(docker: aiodocker.Docker, found: Leftovers) -> Leftovers:

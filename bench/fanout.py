@@ -23,7 +23,7 @@ from bench.common import BenchContext, BenchResult
 from bench.fleet import READY
 from bench.programs import ECHO_PYTHON, flood_python
 from bench.progress import say
-from bench.server import MIB, ROOT, BenchServer, bench_server, server_env
+from bench.server import MIB, RESULTS_DIR, ROOT, BenchServer, bench_server, server_env
 from bench.stats import Summary, Table, fmt, fmt_ratio, ratio
 
 SERVER_ID = "ce-bench-fanout"
@@ -176,8 +176,14 @@ async def run(ctx: BenchContext) -> BenchResult:
     # The baseline is measured again at the end: the host is shared, and the
     # ratios are taken against the better of the two (the stricter).
     counts = (0, 10, 0) if ctx.quick else (0, 50, 200, 0)
+    # A room records its runs (as deployed); the recordings stay with the results.
     env = server_env(
-        SERVER_ID, pool=True, CE_SHARING__MAX_VIEWERS="1000", CE_SHARING__VIEWER_STALL_S="5"
+        SERVER_ID,
+        pool=True,
+        CE_SHARING__MAX_VIEWERS="1000",
+        CE_SHARING__VIEWER_STALL_S="5",
+        CE_RECORDINGS__DIR=str(RESULTS_DIR / "recordings"),
+        CE_RECORDINGS__MAX_BYTES=str(256 * MIB),
     )
     began = time.monotonic()
     async with bench_server(env) as server:
