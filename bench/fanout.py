@@ -30,9 +30,12 @@ SERVER_ID = "ce-bench-fanout"
 _SETTLE_S = 1.0
 _PROBE_GAP_S = 0.01
 _CHILD_TIMEOUT_S = 120.0
+#: The viewers' report is one JSON line: every token's arrival at every viewer.
+_REPORT_LIMIT = 256 * 1024 * 1024
 _HEADERS = [
     "viewers", "echo p50 ms", "echo p99 ms", "p99 vs 0", "flood MiB/s", "÷ 0 viewers",
-    "lag p50 ms", "lag p99 ms", "KiB/viewer", "reading at the end", "stalled closed 1013",
+    "lag p50 ms", "lag p99 ms", "server CPU ms/echo", "KiB/viewer", "reading at the end",
+    "stalled closed 1013",
 ]  # fmt: skip
 
 
@@ -45,6 +48,8 @@ class Level:
     lag_ms: Summary | None
     throughput_mib_s: float
     rss_per_viewer_kib: float | None
+    #: Server CPU time per probe while probing: what one echo costs with its fan-out.
+    cpu_ms_per_echo: float
     reading_left: int
     stalled_closed: bool | None
 
@@ -60,6 +65,7 @@ class ViewerProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.fanout_viewers", server.ws_url, room, str(count),
             cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=_REPORT_LIMIT,
         )  # fmt: skip
         viewers = cls(process)
         assert process.stdout is not None
@@ -128,7 +134,9 @@ async def _level(
         await asyncio.sleep(_SETTLE_S)
         rss_after = server.rss_bytes()
         say(f"fanout: {count} viewers, probing")
+        cpu_before = server.cpu_seconds()
         echoes = await _echo_probes(presenter, ctx.reps(300, 40), first=count * 10_000)
+        cpu_ms_per_echo = (server.cpu_seconds() - cpu_before) * 1000 / len(echoes)
         say(f"fanout: {count} viewers, flood")
         throughput = await _flood(presenter, ctx.reps(32, 8) * MIB)
         await asyncio.sleep(_SETTLE_S)
@@ -148,6 +156,7 @@ async def _level(
         lag_ms=Summary.of(lags).scaled(1000) if lags else None,
         throughput_mib_s=throughput,
         rss_per_viewer_kib=(rss_after - rss_before) / 1024 / count if count else None,
+        cpu_ms_per_echo=cpu_ms_per_echo,
         reading_left=(count - 1 - report["closed"]) if report else 0,
         stalled_closed=report["stalled_close_code"] == 1013 if report else None,
     )
@@ -164,6 +173,7 @@ def _row(level: Level, base: Level, best_echo_p99: float) -> list[str]:
         fmt_ratio(ratio(level.throughput_mib_s, base.throughput_mib_s)),
         fmt(lag.median, 2) if lag else "—",
         fmt(lag.p99, 2) if lag else "—",
+        fmt(level.cpu_ms_per_echo, 2),
         fmt(level.rss_per_viewer_kib, 0) if level.rss_per_viewer_kib is not None else "—",
         f"{level.reading_left}/{level.viewers - 1}" if level.viewers else "—",
         {None: "—", True: "yes", False: "no"}[level.stalled_closed],
@@ -202,6 +212,7 @@ async def run(ctx: BenchContext) -> BenchResult:
             "lag_ms": level.lag_ms.as_dict() if level.lag_ms else None,
             "throughput_mib_s": level.throughput_mib_s,
             "rss_per_viewer_kib": level.rss_per_viewer_kib,
+            "cpu_ms_per_echo": level.cpu_ms_per_echo,
             "reading_left": level.reading_left,
             "stalled_closed_1013": level.stalled_closed,
         }
@@ -218,7 +229,13 @@ async def run(ctx: BenchContext) -> BenchResult:
                 "flood: the presenter's program writes as fast as it can while every viewer "
                 "watches; a viewer that cannot keep up is resynced, then closed 1013 "
                 "(reading at the end: the reading viewers still watching).",
+                "server CPU ms/echo: the server process's CPU time while probing, per probe "
+                "(the echo, its fan-out to every viewer, the rest of the run).",
                 "KiB/viewer: the server's resident memory grown by the viewers joining.",
+                "stalled: an aiohttp client that never reads; its library and the kernel "
+                "buffer megabytes for it, so the server may never find it stalled ('no'); "
+                "tests/integration/test_rooms_isolation.py shows the 1013 with a socket that "
+                "truly reads nothing.",
             ),
         )
     )
