@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the browser bundles, minified, each with a gzipped copy beside it (the
 # server sends that one to browsers that accept gzip):
-# - the playground: static/src/main.js → static/dist/{app.js,app.css};
+# - the pages: static/src → static/dist/{app,watch,replay}.{js,css} (the
+#   playground, a room's watch page, a recording's replay page);
 # - the /docs viewer: swagger-ui-dist's files copied to static/dist/docs;
 # - the embed widget: static/src/embed/embed.js → static/dist/widget/embed.js and
 #   its lazily loaded chunks in static/dist/widget/embed/ (served as /embed.js and
@@ -20,7 +21,10 @@ cd "$ROOT"
 
 SRC=static/src
 OUT=static/dist
-ENTRY=$SRC/main.js
+# One bundle per page: name=entry (each bundle carries its own CSS beside it).
+ENTRIES=(app="$SRC/main.js" watch="$SRC/watch.js" replay="$SRC/replay.js")
+BUNDLES=("$OUT/app.js" "$OUT/app.css" "$OUT/watch.js" "$OUT/watch.css" "$OUT/replay.js" "$OUT/replay.css")
+# The oldest output decides whether a source is newer.
 BUNDLE=$OUT/app.js
 WIDGET=$OUT/widget
 # Over this, gzipped, before the first Run, the build warns.
@@ -50,15 +54,16 @@ else
 fi
 
 stale=""
-if [ ! -f "$BUNDLE" ] || [ ! -f "$OUT/app.css" ] || [ ! -f "$WIDGET/embed.js" ] || [ ! -f "$WIDGET/refused.js" ] || [ ! -f "$BUNDLE.gz" ] || [ ! -f "$OUT/docs/docs.js" ]; then
-    stale="no bundle yet"
-else
+for bundle in "${BUNDLES[@]}" "$BUNDLE.gz" "$WIDGET/embed.js" "$WIDGET/refused.js" "$OUT/docs/docs.js"; do
+    [ -f "$bundle" ] || stale="no $bundle yet"
+done
+if [ -z "$stale" ]; then
     newer=$(find "$SRC" package-lock.json "${BASH_SOURCE[0]}" scripts/embed-size.mjs -type f -newer "$BUNDLE" -print -quit)
     [ -z "$newer" ] || stale="$newer changed"
 fi
 
 if [ -z "$stale" ]; then
-    say "bundles up to date: $BUNDLE, $OUT/app.css, $WIDGET/"
+    say "bundles up to date: ${BUNDLES[*]}, $WIDGET/, $OUT/docs/"
     exit 0
 fi
 
@@ -96,9 +101,8 @@ cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dis
 cp "$SRC/docs.js" "$OUT/docs/docs.js"
 say "copied the API viewer (swagger-ui-dist) to $OUT/docs"
 
-# Last: the bundle is the age the next run compares with, so a failed build stays stale.
-say "building $BUNDLE and $OUT/app.css"
-node_modules/.bin/esbuild "$ENTRY" \
+say "building ${BUNDLES[*]}"
+node_modules/.bin/esbuild "${ENTRIES[@]}" \
     --bundle \
     --format=esm \
     --target=es2022 \
@@ -106,8 +110,13 @@ node_modules/.bin/esbuild "$ENTRY" \
     --sourcemap \
     --legal-comments=linked \
     --log-level=warning \
-    --outfile="$BUNDLE"
+    --outdir="$OUT"
 
 find "$OUT" -type f \( -name '*.js' -o -name '*.css' \) -exec gzip -9 --keep --force {} +
-say "built: $(du -h "$BUNDLE" | cut -f1) app.js ($(du -h "$BUNDLE.gz" | cut -f1) gzipped), $(du -h "$OUT/app.css" | cut -f1) app.css, $(find "$WIDGET" -name '*.js' | wc -l) widget files"
+# Last: app.js is the age the next run compares with, so a failed build stays stale.
+touch "$BUNDLE"
+for bundle in "${BUNDLES[@]}"; do
+    say "built: $(du -h "$bundle" | cut -f1) $bundle ($(du -h "$bundle.gz" | cut -f1) gzipped)"
+done
+say "built: $(find "$WIDGET" -name '*.js' | wc -l) widget files"
 node scripts/embed-size.mjs "$WIDGET/meta.json" "$WIDGET_GOAL_KIB"

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ce_ws.api import embed, ops, recordings, rest, ws
+from ce_ws.api import embed, ops, pages, recordings, rest, ws
 from ce_ws.api.appkeys import (
     CLIENT_CONNECTIONS,
     CONNECTIONS,
@@ -32,7 +32,6 @@ from ce_ws.api.compat import codapi, judge0, piston
 from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
 from ce_ws.api.http_errors import client_errors
-from ce_ws.api.ops import STATIC_DIR
 from ce_ws.config import Settings
 from ce_ws.languages import load_languages
 from ce_ws.logs import EventLog
@@ -102,9 +101,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/v1/languages", ops.languages)
     router.add_get("/api/v1/recordings/{name}", recordings.recording)
     router.add_get("/api/v1/openapi.json", ops.openapi)
-    router.add_get("/docs", ops.docs)
-    router.add_get("/", ops.index)
-    router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    pages.add_routes(router)
 
 
 def _watch_gauges(app: web.Application) -> None:

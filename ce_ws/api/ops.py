@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from pathlib import Path
 
 from aiohttp import web
 from pydantic import TypeAdapter
@@ -14,17 +13,7 @@ from ce_ws.metrics import CONTENT_TYPE
 from ce_ws.openapi import openapi_document
 from ce_ws.protocol import Health, LanguageInfo, Readiness
 
-STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 _languages_adapter = TypeAdapter(list[LanguageInfo])
-
-#: The API viewer's page (Swagger UI from npm, served from static/dist/docs):
-#: its own files and this origin's document only; Swagger UI sets inline styles
-#: and shows inline images, and needs nothing else (no eval, no WebAssembly).
-DOCS_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'"
-)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -76,13 +65,3 @@ async def languages(request: web.Request) -> web.Response:
 async def openapi(request: web.Request) -> web.Response:
     """`GET /api/v1/openapi.json`."""
     return web.json_response(openapi_document())
-
-
-async def docs(request: web.Request) -> web.FileResponse:
-    """`GET /docs`: the OpenAPI document in an interactive viewer."""
-    return web.FileResponse(STATIC_DIR / "docs.html", headers={"Content-Security-Policy": DOCS_CSP})
-
-
-async def index(request: web.Request) -> web.FileResponse:
-    """The playground page."""
-    return web.FileResponse(STATIC_DIR / "index.html")

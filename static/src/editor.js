@@ -21,9 +21,10 @@ import { editorMode } from './languages.js';
 
 /**
  * Mount the editor in `parent`. `onRun` is bound to Ctrl/Cmd-Enter, `onChange`
- * gets the document after every edit.
+ * gets the document after every edit. A `readOnly` editor (a viewer's copy of
+ * the presenter's code) takes no edits but still lets its text be selected.
  */
-export function createEditor(parent, { doc, language, onRun, onChange }) {
+export function createEditor(parent, { doc, language, onRun = () => {}, onChange = () => {}, readOnly = false }) {
   const mode = new Compartment();
   const view = new EditorView({
     parent,
@@ -50,7 +51,8 @@ export function createEditor(parent, { doc, language, onRun, onChange }) {
         chrome,
         mode.of(editorMode(language)),
         lintGutter(),
-        EditorView.contentAttributes.of({ 'aria-label': 'Code editor' }),
+        EditorView.contentAttributes.of({ 'aria-label': readOnly ? 'Code (read-only)' : 'Code editor' }),
+        EditorState.readOnly.of(readOnly),
         EditorView.updateListener.of((update) => {
           if (update.docChanged) onChange(update.state.doc.toString());
         }),
@@ -61,9 +63,20 @@ export function createEditor(parent, { doc, language, onRun, onChange }) {
   return {
     view,
     getCode: () => view.state.doc.toString(),
-    /** Replace the whole document; undoable like any other edit. */
+    /**
+     * Replace the document; undoable like any other edit. Only the span that
+     * differs is replaced, so a viewer following live edits keeps its scroll
+     * position and selection.
+     */
     setCode(code) {
-      view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: code } });
+      const current = view.state.doc.toString();
+      if (code === current) return;
+      let from = 0;
+      const shorter = Math.min(code.length, current.length);
+      while (from < shorter && code[from] === current[from]) from += 1;
+      let tail = 0;
+      while (tail < shorter - from && code[code.length - 1 - tail] === current[current.length - 1 - tail]) tail += 1;
+      view.dispatch({ changes: { from, to: current.length - tail, insert: code.slice(from, code.length - tail) } });
     },
     setLanguage(language) {
       view.dispatch({ effects: mode.reconfigure(editorMode(language)) });

@@ -11,6 +11,7 @@ import { outcomeLine, plainOutcome } from './outcome.js';
 import { createPreferences } from './preferences.js';
 import { createRunOptions } from './runoptions.js';
 import { copyText, decodeFragment, encodeFragment, shareUrl } from './share.js';
+import { createPresenter } from './present.js';
 import { createStatus, describeClose, describeError, describeExit } from './status.js';
 import { createTerminal } from './terminal.js';
 import { createTypeAhead } from './typeahead.js';
@@ -101,12 +102,16 @@ const editor = createEditor($('editor'), {
   onChange() {
     clearTimeout(fragmentTimer);
     fragmentTimer = setTimeout(saveFragment, FRAGMENT_DEBOUNCE_MS);
+    presenter.codeChanged();
   },
 });
 
 function snippet() {
   return { language: ui.language.value, code: editor.getCode() };
 }
+
+// Presenting: the room follows this editor and this connection's runs.
+const presenter = createPresenter({ send: (msg) => connection.send(msg), snippet });
 
 function saveFragment() {
   // replaceState: keeps the link current without a history entry per keystroke.
@@ -120,6 +125,7 @@ ui.language.addEventListener('change', () => {
   editor.setLanguage(ui.language.value);
   if (kind) editor.setCode(example(ui.language.value, kind));
   saveFragment();
+  presenter.codeChanged();
 });
 
 ui.example.replaceChildren(
@@ -186,8 +192,9 @@ terminal = createTerminal($('terminal'), {
     if (run?.phase === 'started') connection.send({ type: 'resize', cols, rows });
   },
 });
-// Read-only hook for the browser tests: the terminal's text as the user sees it.
+// Read-only hooks for the browser tests: the terminal's text as the user sees it, its size.
 window.__ceTerminalText = () => terminal.text();
+window.__ceTerminalSize = () => terminal.size();
 createKeyBar($('key-bar'), (data) => terminal.input(data));
 const problems = createProblemList($('problems'), (problem) => {
   if (runOptions.isExtraFile(problem.file)) runOptions.show(problem.file, problem.line);
@@ -323,8 +330,10 @@ const connection = new Connection(socketUrl(), {
   onOpen() {
     ui.banner.hidden = true;
     if (!hasOutcome) status.set('busy', 'connected, waiting for the server…');
+    presenter.connected();
   },
   onMessage(msg) {
+    if (presenter.onMessage(msg)) return; // a refusal to present: its panel says why
     handlers[msg.type]?.(msg);
   },
   onOutput(bytes) {
@@ -335,6 +344,7 @@ const connection = new Connection(socketUrl(), {
   onClose(info) {
     const wasRunning = run !== null;
     serverReady = false;
+    presenter.disconnected();
     endRun();
     ui.banner.textContent = describeClose(info);
     ui.banner.hidden = false;

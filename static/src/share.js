@@ -50,6 +50,11 @@ export function shareUrl(snippet) {
   return `${location.origin}${location.pathname}${location.search}${encodeFragment(snippet)}`;
 }
 
+/** The playground of this server opened on `snippet` (from a page other than the playground). */
+export function playgroundUrl(snippet) {
+  return `${location.origin}/${encodeFragment(snippet)}`;
+}
+
 /** Copy to the clipboard; false when the browser refuses (no permission, insecure origin). */
 export async function copyText(text) {
   try {

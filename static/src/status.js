@@ -13,6 +13,8 @@ const ERROR_WORDS = {
   rate_limited: 'Too many runs in a short time. Wait a moment and try again.',
   busy: 'The server is busy. Try again shortly.',
   internal: 'The server hit an internal error.',
+  read_only: 'You are watching a room: its programs are the presenter\'s to run.',
+  unknown_room: 'That room does not exist or has closed.',
 };
 
 const CLOSE_WORDS = {

@@ -26,14 +26,16 @@ const PALETTES = {
 
 const RESIZE_DEBOUNCE_MS = 120;
 
-// Inline images (iTerm2's OSC 1337 and SIXEL) are decoded to pixels and nothing
+// Inline images (iTerm2's OSC 1337) are decoded to pixels and nothing
 // else; these bound what one program's output can make the browser hold. The
 // server's output cap bounds the bytes before that.
 const IMAGE_LIMITS = {
   pixelLimit: 4 * 1024 * 1024, // one image: e.g. 2048 × 2048
   storageLimit: 64, // MB for every image on screen and in the scrollback
   iipSizeLimit: 8 * 1024 * 1024, // bytes of one OSC 1337 sequence
-  sixelSizeLimit: 8 * 1024 * 1024,
+  // No SIXEL: its decoder is WebAssembly, which only the replay page's policy
+  // allows; plots come as PNG in OSC 1337, which the browser itself decodes.
+  sixelSupport: false,
   // No answers about the window's pixel size: the program gets only what it asked the TTY.
   enableSizeReports: false,
 };
@@ -106,8 +108,14 @@ function pageKeys(term, isActive) {
  * - `onInput(bytes)`: keystrokes and pastes, as UTF-8 bytes.
  * - `onResize({cols, rows})`: after the pane changed size (debounced).
  * - `isActive()`: whether a program is running and should get every key.
+ * - `viewer`: a watcher's copy of someone else's terminal: it takes no input
+ *   and keeps the size `resize()` gives it (the presenter's), not the pane's.
+ *   Output passes through the same defences.
  */
-export function createTerminal(parent, { onInput, onResize, isActive, fontSize = 14, screenReader = true }) {
+export function createTerminal(parent, {
+  onInput = () => {}, onResize = () => {}, isActive = () => false, viewer = false,
+  fontSize = 14, screenReader = true,
+}) {
   const dark = window.matchMedia('(prefers-color-scheme: dark)');
   const term = new Terminal({
     // Read from the stylesheet so the terminal uses the page's font stack; nothing is downloaded.
@@ -120,6 +128,8 @@ export function createTerminal(parent, { onInput, onResize, isActive, fontSize =
     scrollback: 5000,
     theme: theme(parent, dark.matches),
     linkHandler: { activate: openLink },
+    disableStdin: viewer,
+    cursorInactiveStyle: viewer ? 'none' : 'outline',
   });
   const fit = new FitAddon();
   term.loadAddon(fit);
@@ -138,17 +148,19 @@ export function createTerminal(parent, { onInput, onResize, isActive, fontSize =
   term.onBinary((data) => onInput(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
 
   term.open(parent);
-  fit.fit();
+  if (!viewer) fit.fit();
 
   dark.addEventListener('change', () => {
     term.options.theme = theme(parent, dark.matches);
   });
 
-  let resizeTimer;
-  new ResizeObserver(() => {
-    clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => fit.fit(), RESIZE_DEBOUNCE_MS);
-  }).observe(parent);
+  if (!viewer) {
+    let resizeTimer;
+    new ResizeObserver(() => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => fit.fit(), RESIZE_DEBOUNCE_MS);
+    }).observe(parent);
+  }
   term.onResize(({ cols, rows }) => onResize({ cols, rows }));
 
   return {
@@ -159,7 +171,11 @@ export function createTerminal(parent, { onInput, onResize, isActive, fontSize =
     },
     reset() {
       term.reset();
-      fit.fit();
+      if (!viewer) fit.fit();
+    },
+    /** A viewer's terminal takes the presenter's size. */
+    resize(cols, rows) {
+      if (cols !== term.cols || rows !== term.rows) term.resize(cols, rows);
     },
     focus: () => term.focus(),
     /** Type as if from the keyboard (the touch key bar). */
@@ -170,7 +186,7 @@ export function createTerminal(parent, { onInput, onResize, isActive, fontSize =
     },
     setFontSize(size) {
       term.options.fontSize = size;
-      fit.fit();
+      if (!viewer) fit.fit();
     },
     setScreenReader(on) {
       term.options.screenReaderMode = on;

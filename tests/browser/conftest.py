@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,19 +55,26 @@ def page_assets() -> None:
 
 @contextlib.contextmanager
 def running_server(port: int, server_id: str, **env: str) -> Iterator[str]:
-    """A real `ce_ws serve` on `port` until the block ends (then SIGTERM); yields its URL."""
+    """A real `ce_ws serve` on `port` until the block ends (then SIGTERM); yields its URL.
+
+    Its recordings go to a folder of its own, removed afterwards (not the work tree).
+    """
     url = f"http://127.0.0.1:{port}"
-    environment = {
-        **os.environ,
-        "CE_HOST": "127.0.0.1",
-        "CE_PORT": str(port),
-        "CE_ALLOWED_ORIGINS": json.dumps([url]),
-        "CE_SERVER_ID": server_id,
-        **env,
-    }
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"server-{server_id}.log"
-    with log_path.open("ab") as log:
+    with (
+        tempfile.TemporaryDirectory(prefix="browser-recordings-") as recordings,
+        log_path.open("ab") as log,
+    ):
+        environment = {
+            **os.environ,
+            "CE_HOST": "127.0.0.1",
+            "CE_PORT": str(port),
+            "CE_ALLOWED_ORIGINS": json.dumps([url]),
+            "CE_SERVER_ID": server_id,
+            "CE_RECORDINGS__DIR": recordings,
+            **env,
+        }
         server = subprocess.Popen(
             [sys.executable, "-m", "tests.spec_recorder", "serve"],
             cwd=ROOT,

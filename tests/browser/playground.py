@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, expect
 
 # The first run may wait for a container to start; compiling C takes a moment.
 RUN_TIMEOUT_MS = 60_000
+
+#: Python that asks the terminal to write the clipboard (OSC 52) and the page
+#: title (OSC 0), then says "sequences sent": neither may happen.
+CLIPBOARD_AND_TITLE_ATTACK = (
+    "import sys\n"
+    f'sys.stdout.write("\\x1b]52;c;{base64.b64encode(b"pwned clipboard").decode()}\\x07")\n'
+    'sys.stdout.write("\\x1b]0;pwned\\x07")\n'
+    'print("sequences sent")\n'
+)
+#: Python that prints a `javascript:` OSC 8 link (SCRIPT-LINK) and a web one (WEB-LINK).
+LINK_ATTACK = (
+    'print("\\x1b]8;;javascript:alert(1)\\x07SCRIPT-LINK\\x1b]8;;\\x07")\n'
+    'print("\\x1b]8;;https://example.com/page\\x07WEB-LINK\\x1b]8;;\\x07")\n'
+)
 
 
 async def wait_until_ready(page: Page) -> None:

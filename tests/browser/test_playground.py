@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 
 from playwright.async_api import Dialog, expect
 
 from tests.browser.conftest import ARTIFACTS, OpenPage, running_server
 from tests.browser.playground import (
+    CLIPBOARD_AND_TITLE_ATTACK,
+    LINK_ATTACK,
     choose_language,
     click_terminal_text,
     editor_text,
@@ -97,15 +98,8 @@ async def test_program_cannot_set_the_clipboard_or_the_page_title(open_page: Ope
     await wait_until_ready(page)
     title = await page.title()
     await page.evaluate("navigator.clipboard.writeText('left alone')")
-    payload = base64.b64encode(b"pwned clipboard").decode()
     await choose_language(page, "python")
-    await replace_code(
-        page,
-        "import sys\n"
-        f'sys.stdout.write("\\x1b]52;c;{payload}\\x07")\n'
-        'sys.stdout.write("\\x1b]0;pwned\\x07")\n'
-        'print("sequences sent")\n',
-    )
+    await replace_code(page, CLIPBOARD_AND_TITLE_ATTACK)
 
     await page.click("#run")
     await wait_for_terminal(page, "sequences sent")
@@ -160,11 +154,7 @@ async def test_terminal_links_open_only_http_and_only_after_confirmation(
 
     page.on("dialog", refuse)
     await choose_language(page, "python")
-    await replace_code(
-        page,
-        'print("\\x1b]8;;javascript:alert(1)\\x07SCRIPT-LINK\\x1b]8;;\\x07")\n'
-        'print("\\x1b]8;;https://example.com/page\\x07WEB-LINK\\x1b]8;;\\x07")\n',
-    )
+    await replace_code(page, LINK_ATTACK)
     await page.click("#run")
     await wait_for_status(page, "exited 0")
 

@@ -1,12 +1,44 @@
-"""The playground page is served locally with hardening headers."""
+"""The pages (playground, watch, replay) are served locally with hardening headers."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
+
+from tests.integration.conftest import MakeClient
+from tests.integration.terminal import TermClient
+
+#: Well formed, but no room or recording has it.
+UNKNOWN_ID = "Zm9vYmFyYmF6cXV4cXV1eA"
+
+
+@dataclass(frozen=True)
+class Pages:
+    """A server with an open room and a kept recording, and the paths of their pages."""
+
+    client: TestClient[Any, Any]
+    watch: str
+    replay: str
+    presenter: TermClient
+
+
+@pytest.fixture
+async def pages(make_client: MakeClient, tmp_path: Path) -> AsyncIterator[Pages]:
+    client = await make_client(recordings={"dir": str(tmp_path)})
+    async with TermClient.connect(client) as presenter:
+        await presenter.send(type="share")
+        shared = await presenter.next_message("shared")
+        exit_message = await presenter.run_to_exit("bash", "echo recorded")
+        recording_id = exit_message["recording"].rsplit("/", 1)[1].removesuffix(".cast")
+        watch = urlsplit(shared["watch_url"]).path
+        yield Pages(client, watch=watch, replay=f"/replay/{recording_id}", presenter=presenter)
 
 
 async def test_page_and_assets_carry_security_headers(client: TestClient[Any, Any]) -> None:
@@ -30,10 +62,67 @@ async def test_the_bundle_goes_gzipped_to_browsers_that_accept_it(
     assert len(gzipped) < 400 * 1024  # the minified bundle is about 950 KiB, gzipped about 300
 
 
-async def test_page_loads_nothing_from_elsewhere(client: TestClient[Any, Any]) -> None:
-    html = await (await client.get("/")).text()
-    assert "http://" not in html and "https://" not in html
-    assert "/static/dist/app.js" in html
+async def test_pages_load_nothing_from_elsewhere(pages: Pages) -> None:
+    for path, bundle in (("/", "app"), (pages.watch, "watch"), (pages.replay, "replay")):
+        response = await pages.client.get(path)
+        assert response.status == 200, path
+        html = await response.text()
+        assert "http://" not in html and "https://" not in html, path
+        assert f"/static/dist/{bundle}.js" in html and f"/static/dist/{bundle}.css" in html
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+async def test_only_the_replay_page_may_compile_webassembly(pages: Pages) -> None:
+    """asciinema-player's inlined WASM needs 'wasm-unsafe-eval'; no other page gets it."""
+    policies = {
+        path: (await pages.client.get(path)).headers["Content-Security-Policy"]
+        for path in ("/", pages.watch, pages.replay, "/static/index.html")
+    }
+    assert "'wasm-unsafe-eval'" in policies.pop(pages.replay)
+    for path, policy in policies.items():
+        assert "wasm-unsafe-eval" not in policy, path
+        assert "unsafe-eval" not in policy, path
+        assert "frame-ancestors 'none'" in policy, path
+
+
+async def _not_found_page(client: TestClient[Any, Any], path: str) -> bytes:
+    """The body of the 404 page `path` gets (asserted to be one)."""
+    answer = await _raw_get(client, path)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"404", answer[:300]
+    assert b"text/html" in head
+    assert b'href="/"' in body  # a way on
+    assert b"[project]" not in body and b"<script" not in body
+    return body
+
+
+async def test_a_closed_or_unknown_room_and_a_missing_recording_get_their_own_404_page(
+    pages: Pages,
+) -> None:
+    assert b"This room has ended" in await _not_found_page(pages.client, f"/watch/{UNKNOWN_ID}")
+    missing = await _not_found_page(pages.client, f"/replay/{'0' * 32}")
+    assert b"not kept any more" in missing
+
+    await pages.presenter.send(type="unshare")
+    await pages.presenter.next_message("room_closed")
+    assert b"This room has ended" in await _not_found_page(pages.client, pages.watch)
+
+
+@pytest.mark.parametrize("page", ["watch", "replay"])
+@pytest.mark.parametrize(
+    "room",
+    [
+        "short",
+        "a" * 65,
+        "abc.def-ghijklmnopq",
+        "%2e%2e%2f%2e%2e%2fpyproject.toml",
+        "..%2F..%2FREADME.md",
+    ],
+)
+async def test_a_malformed_room_or_recording_id_gets_a_404_page(
+    client: TestClient[Any, Any], page: str, room: str
+) -> None:
+    assert b"not valid" in await _not_found_page(client, f"/{page}/{room}")
 
 
 async def _raw_get(client: TestClient[Any, Any], path: str) -> bytes:
