@@ -121,7 +121,9 @@ class RunRequest(_Inbound):
 
 class RunMessage(RunRequest):
     type: Literal["run"]
-    tty: TtySize = Field(default_factory=TtySize)
+    #: The terminal's size, or False for none: pipes, stdout and stderr kept
+    #: apart (each binary frame then starts with its `OutputStream` byte).
+    tty: TtySize | Literal[False] = Field(default_factory=TtySize)
     output: Literal["binary", "text"] = "binary"
     flow_control: bool = False
 
@@ -279,9 +281,20 @@ class Stage(ServerMessage):
     stage: Literal["compile", "run"]
 
 
+class OutputStream(IntEnum):
+    """Without a TTY, the first byte of each output frame: where the rest came from."""
+
+    STDOUT = 1
+    STDERR = 2
+    COMPILE = 3  # the compiler's stdout and stderr, merged
+
+
 class Output(ServerMessage):
     type: Literal["output"] = "output"
     data: str
+    #: Without a TTY, which stream the text came from.
+    stream: Literal["stdout", "stderr", "compile"] | None = None
+    omit_if_none = frozenset({"stream"})
 
 
 class Exit(ServerMessage):

@@ -142,6 +142,8 @@ class Run:
 
     def resize(self, cols: int, rows: int) -> None:
         """Resize the program's terminal; never waits (the control task applies it)."""
+        if not self.terminal.tty:
+            return  # pipes have no size
         self.terminal = dataclasses.replace(self.terminal, cols=cols, rows=rows)
         if self.state is RunState.RUNNING:  # before, the run stage starts at this size
             self._controls.put(Resize(cols, rows))

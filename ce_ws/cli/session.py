@@ -1,0 +1,279 @@
+"""One run over the WebSocket: our keys or pipe in, its output out, one `Ending`.
+
+The receive loop is the only reader of the socket. Beside it, in one
+TaskGroup, the input pump sends what we read (from `started` on) and the
+signal handlers send `resize`, `signal` and `kill`. Whatever stops the run
+from our side (Ctrl-\\, a signal to `ce`, our stdout gone) records its
+`Ending` first and then sends `kill`; the run's `exit` then ends the loop,
+or the socket is closed after `KILL_WAIT_S` if it never comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import signal
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from pydantic import ValidationError
+
+from ce_ws.cli.outcome import (
+    EX_BROKEN_PIPE,
+    EX_KILLED,
+    Ending,
+    lost_ending,
+    refusal_ending,
+    run_ending,
+    signal_exit_code,
+)
+from ce_ws.cli.output import OutputSink, write_all
+from ce_ws.cli.settings import KILL_WAIT_S
+from ce_ws.cli.terminal import raw_terminal, window_size
+from ce_ws.protocol import ErrorMessage, Exit
+
+#: Ctrl-\ on a raw terminal: `ce`'s own way out (the program never sees it).
+QUIT_KEY = b"\x1c"
+_QUIT_WHY = "stopped with Ctrl-\\: the run was killed"
+_READ_CHUNK = 64 * 1024
+#: Signals to `ce` that end the run (and `ce`, with 128 + N).
+_STOPPING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What `ce run` asks the server for."""
+
+    language: str
+    code: str
+    args: list[str]
+
+    def message(self, tty: tuple[int, int] | None) -> dict[str, Any]:
+        """The `run` message; `tty` is (cols, rows), or None for pipes."""
+        terminal: dict[str, int] | bool = (
+            {"cols": tty[0], "rows": tty[1]} if tty is not None else False
+        )
+        return {
+            "type": "run",
+            "language": self.language,
+            "code": self.code,
+            "args": self.args,
+            "tty": terminal,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    """Why we stopped the run: the exit status (None: the run's own) and the line."""
+
+    code: int | None
+    why: str | None
+
+
+async def read_chunk(fd: int) -> bytes:
+    """The next bytes on `fd` (b"" at its end), without blocking the loop.
+
+    A regular file or /dev/null cannot be polled, and is always readable.
+    """
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    try:
+        loop.add_reader(fd, _resolve, ready)
+    except PermissionError:
+        return os.read(fd, _READ_CHUNK)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+    return os.read(fd, _READ_CHUNK)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # the reader may fire again before the awaiter runs
+        future.set_result(None)
+
+
+class RunSession:
+    """Drives one run on an open socket, from `hello` to its `Ending`."""
+
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        *,
+        tty: bool,
+        stdin_fd: int = 0,
+        stdout_fd: int = 1,
+        stderr_fd: int = 2,
+    ) -> None:
+        self._ws = ws
+        self._tty = tty
+        self._stdin_fd = stdin_fd
+        self._stdout_fd = stdout_fd
+        self.output = OutputSink(tty=tty, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
+        self._started = False
+        self._stop: _Stop | None = None
+        self._group: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def drive(self, request: RunRequest) -> Ending:
+        """Send the run and follow it to its end; the terminal is ours again on return."""
+        with contextlib.ExitStack() as stack:
+            if self._tty:
+                stack.enter_context(raw_terminal(self._stdin_fd))
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                with self._signal_handlers():
+                    size = window_size(self._stdout_fd) if self._tty else None
+                    await self._ws.send_str(json.dumps(request.message(size)))
+                    ending = await self._receive()
+                # The pump, a pending kill: nothing we send matters any more.
+                for task in self._tasks:
+                    task.cancel()
+            return ending
+
+    # -- the receive loop ----------------------------------------------------
+
+    async def _receive(self) -> Ending:
+        """Every frame until the run's `exit` (or the socket's end)."""
+        async for frame in self._ws:
+            if frame.type is aiohttp.WSMsgType.BINARY:
+                self._write_output(frame.data)
+            elif frame.type is aiohttp.WSMsgType.TEXT:
+                ending = self._on_message(json.loads(frame.data))
+                if ending is not None:
+                    return ending
+        if self._stop is not None:  # we stopped it, and its `exit` never came
+            return Ending(EX_KILLED if self._stop.code is None else self._stop.code, self._stop.why)
+        return lost_ending(_close_reason(self._ws))
+
+    def _on_message(self, message: dict[str, Any]) -> Ending | None:
+        """A control message; returns the ending once there is one."""
+        match message.get("type"):
+            case "queued":
+                self.notice(f"waiting for a free slot (position {message.get('position')})")
+            case "started":
+                self._started = True
+                self._spawn(self._pump_input())
+            case "exit":
+                return self._on_exit(message)
+            case "error":
+                error = ErrorMessage.model_validate(message)
+                if not self._started and self._stop is None:
+                    return refusal_ending(error)
+                self.notice(f"the server said: {error.message}")
+        # `hello`, `stage`, `pong` and types added later need nothing here.
+        return None
+
+    def _on_exit(self, message: dict[str, Any]) -> Ending:
+        try:
+            ending = run_ending(Exit.model_validate(message))
+        except ValidationError:
+            return lost_ending(f"an exit message this client cannot read: {message!r:.200}")
+        if self._stop is None:
+            return ending
+        return Ending(ending.code if self._stop.code is None else self._stop.code, self._stop.why)
+
+    def _write_output(self, frame: bytes) -> None:
+        if self._stop is not None and self._stop.code == EX_BROKEN_PIPE:
+            return
+        try:
+            self.output.write(frame)
+        except BrokenPipeError:
+            # Our reader left (`ce run x | head -1`): end quietly, as a shell would.
+            self.stop(EX_BROKEN_PIPE, None)
+
+    # -- what we send --------------------------------------------------------
+
+    async def _pump_input(self) -> None:
+        """Our stdin to the program, from `started` to its end (then `eof` for pipes)."""
+        while data := await read_chunk(self._stdin_fd):
+            if self._tty and QUIT_KEY in data:
+                await self._send_bytes(data.split(QUIT_KEY, 1)[0])
+                self.stop(None, _QUIT_WHY)
+                return
+            await self._send_bytes(data)
+        if not self._tty:
+            await self._send({"type": "eof"})
+
+    def stop(self, code: int | None, why: str | None) -> None:
+        """End the run from our side: record why first, then `kill`; idempotent."""
+        if self._stop is not None:
+            return
+        self._stop = _Stop(code, why)
+        self._spawn(self._kill())
+
+    async def _kill(self) -> None:
+        await self._send({"type": "kill"})
+        await asyncio.sleep(KILL_WAIT_S)
+        await self._ws.close()  # no `exit` came back: stop waiting for it
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self._ws.send_str(json.dumps(message))
+
+    async def _send_bytes(self, data: bytes) -> None:
+        if data:
+            with contextlib.suppress(ConnectionError):
+                await self._ws.send_bytes(data)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        if self._group is None:
+            raise RuntimeError("RunSession: a task spawned outside drive()")
+        task = self._group.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- signals to `ce` -----------------------------------------------------
+
+    @contextlib.contextmanager
+    def _signal_handlers(self) -> Iterator[None]:
+        """SIGWINCH follows our window; SIGINT goes to the program; SIGQUIT,
+        SIGTERM and SIGHUP stop the run. Removed on the way out."""
+        loop = asyncio.get_running_loop()
+        handlers: dict[signal.Signals, Callable[[], None]] = {
+            signal.SIGINT: lambda: self._spawn(self._send({"type": "signal", "signal": "SIGINT"})),
+            signal.SIGQUIT: lambda: self.stop(None, _QUIT_WHY),
+        }
+        for number in _STOPPING_SIGNALS:
+            handlers[number] = functools.partial(
+                self.stop,
+                signal_exit_code(number.name),
+                f"ce got {number.name}: the run was killed",
+            )
+        if self._tty:
+            handlers[signal.SIGWINCH] = self._on_resize
+        for number, handler in handlers.items():
+            loop.add_signal_handler(number, handler)
+        try:
+            yield
+        finally:
+            for number in handlers:
+                loop.remove_signal_handler(number)
+
+    def _on_resize(self) -> None:
+        cols, rows = window_size(self._stdout_fd)
+        self._spawn(self._send({"type": "resize", "cols": cols, "rows": rows}))
+
+    # -- our own lines -------------------------------------------------------
+
+    def notice(self, text: str) -> None:
+        """One line of `ce`'s own on stderr, on a line of its own (raw mode: CR LF)."""
+        newline = "\r\n" if self._tty else "\n"
+        prefix = newline if self.output.mid_line() else ""
+        with contextlib.suppress(OSError):
+            write_all(self.output.notice_fd(), f"{prefix}ce: {text}{newline}".encode())
+
+
+def _close_reason(ws: aiohttp.ClientWebSocketResponse) -> str:
+    """Why the socket ended, in words."""
+    code = ws.close_code
+    if code is None:
+        return "the connection dropped"
+    exception = ws.exception()
+    detail = f": {exception}" if exception else ""
+    return f"closed with code {code}{detail}"
