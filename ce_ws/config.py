@@ -206,6 +206,61 @@ class PistonSettings(BaseModel):
     init_timeout_s: float = Field(1.0, gt=0, le=60)
 
 
+DEFAULT_MAX_VIEWERS = 200
+MAX_MAX_VIEWERS = 5_000
+DEFAULT_REPLAY_BYTES = 64 * KIB
+MAX_REPLAY_BYTES = 4 * MIB
+
+
+class SharingSettings(BaseModel):
+    """Live rooms (contract section 3): how many, how large, how forgiving."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Viewers watching one room at once; one more is refused `busy`.
+    max_viewers: int = Field(DEFAULT_MAX_VIEWERS, ge=1, le=MAX_MAX_VIEWERS)
+    #: Rooms open on this server, all presenters; one more is refused `busy`.
+    max_rooms: int = Field(100, ge=1, le=10_000)
+    #: Rooms one client address may hold open; one more is refused `rate_limited`.
+    rooms_per_client: int = Field(2, ge=1, le=1_000)
+    #: Output kept to redraw a late viewer's terminal (the replay).
+    replay_bytes: int = Field(DEFAULT_REPLAY_BYTES, ge=KIB, le=MAX_REPLAY_BYTES)
+    #: How long a presenter who dropped may take its room back with its key.
+    resume_s: float = Field(60.0, ge=0, le=3_600)
+    #: A room closes this long after it was opened, however busy.
+    max_room_s: float = Field(6 * 3_600.0, ge=60, le=7 * 86_400)
+    #: Bytes one viewer may have waiting (output and messages); past it the
+    #: viewer is resynced with a fresh replay. At least the replay itself.
+    viewer_queue_bytes: int = Field(256 * KIB, ge=2 * KIB, le=64 * MIB)
+    #: Resyncs in a row (without catching up) before a viewer is dropped 1013.
+    viewer_resyncs: int = Field(3, ge=1, le=100)
+    #: A viewer stuck this long in one frame is dropped 1013.
+    viewer_stall_s: float = Field(10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _queue_holds_a_replay(self) -> SharingSettings:
+        if self.viewer_queue_bytes < 2 * self.replay_bytes:
+            raise ValueError(
+                f"CE_SHARING__VIEWER_QUEUE_BYTES={self.viewer_queue_bytes} must be at least"
+                f" twice CE_SHARING__REPLAY_BYTES={self.replay_bytes} (a resync queues a replay)"
+            )
+        return self
+
+
+class RecordingsSettings(BaseModel):
+    """Recordings of runs (asciicast v2 files), and how much of them is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Where recordings are written (created if missing); nothing else goes there.
+    dir: str = Field("recordings", min_length=1)
+    #: All recordings together; the oldest go first. One recording stops
+    #: growing at this size.
+    max_bytes: int = Field(512 * MIB, ge=64 * KIB, le=1024 * 1024 * MIB)
+    #: Recordings older than this are deleted.
+    max_age_s: float = Field(7 * 86_400.0, ge=1, le=365 * 86_400)
+
+
 class Settings(BaseSettings):
     """The whole configuration; see the README's configuration table."""
 
@@ -242,6 +297,8 @@ class Settings(BaseSettings):
     judge0: Judge0Settings = Field(default_factory=Judge0Settings)
     codapi: CodapiSettings = Field(default_factory=CodapiSettings)
     piston: PistonSettings = Field(default_factory=PistonSettings)
+    sharing: SharingSettings = Field(default_factory=SharingSettings)
+    recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
 
     @field_validator("public_url")
     @classmethod

@@ -13,6 +13,8 @@
     ├── HostNotAllowed           code: host_not_allowed (HTTP 403)
     ├── OriginNotAllowed         code: origin_not_allowed (HTTP 403)
     ├── UnsupportedMediaType     code: unsupported_media_type (HTTP 415)
+    ├── ReadOnly                 code: read_only (a watching connection)
+    ├── UnknownRoom              code: unknown_room
     ├── RateLimited              code: rate_limited
     ├── Busy                     code: busy
     └── SandboxError             code: internal (the engine failed; raised
@@ -106,6 +108,18 @@ class UnsupportedMediaType(CeError):
     """A REST body not sent as `application/json` (what a page elsewhere can send blind)."""
 
     code = "unsupported_media_type"
+
+
+class ReadOnly(CeError):
+    """A watching connection asked to run, type or signal."""
+
+    code = "read_only"
+
+
+class UnknownRoom(CeError):
+    """No open room has this id (or the key does not match)."""
+
+    code = "unknown_room"
 
 
 class RateLimited(CeError):

@@ -74,6 +74,20 @@ def local_port(sockname: object) -> int | None:
     return None
 
 
+def public_base_url(public_url: str | None, *, host_header: str | None) -> str:
+    """Where browsers reach this server, for links it hands out (a room's `watch_url`).
+
+    `CE_PUBLIC_URL` when set; else the request's own Host, which the host
+    guard has checked against the configured names (so a rebinding page
+    cannot plant its own); else "" (a link relative to the server).
+    """
+    if public_url:
+        return public_url.rstrip("/")
+    if host_header and parse_authority(host_header) is not None:
+        return f"{OWN_SCHEME}://{host_header}"
+    return ""
+
+
 @dataclass(frozen=True)
 class OriginPolicy:
     """The host names a request may address and the origins a browser may come from."""

@@ -11,9 +11,17 @@ import base64
 import binascii
 import json
 from enum import IntEnum, StrEnum
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from ce_ws.config import (
     MIN_CPUS,
@@ -126,6 +134,8 @@ class RunMessage(RunRequest):
     tty: TtySize | Literal[False] = Field(default_factory=TtySize)
     output: Literal["binary", "text"] = "binary"
     flow_control: bool = False
+    #: Record the run (asciicast v2); unset: recorded when the connection shares a room.
+    record: bool | None = None
 
 
 class StdinMessage(_Inbound):
@@ -161,9 +171,44 @@ class PingMessage(_Inbound):
     type: Literal["ping"]
 
 
+#: A room's public id or key as the server makes them (URL-safe base64 of 16+ bytes).
+_ROOM_TOKEN = Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class ShareMessage(_Inbound):
+    """Open a room for this connection, or take one back with its `key`."""
+
+    type: Literal["share"]
+    room: Annotated[str, _ROOM_TOKEN] | None = None
+    key: Annotated[str, _ROOM_TOKEN] | None = None
+
+
+class CodeMessage(_Inbound):
+    """The presenter's editor content, for the room's viewers."""
+
+    type: Literal["code"]
+    language: str = Field(min_length=1, max_length=64)
+    code: str | None = None
+    files: list[SourceFile] | None = Field(None, min_length=1, max_length=MAX_FILES)
+
+
+class UnshareMessage(_Inbound):
+    type: Literal["unshare"]
+
+
+class WatchMessage(_Inbound):
+    type: Literal["watch"]
+    room: str = Field(min_length=1, max_length=64)
+
+
+class UnwatchMessage(_Inbound):
+    type: Literal["unwatch"]
+
+
 ClientMessage = Annotated[
     RunMessage | StdinMessage | EofMessage | ResizeMessage | SignalMessage
-    | KillMessage | AckMessage | PingMessage,
+    | KillMessage | AckMessage | PingMessage
+    | ShareMessage | CodeMessage | UnshareMessage | WatchMessage | UnwatchMessage,
     Field(discriminator="type"),
 ]  # fmt: skip
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -236,11 +281,20 @@ class ServerMessage(BaseModel):
     omit_if_none: ClassVar[frozenset[str]] = frozenset()
 
     def to_json(self) -> str:
+        return self._json
+
+    # A message is immutable, so its JSON is written once however many
+    # viewers of a room it goes to.
+    @cached_property
+    def _json(self) -> str:
         return TypeAdapter(dict[str, Any]).dump_json(self.to_data()).decode()
 
     def to_data(self) -> dict[str, Any]:
         """The message as JSON-ready data, as `to_json` writes it."""
         data: dict[str, Any] = self.model_dump(mode="json")
+        for name, value in self:
+            if isinstance(value, ServerMessage):  # a message inside (`watching.run`), as sent
+                data[name] = value.to_data()
         for name in self.omit_if_none:
             if data.get(name) is None:
                 data.pop(name, None)
@@ -311,7 +365,9 @@ class Exit(ServerMessage):
     truncated: bool
     message: str | None = None
     id: str | int | None = None
-    omit_if_none = frozenset({"cpu_ms", "memory_peak_bytes", "message", "id"})
+    #: The run's recording, `/api/v1/recordings/<id>.cast`, when it was recorded.
+    recording: str | None = None
+    omit_if_none = frozenset({"cpu_ms", "memory_peak_bytes", "message", "id", "recording"})
 
 
 class ErrorMessage(ServerMessage):
@@ -324,6 +380,82 @@ class ErrorMessage(ServerMessage):
 
 class Pong(ServerMessage):
     type: Literal["pong"] = "pong"
+
+
+# -- live rooms (contract section 3) --
+
+
+class Shared(ServerMessage):
+    """To the presenter: its room is open (or taken back)."""
+
+    type: Literal["shared"] = "shared"
+    room: str
+    key: str
+    watch_url: str
+    #: When the room closes however busy (ISO 8601, UTC).
+    expires_at: str
+
+
+class Viewers(ServerMessage):
+    """To the presenter and the viewers: how many watch now."""
+
+    type: Literal["viewers"] = "viewers"
+    count: int
+
+
+class FileView(BaseModel):
+    name: str
+    content: str
+    encoding: Literal["utf8", "base64"] = "utf8"
+
+
+class RoomCode(ServerMessage):
+    """To the viewers: the presenter's editor content."""
+
+    type: Literal["code"] = "code"
+    language: str
+    code: str | None = None
+    files: list[FileView] | None = None
+    omit_if_none = frozenset({"code", "files"})
+
+
+class TerminalSize(ServerMessage):
+    """To the viewers: the presenter's terminal size."""
+
+    type: Literal["resize"] = "resize"
+    cols: int
+    rows: int
+
+
+class PresenterState(ServerMessage):
+    """To the viewers: the presenter dropped (the room waits for it) or came back."""
+
+    type: Literal["presenter"] = "presenter"
+    online: bool
+
+
+class Watching(ServerMessage):
+    """To a viewer: the room as it is now; a resync sends it again, then the replay."""
+
+    type: Literal["watching"] = "watching"
+    room: str
+    language: str | None
+    code: str | None = None
+    files: list[FileView] | None = None
+    viewers: int
+    #: The live run's `started`, or None between runs.
+    run: Started | None
+    cols: int
+    rows: int
+    presenter: bool
+    omit_if_none = frozenset({"code", "files"})
+
+
+class RoomClosed(ServerMessage):
+    """To the viewers: the room is over (`unshared`, `presenter_left`, `expired`, `server_shutdown`)."""
+
+    type: Literal["room_closed"] = "room_closed"
+    reason: str
 
 
 # -- REST bodies (contract §2); the OpenAPI document is generated from these --

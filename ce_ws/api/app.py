@@ -22,6 +22,7 @@ from ce_ws.api.appkeys import (
     METRICS,
     ORIGINS,
     REFUSALS,
+    ROOMS,
     RUNNER,
     SANDBOX,
     SETTINGS,
@@ -36,6 +37,7 @@ from ce_ws.languages import load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
 from ce_ws.origins import OriginPolicy
+from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import ClientConnections, RateLimiter
 from ce_ws.runs.runner import Runner
 from ce_ws.sandbox.base import Backend
@@ -70,6 +72,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app[METRICS] = metrics
     app[SANDBOX] = backend
     app[RUNNER] = runner
+    app[ROOMS] = RoomRegistry(settings.sharing)
     app[CONNECTIONS] = set()
     app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
     app[HTTP_REQUESTS] = ClientConnections(settings.capacity.max_http_per_client)
@@ -134,7 +137,8 @@ async def run_registry(app: web.Application) -> AsyncIterator[None]:
 
 
 async def end_runs_then_sockets(app: web.Application) -> None:
-    """At shutdown: every run gets its `exit` (bounded), then sockets close 1001."""
+    """At shutdown: every run gets its `exit` (bounded), rooms close, then sockets 1001."""
     await app[RUNNER].aclose(grace_s=app[SETTINGS].shutdown_grace_s)
+    await app[ROOMS].aclose()
     sockets = app[CONNECTIONS]
     await asyncio.gather(*(socket.going_away() for socket in list(sockets)))

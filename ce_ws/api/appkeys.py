@@ -11,6 +11,7 @@ from ce_ws.config import Settings
 from ce_ws.languages import LanguageTable
 from ce_ws.metrics import Metrics
 from ce_ws.origins import OriginPolicy
+from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import ClientConnections, RateLimiter
 from ce_ws.runs.runner import Runner
 from ce_ws.sandbox.base import Backend
@@ -29,6 +30,8 @@ ORIGINS = web.AppKey("origins", OriginPolicy)
 LANGUAGES = web.AppKey("languages", LanguageTable)
 #: The one way runs start, are found and end.
 RUNNER = web.AppKey("runner", Runner)
+#: The live rooms of this server (contract section 3).
+ROOMS = web.AppKey("rooms", RoomRegistry)
 #: Where runs get their boxes; started and closed by the app.
 SANDBOX = web.AppKey("sandbox", Backend)
 #: Open WebSockets per client, for the per-client connection cap.

@@ -15,6 +15,7 @@ from aiohttp import WSMessage, WSMsgType, web
 
 from ce_ws import __version__
 from ce_ws.api.auth import authorized
+from ce_ws.api.sharing import Sharing
 from ce_ws.config import Settings
 from ce_ws.errors import AlreadyRunning, CeError, NotRunning, RateLimited, Unauthorized
 from ce_ws.languages import LanguageTable
@@ -22,6 +23,7 @@ from ce_ws.protocol import (
     AckMessage,
     ClientMessage,
     CloseCode,
+    CodeMessage,
     EofMessage,
     ErrorMessage,
     Exit,
@@ -35,13 +37,19 @@ from ce_ws.protocol import (
     ResizeMessage,
     RunMessage,
     ServerMessage,
+    ShareMessage,
     SignalMessage,
     StdinMessage,
+    UnshareMessage,
+    UnwatchMessage,
+    WatchMessage,
     parse_client_message,
 )
+from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import TokenBucket, control_budget
 from ce_ws.runs.run import Terminal
 from ce_ws.runs.runner import Client, RunHandle, Runner
+from ce_ws.runs.tee import Tee
 from ce_ws.types import STDOUT, StreamId
 
 log = logging.getLogger(__name__)
@@ -74,7 +82,7 @@ class SocketClient:
     character split across chunks of one stream is never garbled).
     """
 
-    def __init__(self, ws: web.WebSocketResponse, *, text_output: bool, tty: bool) -> None:
+    def __init__(self, ws: web.WebSocketResponse, *, text_output: bool, tty: bool = True) -> None:
         self._ws = ws
         self._text_output = text_output
         self._tty = tty
@@ -129,6 +137,8 @@ class Connection:
         settings: Settings,
         languages: LanguageTable,
         runner: Runner,
+        rooms: RoomRegistry,
+        base_url: str,
     ) -> None:
         self._ws = ws
         self._client = client
@@ -139,6 +149,16 @@ class Connection:
         self._refusals = TokenBucket(settings.capacity.refusals_per_minute)
         self._control_budget = control_budget(settings.capacity)
         self._run: RunHandle | None = None
+        self._tee: Tee | None = None
+        self._sharing = Sharing(
+            ws,
+            client_key=client.key,
+            rooms=rooms,
+            settings=settings,
+            watch_base=base_url,
+            send=self._send,
+            viewer_sink=SocketClient(ws, text_output=False),
+        )
 
     async def serve(self) -> None:
         """The receive loop: the only place this socket is read."""
@@ -151,6 +171,7 @@ class Connection:
                     break
         finally:
             await self._stop_run()
+            await self._sharing.aclose()
 
     async def going_away(self) -> None:
         """Server shutdown (runs already ended by the Runner): close 1001."""
@@ -195,12 +216,15 @@ class Connection:
     async def _on_keys(self, data: bytes) -> None:
         """A binary frame: keystrokes for the active run."""
         try:
+            self._sharing.check_may_act()
             await self._active_run().feed_stdin(data)
         except CeError as exc:
             await self._refuse(exc)
 
     async def _dispatch(self, message: ClientMessage) -> None:
         """One parsed message to its handler; mypy checks every type is handled."""
+        if isinstance(message, _ACTING):
+            self._sharing.check_may_act()
         match message:
             case RunMessage():
                 await self._start_run(message)
@@ -212,6 +236,8 @@ class Connection:
                 run = self._active_run()
                 self._spend_control()
                 run.resize(message.cols, message.rows)
+                if self._tee is not None:
+                    self._tee.resize(message.cols, message.rows)
             case SignalMessage():
                 run = self._active_run()
                 if message.signal != "SIGKILL":  # a kill, however sent, is never refused
@@ -224,6 +250,19 @@ class Connection:
             case PingMessage():
                 self._spend_control()
                 await self._send(Pong())
+            case ShareMessage():
+                await self._sharing.share(message)
+            case CodeMessage():
+                self._spend_control()
+                await self._sharing.code(message)
+            case UnshareMessage():
+                await self._sharing.unshare()
+            case WatchMessage():
+                if self._run is not None and not self._run.ended:
+                    raise AlreadyRunning("a run is active on this connection; end it first")
+                self._sharing.watch(message)
+            case UnwatchMessage():
+                self._sharing.unwatch()
             case _:
                 assert_never(message)
 
@@ -274,21 +313,43 @@ class Connection:
             await self._ws.close(code=CloseCode.POLICY, message=b"unauthorized")
             return
         self._authorized = True
+        self._end_tee()
+        tee = Tee(
+            SocketClient(
+                self._ws, text_output=message.output == "text", tty=message.tty is not False
+            ),
+            self._sharing.taps(),
+            recording=None,
+        )
+        if message.tty is not False:
+            tee.resize(message.tty.cols, message.tty.rows)
         # The previous run may still be removing its container: the Runner
         # tracks it until it is gone.
         self._run = self._runner.start(
             message,
-            owner=SocketClient(
-                self._ws, text_output=message.output == "text", tty=message.tty is not False
-            ),
+            owner=tee,
             client=self._client,
             terminal=_terminal(message),
         )
+        self._tee = tee
 
     async def _stop_run(self) -> None:
         """The client left (or is closed): end its run now."""
         if self._run is not None:
             await self._run.cancel()
+        self._end_tee()
+
+    def _end_tee(self) -> None:
+        """The last run's taps hear it is over (its `exit`, if they missed it)."""
+        if self._tee is not None and self._run is not None:
+            self._tee.ended(self._run.exit)
+            self._tee = None
+
+
+#: What a watching connection may not send: it would run, type or signal.
+_ACTING = (
+    RunMessage, StdinMessage, EofMessage, ResizeMessage, SignalMessage, KillMessage, AckMessage
+)  # fmt: skip
 
 
 def _terminal(message: RunMessage) -> Terminal:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, LANGUAGES, RUNNER, SETTINGS
+from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, LANGUAGES, ROOMS, RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.api.connection import Connection
 from ce_ws.api.guards import require_own_origin
 from ce_ws.errors import RateLimited
+from ce_ws.origins import public_base_url
 from ce_ws.protocol import SUBPROTOCOL, CloseCode, ErrorMessage
 from ce_ws.runs.runner import Client
 
@@ -38,6 +39,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         settings=settings,
         languages=app[LANGUAGES],
         runner=app[RUNNER],
+        rooms=app[ROOMS],
+        base_url=public_base_url(settings.public_url, host_header=request.headers.get(hdrs.HOST)),
     )
     app[CONNECTIONS].add(connection)
     try:

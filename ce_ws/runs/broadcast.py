@@ -2,12 +2,14 @@
 
 The owner (the socket or REST call that started the run) is awaited for every
 frame, so its pace is the program's pace: that is the backpressure the
-contract promises. Every other subscriber (a room's viewer, a recorder) gets
-its own bounded queue and sender task. Publishing never waits for a viewer:
+contract promises. Every other subscriber (a room's viewer) gets its own
+bounded queue and sender task, held by a `Fanout`. Publishing never waits
+for a viewer:
 
-- a viewer whose queue passes its byte bound is *resynced*: its queue is
-  dropped and replaced by one replay (a terminal reset and the recent output),
-  which redraws its screen once it catches up;
+- a viewer whose queue passes its byte bound (output and control messages
+  alike) is *resynced*: its queue is dropped and replaced by one replay (the
+  fan-out's greeting, a terminal reset and the recent output), which redraws
+  its screen once it catches up;
 - a viewer resynced too often in a row, or stuck in one send for longer than
   its stall limit, is *dropped*: its `on_drop` says why (a room closes it 1013).
 
@@ -21,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -90,6 +92,13 @@ class ReplayBuffer:
 
 
 _Item = ServerMessage | tuple[bytes, StreamId]
+#: What redraws a viewer's screen: the items a resync queues.
+Replay = Callable[[], Sequence[_Item]]
+
+
+def _weight(item: _Item) -> int:
+    """Bytes an item holds in a queue: output as is, a message as its JSON (cached)."""
+    return len(item[0]) if isinstance(item, tuple) else len(item.to_json())
 
 
 class Viewer:
@@ -100,7 +109,7 @@ class Viewer:
         sink: Subscriber,
         *,
         bounds: ViewerBounds,
-        replay: Callable[[], bytes],
+        replay: Replay,
         on_drop: Callable[[str], None],
     ) -> None:
         self._sink = sink
@@ -123,8 +132,8 @@ class Viewer:
         """Queue one item; never waits (a viewer too far behind is resynced)."""
         if self.dropped is not None or self._closing:
             return
-        size = len(item[0]) if isinstance(item, tuple) else 0
-        if isinstance(item, tuple) and self._queued_bytes + size > self._bounds.queue_bytes:
+        size = _weight(item)
+        if self._queued_bytes + size > self._bounds.queue_bytes:
             self._resync()
             return
         self._queue.append(item)
@@ -135,7 +144,9 @@ class Viewer:
         """Redraw from the replay buffer: on joining, or when asked."""
         self._queue.clear()
         self._queued_bytes = 0
-        self._queue.append((self._replay(), STDOUT))
+        for item in self._replay():
+            self._queue.append(item)
+            self._queued_bytes += _weight(item)
         self._ready.set()
 
     def _resync(self) -> None:
@@ -175,8 +186,7 @@ class Viewer:
                 await self._ready.wait()
                 continue
             item = self._queue.popleft()
-            if isinstance(item, tuple):
-                self._queued_bytes -= len(item[0])
+            self._queued_bytes -= _weight(item)
             try:
                 async with asyncio.timeout(self._bounds.stall_s):
                     await self._send(item)
@@ -196,20 +206,42 @@ class Viewer:
             await self._sink.send(item)
 
 
-class Broadcast:
-    """The run's output fan-out; the run publishes, subscribers attach and detach."""
+class Fanout:
+    """Bounded viewers and the replay that redraws their screens; publishing never waits.
+
+    `greeting` gives the messages that open every replay (a room's current
+    state), so a resynced viewer redraws all it shows, not only the terminal.
+    """
 
     def __init__(
-        self, owner: Subscriber, *, replay_bytes: int, bounds: ViewerBounds | None = None
+        self,
+        *,
+        replay_bytes: int,
+        bounds: ViewerBounds | None = None,
+        greeting: Callable[[], list[ServerMessage]] | None = None,
     ) -> None:
-        self.owner = owner
         self._bounds = bounds or ViewerBounds()
+        self._replay_bytes = replay_bytes
         self._buffer = ReplayBuffer(replay_bytes)
+        self._greeting = greeting
+        #: Whether the replay redraws a terminal (else it is the greeting alone).
+        self.replays_output = True
         self._viewers: set[Viewer] = set()
 
     @property
     def viewers(self) -> int:
         return len(self._viewers)
+
+    def replay(self) -> list[_Item]:
+        """The greeting, then a terminal reset and the recent output."""
+        items: list[_Item] = list(self._greeting()) if self._greeting else []
+        if self.replays_output:
+            items.append((self._buffer.replay(), STDOUT))
+        return items
+
+    def clear_replay(self) -> None:
+        """A new screen (a new run): forget the old output."""
+        self._buffer = ReplayBuffer(self._replay_bytes)
 
     def attach(self, sink: Subscriber, *, on_drop: Callable[[str], None]) -> Viewer:
         """Add a viewer; it starts with a replay of the current screen."""
@@ -218,7 +250,7 @@ class Broadcast:
             self._viewers.discard(viewer)
             on_drop(why)
 
-        viewer = Viewer(sink, bounds=self._bounds, replay=self._buffer.replay, on_drop=dropped)
+        viewer = Viewer(sink, bounds=self._bounds, replay=self.replay, on_drop=dropped)
         self._viewers.add(viewer)
         viewer.resync()
         return viewer
@@ -229,20 +261,54 @@ class Broadcast:
             self._viewers.discard(viewer)
             viewer.drop("detached")
 
-    async def message(self, message: ServerMessage) -> None:
-        """A control message: queued for each viewer, then sent to the owner."""
+    def message(self, message: ServerMessage) -> None:
+        """Queue a control message for each viewer."""
         for viewer in list(self._viewers):
             viewer.put(message)
+
+    def output(self, data: bytes, stream: StreamId) -> None:
+        """Keep output for replays and queue it for each viewer."""
+        self._buffer.add(data)
+        for viewer in list(self._viewers):
+            viewer.put((data, stream))
+
+    async def aclose(self, timeout_s: float = 1.0) -> None:
+        """Let viewers take what is queued (bounded), then stop them."""
+        viewers, self._viewers = list(self._viewers), set()
+        await asyncio.gather(*(viewer.aclose(timeout_s) for viewer in viewers))
+
+
+class Broadcast:
+    """The run's output: its owner awaited, its viewers fanned out beside it."""
+
+    def __init__(
+        self, owner: Subscriber, *, replay_bytes: int, bounds: ViewerBounds | None = None
+    ) -> None:
+        self.owner = owner
+        self._fanout = Fanout(replay_bytes=replay_bytes, bounds=bounds)
+
+    @property
+    def viewers(self) -> int:
+        return self._fanout.viewers
+
+    def attach(self, sink: Subscriber, *, on_drop: Callable[[str], None]) -> Viewer:
+        """Add a viewer; it starts with a replay of the current screen."""
+        return self._fanout.attach(sink, on_drop=on_drop)
+
+    def detach(self, viewer: Viewer) -> None:
+        """Remove a viewer (idempotent); what it had queued is dropped."""
+        self._fanout.detach(viewer)
+
+    async def message(self, message: ServerMessage) -> None:
+        """A control message: queued for each viewer, then sent to the owner."""
+        self._fanout.message(message)
         await self.owner.send(message)
 
     async def output(self, data: bytes, stream: StreamId) -> None:
         """Output: kept for replays, queued for each viewer, then awaited by the owner."""
-        self._buffer.add(data)
-        for viewer in list(self._viewers):
-            viewer.put((data, stream))
+        self._fanout.output(data, stream)
         await self.owner.send_output(data, stream)
 
     async def aclose(self, timeout_s: float = 1.0) -> None:
         """After the run: let viewers take what is queued (bounded), then stop them."""
-        viewers, self._viewers = list(self._viewers), set()
-        await asyncio.gather(*(viewer.aclose(timeout_s) for viewer in viewers))
+        await self._fanout.aclose(timeout_s)

@@ -95,6 +95,11 @@ class RunHandle:
     def ack(self, count: int) -> None:
         self._run.ack(count)
 
+    @property
+    def exit(self) -> Exit | None:
+        """The run's `exit` once decided (also when its client went away and got none)."""
+        return self._run.exit
+
     async def outcome(self) -> Exit:
         """The run's `exit` as soon as it is decided (its box may still be being removed).
 

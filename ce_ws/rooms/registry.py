@@ -1,0 +1,73 @@
+"""The rooms of this server: opened within their limits, found by id, taken back by key."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+
+from ce_ws.config import SharingSettings
+from ce_ws.errors import Busy, RateLimited, UnknownRoom
+from ce_ws.rooms.room import Presenter, Room, RoomState
+
+#: Random bytes in a room's public id (128 bits, as the contract asks) and in its key.
+ROOM_ID_BYTES = 16
+ROOM_KEY_BYTES = 32
+
+
+class RoomRegistry:
+    """Every open (or waiting) room, by its public id."""
+
+    def __init__(self, settings: SharingSettings) -> None:
+        self._settings = settings
+        self._rooms: dict[str, Room] = {}
+        self._closing = False
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def open(self, *, client_key: str, presenter: Presenter) -> Room:
+        """A new room for `presenter`; raises `Busy` or `RateLimited` beyond the limits."""
+        if self._closing:
+            raise Busy("the server is shutting down; try again later")
+        if len(self._rooms) >= self._settings.max_rooms:
+            raise Busy(f"the server has its {self._settings.max_rooms} rooms open; try again later")
+        held = sum(1 for room in self._rooms.values() if room.client_key == client_key)
+        if held >= self._settings.rooms_per_client:
+            raise RateLimited(f"this client already holds {held} rooms; close one (unshare) first")
+        room = Room(
+            room_id=secrets.token_urlsafe(ROOM_ID_BYTES),
+            key=secrets.token_urlsafe(ROOM_KEY_BYTES),
+            client_key=client_key,
+            settings=self._settings,
+            presenter=presenter,
+            on_closed=self._forget,
+        )
+        self._rooms[room.room_id] = room
+        return room
+
+    def find(self, room_id: str) -> Room:
+        """The open room with this id; raises `UnknownRoom`."""
+        room = self._rooms.get(room_id)
+        if room is None or room.state is RoomState.CLOSED:
+            raise UnknownRoom("no open room has this id; check the link, or the room has ended")
+        return room
+
+    def take_back(self, room_id: str, key: str, presenter: Presenter) -> Room:
+        """The room whose `key` this is, now presented by `presenter`; raises `UnknownRoom`."""
+        room = self._rooms.get(room_id)
+        # A wrong key reads as no room: the id alone (which viewers know) proves nothing.
+        if room is None or not hmac.compare_digest(room.key.encode(), key.encode()):
+            raise UnknownRoom("no room to take back with this id and key; share a new one")
+        room.take_back(presenter)
+        return room
+
+    async def aclose(self) -> None:
+        """At shutdown: every room closes (`server_shutdown`); no new one opens."""
+        self._closing = True
+        await asyncio.gather(
+            *(room.close("server_shutdown") for room in list(self._rooms.values()))
+        )
+
+    def _forget(self, room: Room) -> None:
+        self._rooms.pop(room.room_id, None)
