@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -127,11 +128,19 @@ class RunRequest(_Inbound):
         return files
 
 
+def _no_terminal(value: Any) -> Any:
+    """`tty: false` asks for no terminal; `null` is no size either way, so it is refused."""
+    if value is None:
+        raise ValueError("tty is {cols, rows} or false")
+    return None if value is False else value
+
+
 class RunMessage(RunRequest):
     type: Literal["run"]
-    #: The terminal's size, or False for none: pipes, stdout and stderr kept
-    #: apart (each binary frame then starts with its `OutputStream` byte).
-    tty: TtySize | Literal[False] = Field(default_factory=TtySize)
+    #: The terminal's size; `false` on the wire (None here) for none: pipes,
+    #: stdout and stderr kept apart (each binary frame then starts with its
+    #: `OutputStream` byte).
+    tty: Annotated[TtySize | None, BeforeValidator(_no_terminal)] = Field(default_factory=TtySize)
     output: Literal["binary", "text"] = "binary"
     flow_control: bool = False
     #: Record the run (asciicast v2); unset: recorded when the connection shares a room.

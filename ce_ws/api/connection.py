@@ -316,12 +316,12 @@ class Connection:
         self._end_tee()
         tee = Tee(
             SocketClient(
-                self._ws, text_output=message.output == "text", tty=message.tty is not False
+                self._ws, text_output=message.output == "text", tty=message.tty is not None
             ),
             self._sharing.taps(),
             recording=None,
         )
-        if message.tty is not False:
+        if message.tty is not None:
             tee.resize(message.tty.cols, message.tty.rows)
         # The previous run may still be removing its container: the Runner
         # tracks it until it is gone.
@@ -354,6 +354,6 @@ _ACTING = (
 
 def _terminal(message: RunMessage) -> Terminal:
     """The run's terminal; without a TTY, stdin stays open until `eof`."""
-    if message.tty is False:
+    if message.tty is None:
         return Terminal(tty=False, open_input=True, flow_control=message.flow_control)
     return Terminal(cols=message.tty.cols, rows=message.tty.rows, flow_control=message.flow_control)

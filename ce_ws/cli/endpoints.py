@@ -48,19 +48,23 @@ class RoomAddress:
 def room_address(text: str) -> RoomAddress:
     """The server and room of a room's viewer URL (the presenter's `watch_url`).
 
-    The room is its `room` (or `watch`) parameter, in the query or the
-    fragment, else the URL's last path segment; the server is the URL's
-    origin.
+    `http://host:8080/watch/ROOM` (below a prefix too: `/ce/watch/ROOM`), or
+    a page with a `room` parameter in its query or fragment (the server is
+    then the page's origin).
     """
     url = URL(text)
     if url.scheme not in _HTTP_SCHEMES or not url.host:
         raise BadAddress(f"{text!r} is not a room address like http://host:8080/watch/ROOM")
     fragment = URL(f"?{url.fragment}").query if url.fragment else {}
-    for parameters in (url.query, fragment):
-        for name in ("room", "watch"):
-            if parameters.get(name):
-                return RoomAddress(server_url(str(url.origin())), parameters[name])
     segments = [segment for segment in url.path.split("/") if segment]
-    if not segments:
-        raise BadAddress(f"{text!r} names no room; copy the whole viewer URL")
-    return RoomAddress(server_url(str(url.origin())), segments[-1])
+    for parameters in (url.query, fragment):
+        if parameters.get("room"):
+            return RoomAddress(_below(url, []), parameters["room"])
+    if len(segments) >= 2 and segments[-2] == "watch":
+        return RoomAddress(_below(url, segments[:-2]), segments[-1])
+    raise BadAddress(f"{text!r} names no room; copy the whole viewer URL")
+
+
+def _below(url: URL, segments: list[str]) -> URL:
+    """The server at `url`'s origin, below the path `segments`."""
+    return server_url(str(url.origin().with_path("/".join(["", *segments]))))

@@ -67,15 +67,11 @@ class RoomViewer:
 
     def _on_message(self, message: dict[str, Any]) -> Ending | None:
         match message.get("type"):
-            case "watching":
+            case "watching" if not self._watching:  # again on a resync: say it once
                 self._watching = True
-                self._notice(
-                    f"watching room {self._room} ({message.get('viewers', 1)} watching); Ctrl-C leaves"
-                )
+                self._notice(f"watching room {self._room}; Ctrl-C leaves")
                 if message.get("run"):
-                    self._notice(
-                        f"a {message['run'].get('language', '')} run is live".replace("a  ", "a ")
-                    )
+                    self._notice("a run is live: its screen so far follows")
             case "started":
                 self._notice(f"the presenter started a {message.get('language', '')} run")
             case "exit":
@@ -84,6 +80,11 @@ class RoomViewer:
                     self._notice(f"the run ended: {ending.why or f'exit status {ending.code}'}")
             case "resize":
                 self._on_resize(message)
+            case "presenter":
+                online = message.get("online")
+                self._notice(
+                    "the presenter is back" if online else "the presenter dropped; the room waits"
+                )
             case "room_closed":
                 return Ending(
                     0, f"the room was closed ({message.get('reason', 'by the presenter')})"

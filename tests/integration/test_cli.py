@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import free_port
 from tests.integration.cli_process import CuttableProxy, PtyCe, ce_pipes
 from tests.integration.server_process import ServerProcess, server_process
+from tests.integration.terminal import TermClient
 
 # Small limits, so each status is reached quickly; no warm pool, so no
 # container outlives a test.
@@ -251,3 +252,40 @@ def test_languages_lists_the_servers_languages(server: ServerProcess) -> None:
     rows = [line.split() for line in done.stdout.decode().splitlines()]
     assert rows[0][0] == "LANGUAGE"
     assert ["python", "3.11.2", "py,", "python3", ".py"] in rows
+
+
+# -- ce watch -----------------------------------------------------------------
+
+_PRESENTS = 'print("screen-one")\nname = input("name? ")\nprint(f"hello {name}!")\n'
+
+
+async def test_watch_follows_a_live_room_read_only(
+    server: ServerProcess, on_terminal: list[PtyCe]
+) -> None:
+    async with TermClient.connect_url(server.ws_url) as presenter:
+        await presenter.send(type="share")
+        shared = await presenter.next_message("shared")
+        started = await presenter.run("python", _PRESENTS)
+        assert started["type"] == "started", started
+        await presenter.expect(b"name? ")
+        # A late joiner: the replay redraws what was on the screen before it came.
+        ce = start(on_terminal, "watch", shared["watch_url"], server=server.url)
+        ce.expect(b"watching room")
+        ce.expect(b"name? ")
+        assert b"screen-one" in ce.screen
+        ce.type(b"typed by the viewer\r")  # read-only: this goes nowhere
+        await presenter.keys("Ada\r")
+        ce.expect(b"hello Ada!")
+        assert b"typed by the viewer" not in presenter.output
+        ce.expect(b"the run ended: exit status 0")
+        await presenter.wait_exit()
+        await presenter.send(type="unshare")
+        assert ce.wait() == 0
+    assert b"ce: the room was closed (unshared)" in ce.screen
+    assert ce.stty() == ce.settings_before
+
+
+def test_watch_an_unknown_room_is_69(server: ServerProcess) -> None:
+    done = ce_pipes("watch", f"{server.url}/watch/no-such-room", server=server.url)
+    assert done.returncode == 69
+    assert b"ce: cannot watch no-such-room" in done.stderr
