@@ -168,9 +168,16 @@ def test_the_terminal_is_restored_after_an_exception() -> None:
     master, slave = pty.openpty()
     try:
         before = termios.tcgetattr(slave)
-        with pytest.raises(ZeroDivisionError), raw_terminal(slave):
-            assert termios.tcgetattr(slave) != before  # raw while inside
-            _ = 1 / 0
+        inside: list[Any] = []
+
+        def fail_while_raw() -> None:
+            with raw_terminal(slave):
+                inside.append(termios.tcgetattr(slave))
+                raise ZeroDivisionError
+
+        with pytest.raises(ZeroDivisionError):
+            fail_while_raw()
+        assert inside != [before]  # raw while inside
         assert termios.tcgetattr(slave) == before
     finally:
         os.close(master)
