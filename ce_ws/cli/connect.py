@@ -8,6 +8,7 @@ path, an HTTP refusal of the upgrade, no answer in time) becomes
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -98,6 +99,8 @@ def _http_refusal(url: URL, status: int, reason: str) -> Ending:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "no answer in time"
-    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error is not None:
-        return exc.os_error.strerror or str(exc.os_error)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "no such host"
+    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.errno:
+        return os.strerror(exc.os_error.errno).lower()  # "connection refused"
     return str(exc) or type(exc).__name__

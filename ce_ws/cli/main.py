@@ -135,10 +135,10 @@ async def _list_languages(server: URL, token: str | None) -> Ending:
         )
         for language in languages
     ]
-    widths = [max(len(row[column]) for row in [*rows, _HEADER]) for column in range(3)]
+    widths = [max(len(row[column]) for row in [*rows, _HEADER]) for column in range(len(_HEADER))]
     for row in [_HEADER, *rows]:
         print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[3]
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
     return Ending(0)
 

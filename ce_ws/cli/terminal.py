@@ -50,3 +50,22 @@ def raw_terminal(fd: int) -> Iterator[None]:
         # TCSADRAIN: what the program printed last is written before the
         # settings change back, so it is not mangled.
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+@contextlib.contextmanager
+def keys_unechoed(fd: int) -> Iterator[None]:
+    """Keys typed on `fd` are neither shown nor kept, Ctrl-C still works (a viewer's terminal).
+
+    Without a terminal on `fd` this does nothing.
+    """
+    if not is_terminal(fd):
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+    quiet = termios.tcgetattr(fd)
+    quiet[3] &= ~(termios.ECHO | termios.ICANON)  # lflags; ISIG stays on
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)

@@ -19,7 +19,7 @@ from yarl import URL
 from ce_ws.cli.connect import open_socket
 from ce_ws.cli.outcome import EX_UNAVAILABLE, Ending, lost_ending, run_ending
 from ce_ws.cli.output import OutputSink, write_all
-from ce_ws.cli.terminal import window_size
+from ce_ws.cli.terminal import keys_unechoed, window_size
 from ce_ws.protocol import Exit
 
 EX_LEFT = 130  # 128 + SIGINT: the viewer left with Ctrl-C
@@ -115,4 +115,5 @@ class RoomViewer:
 async def watch_room(server: URL, room: str, token: str | None) -> Ending:
     """Follow `room` on `server` read-only until it closes or we leave."""
     async with open_socket(server, token) as ws:
-        return await RoomViewer(ws, room).follow()
+        with keys_unechoed(0):  # what we type would only garble the presenter's screen
+            return await RoomViewer(ws, room).follow()

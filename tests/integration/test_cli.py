@@ -277,11 +277,27 @@ async def test_watch_follows_a_live_room_read_only(
         await presenter.keys("Ada\r")
         ce.expect(b"hello Ada!")
         assert b"typed by the viewer" not in presenter.output
+        assert b"typed by the viewer" not in ce.screen  # not even echoed
         ce.expect(b"the run ended: exit status 0")
         await presenter.wait_exit()
         await presenter.send(type="unshare")
         assert ce.wait() == 0
     assert b"ce: the room was closed (unshared)" in ce.screen
+    assert ce.stty() == ce.settings_before
+
+
+async def test_ctrl_c_leaves_a_room_with_130(
+    server: ServerProcess, on_terminal: list[PtyCe]
+) -> None:
+    async with TermClient.connect_url(server.ws_url) as presenter:
+        await presenter.send(type="share")
+        shared = await presenter.next_message("shared")
+        ce = start(on_terminal, "watch", shared["watch_url"], server=server.url)
+        ce.expect(b"watching room")
+        ce.type(b"\x03")
+        assert ce.wait() == 130
+        assert (await presenter.next_message("viewers"))["count"] == 1
+        assert (await presenter.next_message("viewers"))["count"] == 0
     assert ce.stty() == ce.settings_before
 
 
