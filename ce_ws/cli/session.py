@@ -35,7 +35,7 @@ from ce_ws.cli.outcome import (
 from ce_ws.cli.output import OutputSink, write_all
 from ce_ws.cli.settings import KILL_WAIT_S
 from ce_ws.cli.terminal import raw_terminal, window_size
-from ce_ws.protocol import ErrorMessage, Exit
+from ce_ws.protocol import CloseCode, ErrorMessage, Exit
 
 #: Ctrl-\ on a raw terminal: `ce`'s own way out (the program never sees it).
 QUIT_KEY = b"\x1c"
@@ -129,10 +129,10 @@ class RunSession:
                 self._group = group
                 with self._signal_handlers():
                     size = window_size(self._stdout_fd) if self._tty else None
-                    await self._ws.send_str(json.dumps(request.message(size)))
+                    await self._send(request.message(size))  # a refusal comes as a close
                     ending = await self._receive()
                 # The pump, a pending kill: nothing we send matters any more.
-                for task in self._tasks:
+                for task in list(self._tasks):
                     task.cancel()
             return ending
 
@@ -140,16 +140,19 @@ class RunSession:
 
     async def _receive(self) -> Ending:
         """Every frame until the run's `exit` (or the socket's end)."""
-        async for frame in self._ws:
+        while True:
+            frame = await self._ws.receive()
             if frame.type is aiohttp.WSMsgType.BINARY:
                 self._write_output(frame.data)
             elif frame.type is aiohttp.WSMsgType.TEXT:
                 ending = self._on_message(json.loads(frame.data))
                 if ending is not None:
                     return ending
+            elif frame.type is not aiohttp.WSMsgType.PONG:
+                break  # closed, closing or failed
         if self._stop is not None:  # we stopped it, and its `exit` never came
             return Ending(EX_KILLED if self._stop.code is None else self._stop.code, self._stop.why)
-        return lost_ending(_close_reason(self._ws))
+        return lost_ending(close_reason(self._ws, frame))
 
     def _on_message(self, message: dict[str, Any]) -> Ending | None:
         """A control message; returns the ending once there is one."""
@@ -269,11 +272,21 @@ class RunSession:
             write_all(self.output.notice_fd(), f"{prefix}ce: {text}{newline}".encode())
 
 
-def _close_reason(ws: aiohttp.ClientWebSocketResponse) -> str:
-    """Why the socket ended, in words."""
+#: What a close code from the server means to the user (protocol.md section 1).
+_CLOSE_MEANINGS: dict[int, str] = {
+    CloseCode.GOING_AWAY: "the server is shutting down",
+    CloseCode.POLICY: "the server refused this client",
+    CloseCode.TOO_BIG: "a message was over the server's size limit",
+    CloseCode.INTERNAL: "the server failed",
+    CloseCode.TRY_AGAIN_LATER: "the server is overloaded; try again later",
+}
+
+
+def close_reason(ws: aiohttp.ClientWebSocketResponse, frame: aiohttp.WSMessage) -> str:
+    """Why the socket ended, in words (with the server's own reason, if it gave one)."""
     code = ws.close_code
-    if code is None:
+    if code is None or code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE:
         return "the connection dropped"
-    exception = ws.exception()
-    detail = f": {exception}" if exception else ""
-    return f"closed with code {code}{detail}"
+    said = frame.extra if frame.type is aiohttp.WSMsgType.CLOSE and frame.extra else None
+    meaning = _CLOSE_MEANINGS.get(code, f"closed with code {code}")
+    return f"{meaning}: {said}" if said else meaning

@@ -143,6 +143,16 @@ def test_the_server_gone_ends_ce_with_69_and_restores_the_terminal(
     assert ce.stty() == ce.settings_before
 
 
+def test_a_server_shutting_down_ends_ce_with_69(on_terminal: list[PtyCe], tmp_path: Path) -> None:
+    with server_process(CE_POOL__ENABLED="false") as own:
+        ce = start(on_terminal, "run", write(tmp_path, _WAITS), server=own.url)
+        ce.expect(b"waiting")
+        own.process.send_signal(signal.SIGTERM)
+        assert ce.wait() == 69
+    assert b"ce: the server could not run the program: the server is shutting down" in ce.screen
+    assert ce.stty() == ce.settings_before
+
+
 def test_a_signal_to_ce_stops_the_run_and_restores_the_terminal(
     server: ServerProcess, on_terminal: list[PtyCe], tmp_path: Path
 ) -> None:
