@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pty
+import subprocess
+import sys
 import termios
 import tomllib
 from pathlib import Path
@@ -188,3 +190,13 @@ def test_pip_install_gives_the_ce_command() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, function = scripts["ce"].partition(":")
     assert module == cli_main.__name__ and getattr(cli_main, function) is cli_main.main
+
+
+def test_the_ce_command_is_a_client_not_a_layer_of_the_server() -> None:
+    check = (
+        "import sys, ce_ws.cli.main;"
+        " loaded = [m for m in sys.modules if m.startswith(('ce_ws.runs', 'ce_ws.sandbox', 'ce_ws.api', 'aiodocker'))];"
+        " assert not loaded, loaded"
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
