@@ -9,15 +9,22 @@ messages to our stderr, so `ce run x.py > out 2> err` keeps them apart.
 from __future__ import annotations
 
 import os
+import select
 
 from ce_ws.protocol import OutputStream
 
 
 def write_all(fd: int, data: bytes) -> None:
-    """Write every byte (a pipe or terminal may take a write in parts)."""
+    """Write every byte (a pipe or terminal may take a write in parts).
+
+    A descriptor another program left non-blocking is waited on, not failed.
+    """
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
 
 
 class OutputSink:

@@ -1,8 +1,9 @@
 """One run over the WebSocket: our keys or pipe in, its output out, one `Ending`.
 
 The receive loop is the only reader of the socket. Beside it, in one
-TaskGroup, the input pump sends what we read (from `started` on) and the
-signal handlers send `resize`, `signal` and `kill`. Whatever stops the run
+TaskGroup, the input reader fills a bounded queue from the `run` on, the
+input sender empties it into the socket from `started` on, and the signal
+handlers send `resize`, `signal` and `kill`. Whatever stops the run
 from our side (Ctrl-\\, a signal to `ce`, our stdout gone) records its
 `Ending` first and then sends `kill`; the run's `exit` then ends the loop,
 or the socket is closed after `KILL_WAIT_S` if it never comes.
@@ -41,6 +42,9 @@ from ce_ws.protocol import CloseCode, ErrorMessage, Exit
 QUIT_KEY = b"\x1c"
 _QUIT_WHY = "stopped with Ctrl-\\: the run was killed"
 _READ_CHUNK = 64 * 1024
+_END_OF_INPUT = b""
+_TTY_QUEUE_CHUNKS = 4096
+_PIPE_QUEUE_CHUNKS = 4
 #: Signals to `ce` that end the run (and `ce`, with 128 + N).
 _STOPPING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -116,6 +120,11 @@ class RunSession:
         self._stdout_fd = stdout_fd
         self.output = OutputSink(tty=tty, stdout_fd=stdout_fd, stderr_fd=stderr_fd)
         self._started = False
+        # Keys are small and few (and must be read to see a Ctrl-\ while the run
+        # waits for a slot); pipe chunks are large: only a few wait.
+        self._input: asyncio.Queue[bytes] = asyncio.Queue(
+            _TTY_QUEUE_CHUNKS if tty else _PIPE_QUEUE_CHUNKS
+        )
         self._stop: _Stop | None = None
         self._group: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -130,6 +139,7 @@ class RunSession:
                 with self._signal_handlers():
                     size = window_size(self._stdout_fd) if self._tty else None
                     await self._send(request.message(size))  # a refusal comes as a close
+                    self._spawn(self._read_input())
                     ending = await self._receive()
                 # The pump, a pending kill: nothing we send matters any more.
                 for task in list(self._tasks):
@@ -161,7 +171,7 @@ class RunSession:
                 self.notice(f"waiting for a free slot (position {message.get('position')})")
             case "started":
                 self._started = True
-                self._spawn(self._pump_input())
+                self._spawn(self._send_input())
             case "exit":
                 return self._on_exit(message)
             case "error":
@@ -192,15 +202,24 @@ class RunSession:
 
     # -- what we send --------------------------------------------------------
 
-    async def _pump_input(self) -> None:
-        """Our stdin to the program, from `started` to its end (then `eof` for pipes)."""
+    async def _read_input(self) -> None:
+        """Our stdin into the input queue, from the `run` on (Ctrl-\\ works while queued).
+
+        The queue is bounded: a pipe is read only as fast as the program takes it.
+        """
         while data := await read_chunk(self._stdin_fd):
             if self._tty and QUIT_KEY in data:
-                await self._send_bytes(data.split(QUIT_KEY, 1)[0])
+                await self._input.put(data.split(QUIT_KEY, 1)[0])
                 self.stop(None, _QUIT_WHY)
                 return
+            await self._input.put(data)
+        await self._input.put(_END_OF_INPUT)
+
+    async def _send_input(self) -> None:
+        """The input queue to the program, from `started` (then `eof` for pipes)."""
+        while (data := await self._input.get()) is not _END_OF_INPUT:
             await self._send_bytes(data)
-        if not self._tty:
+        if not self._tty:  # a terminal's end of input is the Ctrl-D the program read
             await self._send({"type": "eof"})
 
     def stop(self, code: int | None, why: str | None) -> None:
@@ -212,8 +231,11 @@ class RunSession:
 
     async def _kill(self) -> None:
         await self._send({"type": "kill"})
-        await asyncio.sleep(KILL_WAIT_S)
-        await self._ws.close()  # no `exit` came back: stop waiting for it
+        # A run still in line is cancelled without an `exit`; a started one
+        # sends its `exit`, unless the server is gone: stop waiting then.
+        if self._started:
+            await asyncio.sleep(KILL_WAIT_S)
+        await self._ws.close()
 
     async def _send(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(ConnectionError):

@@ -131,6 +131,22 @@ def test_ctrl_backslash_stops_the_run_and_restores_the_terminal(
     assert ce.stty() == ce.settings_before
 
 
+def test_ctrl_backslash_works_while_the_run_waits_for_a_slot(
+    on_terminal: list[PtyCe], tmp_path: Path
+) -> None:
+    with server_process(CE_POOL__ENABLED="false", CE_CAPACITY__MAX_RUNS="1") as full:
+        first = start(on_terminal, "run", write(tmp_path, _WAITS), server=full.url)
+        first.expect(b"waiting")
+        second = start(on_terminal, "run", write(tmp_path, _WAITS), server=full.url)
+        second.expect(b"ce: waiting for a free slot (position 1)")
+        second.type(b"typed while queued \x1c")
+        assert second.wait() == 137
+        assert b"ce: stopped with Ctrl-\\" in second.screen
+        assert second.stty() == second.settings_before
+        first.type(b"\x1c")
+        assert first.wait() == 137
+
+
 def test_the_server_gone_ends_ce_with_69_and_restores_the_terminal(
     server: ServerProcess, on_terminal: list[PtyCe], tmp_path: Path
 ) -> None:
