@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+from pydantic import TypeAdapter, ValidationError
 from yarl import URL
 
 from ce_ws.cli.endpoints import LANGUAGES_PATH, rest_url, ws_url
@@ -61,11 +62,12 @@ async def open_socket(
 async def fetch_languages(server: URL, token: str | None) -> list[LanguageInfo]:
     """`GET /api/v1/languages`: the server's languages."""
     data = await _get_json(rest_url(server, LANGUAGES_PATH), token)
-    if not isinstance(data, list):
+    try:
+        return TypeAdapter(list[LanguageInfo]).validate_python(data)
+    except ValidationError as exc:
         raise Unavailable(
             Ending(EX_UNAVAILABLE, f"{server} answered something that is not a language list")
-        )
-    return [LanguageInfo.model_validate(entry) for entry in data]
+        ) from exc
 
 
 async def _get_json(url: URL, token: str | None) -> Any:

@@ -64,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = ClientSettings()
+    except (ValidationError, SettingsError) as exc:
+        print(f"ce: CE_SERVER or CE_TOKEN cannot be used: {exc}", file=sys.stderr)
+        return EX_USAGE
+    try:
         ending = asyncio.run(_command(args, settings))
-    except (UsageError, BadAddress, ValidationError, SettingsError) as exc:
+    except (UsageError, BadAddress) as exc:
         ending = Ending(EX_USAGE, str(exc))
     except Unavailable as exc:
         ending = exc.ending
