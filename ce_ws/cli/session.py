@@ -34,7 +34,7 @@ from ce_ws.cli.outcome import (
     signal_exit_code,
 )
 from ce_ws.cli.output import OutputSink, write_all
-from ce_ws.cli.settings import KILL_WAIT_S
+from ce_ws.cli.settings import KILL_WAIT_S, RESIZE_SETTLE_S
 from ce_ws.cli.terminal import raw_terminal, window_size
 from ce_ws.protocol import CloseCode, ErrorMessage, Exit
 
@@ -128,6 +128,8 @@ class RunSession:
         self._stop: _Stop | None = None
         self._group: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._size_sent: tuple[int, int] | None = None
+        self._resize_timer: asyncio.TimerHandle | None = None
 
     async def drive(self, request: RunRequest) -> Ending:
         """Send the run and follow it to its end; the terminal is ours again on return."""
@@ -137,8 +139,8 @@ class RunSession:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 with self._signal_handlers():
-                    size = window_size(self._stdout_fd) if self._tty else None
-                    await self._send(request.message(size))  # a refusal comes as a close
+                    self._size_sent = window_size(self._stdout_fd) if self._tty else None
+                    await self._send(request.message(self._size_sent))  # a refusal comes as a close
                     self._spawn(self._read_input())
                     ending = await self._receive()
                 # The pump, a pending kill: nothing we send matters any more.
@@ -279,10 +281,27 @@ class RunSession:
         finally:
             for number in handlers:
                 loop.remove_signal_handler(number)
+            if self._resize_timer is not None:
+                self._resize_timer.cancel()
 
     def _on_resize(self) -> None:
+        """SIGWINCH: send the size once the window has settled.
+
+        Dragging a window's edge raises dozens a second; the server allows
+        `CE_CAPACITY__CONTROLS_PER_SECOND` control messages and refuses more.
+        """
+        if self._resize_timer is not None:
+            self._resize_timer.cancel()
+        self._resize_timer = asyncio.get_running_loop().call_later(
+            RESIZE_SETTLE_S, self._send_resize
+        )
+
+    def _send_resize(self) -> None:
+        self._resize_timer = None
         cols, rows = window_size(self._stdout_fd)
-        self._spawn(self._send({"type": "resize", "cols": cols, "rows": rows}))
+        if (cols, rows) != self._size_sent:
+            self._size_sent = (cols, rows)
+            self._spawn(self._send({"type": "resize", "cols": cols, "rows": rows}))
 
     # -- our own lines -------------------------------------------------------
 

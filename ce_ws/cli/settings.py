@@ -12,6 +12,8 @@ DEFAULT_SERVER = "http://127.0.0.1:8080"
 CONNECT_TIMEOUT_S = 10.0
 #: After Ctrl-\ or a signal to `ce`: how long the run's `exit` may take to come back.
 KILL_WAIT_S = 5.0
+#: A window being resized sends its size once it has been still this long.
+RESIZE_SETTLE_S = 0.1
 
 
 class ClientSettings(BaseSettings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,8 +114,16 @@ def test_the_program_sees_our_window_size_and_its_changes(
     ce.expect(b"start (90, 20)")
     ce.resize(121, 33)
     ce.expect(b"now (121, 33)")
+    # A window edge dragged: far more resizes than the server takes a second.
+    for step in range(150):
+        ce.resize(60 + step % 40, 20 + step % 10)
+        time.sleep(0.005)  # one signal each (pending ones of a kind merge)
+    ce.resize(100, 40)
+    ce.expect(b"now (100, 40)")
     ce.type(b"\r")
     assert ce.wait() == 0
+    assert b"ce: the server said" not in ce.screen, bytes(ce.screen)  # no resize refused
+    assert ce.screen.count(b"now (") < 10  # the sizes in between were never sent
 
 
 _WAITS = "import sys\nprint('waiting', flush=True)\nsys.stdin.read()\n"
