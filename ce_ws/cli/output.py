@@ -8,6 +8,7 @@ messages to our stderr, so `ce run x.py > out 2> err` keeps them apart.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 
@@ -45,9 +46,16 @@ class OutputSink:
             fd = self._stdout_fd if frame[0] == OutputStream.STDOUT else self._stderr_fd
             self._write(fd, frame[1:])
 
-    def notice_fd(self) -> int:
-        """Where `ce`'s own lines go: stderr."""
-        return self._stderr_fd
+    def notice(self, text: str, *, crlf: bool) -> None:
+        """One line of `ce`'s own on stderr, on a line of its own.
+
+        `crlf` on a terminal in raw mode (or a viewer's replay), which does
+        not turn LF into CR LF.
+        """
+        newline = "\r\n" if crlf else "\n"
+        prefix = newline if self.mid_line() else ""
+        with contextlib.suppress(OSError):
+            write_all(self._stderr_fd, f"{prefix}ce: {text}{newline}".encode())
 
     def mid_line(self) -> bool:
         """Whether a line `ce` prints now would start in the middle of the program's.

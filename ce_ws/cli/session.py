@@ -33,7 +33,7 @@ from ce_ws.cli.outcome import (
     run_ending,
     signal_exit_code,
 )
-from ce_ws.cli.output import OutputSink, write_all
+from ce_ws.cli.output import OutputSink
 from ce_ws.cli.settings import KILL_WAIT_S, RESIZE_SETTLE_S
 from ce_ws.cli.terminal import raw_terminal, window_size
 from ce_ws.protocol import CloseCode, ErrorMessage, Exit
@@ -306,11 +306,8 @@ class RunSession:
     # -- our own lines -------------------------------------------------------
 
     def notice(self, text: str) -> None:
-        """One line of `ce`'s own on stderr, on a line of its own (raw mode: CR LF)."""
-        newline = "\r\n" if self._tty else "\n"
-        prefix = newline if self.output.mid_line() else ""
-        with contextlib.suppress(OSError):
-            write_all(self.output.notice_fd(), f"{prefix}ce: {text}{newline}".encode())
+        """One line of `ce`'s own on stderr (raw mode: CR LF)."""
+        self.output.notice(text, crlf=self._tty)
 
 
 #: What a close code from the server means to the user (protocol.md section 1).

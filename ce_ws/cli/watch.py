@@ -18,7 +18,7 @@ from yarl import URL
 
 from ce_ws.cli.connect import open_socket
 from ce_ws.cli.outcome import EX_UNAVAILABLE, Ending, lost_ending, run_ending
-from ce_ws.cli.output import OutputSink, write_all
+from ce_ws.cli.output import OutputSink
 from ce_ws.cli.terminal import keys_unechoed, window_size
 from ce_ws.protocol import Exit
 
@@ -72,6 +72,7 @@ class RoomViewer:
                 self._notice(f"watching room {self._room}; Ctrl-C leaves")
                 if message.get("run"):
                     self._notice("a run is live: its screen so far follows")
+                self._on_resize(message)
             case "started":
                 self._notice(f"the presenter started a {message.get('language', '')} run")
             case "exit":
@@ -98,7 +99,7 @@ class RoomViewer:
         return None
 
     def _on_resize(self, message: dict[str, Any]) -> None:
-        """The presenter's terminal size: say so when ours is too small to show it."""
+        """The presenter's terminal size (`watching`, `resize`): say so when ours is smaller."""
         cols, rows = window_size(1)
         theirs = (message.get("cols", 0), message.get("rows", 0))
         if theirs[0] > cols or theirs[1] > rows:
@@ -107,9 +108,8 @@ class RoomViewer:
             )
 
     def _notice(self, text: str) -> None:
-        prefix = "\r\n" if self._output.mid_line() else ""
-        with contextlib.suppress(OSError):
-            write_all(2, f"{prefix}ce: {text}\r\n".encode())
+        # The room's bytes are a terminal's, so is the line that follows them.
+        self._output.notice(text, crlf=True)
 
 
 async def watch_room(server: URL, room: str, token: str | None) -> Ending:

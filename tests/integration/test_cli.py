@@ -14,11 +14,12 @@ from tests.integration.cli_process import CuttableProxy, PtyCe, ce_pipes
 from tests.integration.server_process import ServerProcess, server_process
 from tests.integration.terminal import TermClient
 
-# Small limits, so each status is reached quickly; no warm pool, so no
-# container outlives a test.
+# Small limits, so each status is reached quickly (the wall clock leaves a
+# loaded machine time to start Python); no warm pool, so no container
+# outlives a test.
 _LIMITS = {
     "CE_POOL__ENABLED": "false",
-    "CE_DEFAULTS__WALL_MS": "5000",
+    "CE_DEFAULTS__WALL_MS": "12000",
     "CE_DEFAULTS__MEMORY_MB": "64",
     "CE_DEFAULTS__OUTPUT_BYTES": "65536",
 }
