@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -137,9 +138,19 @@ class RunRequest(_Inbound):
         return files
 
 
+def _no_terminal(value: Any) -> Any:
+    """`tty: false` asks for no terminal; `null` is no size either way, so it is refused."""
+    if value is None:
+        raise ValueError("tty is {cols, rows} or false")
+    return None if value is False else value
+
+
 class RunMessage(RunRequest):
     type: Literal["run"]
-    tty: TtySize = Field(default_factory=TtySize)
+    #: The terminal's size; `false` on the wire (None here) for none: pipes,
+    #: stdout and stderr kept apart (each binary frame then starts with its
+    #: `OutputStream` byte).
+    tty: Annotated[TtySize | None, BeforeValidator(_no_terminal)] = Field(default_factory=TtySize)
     output: Literal["binary", "text"] = "binary"
     flow_control: bool = False
     #: Record the run (asciicast v2); unset: recorded when the connection shares a room.
@@ -343,9 +354,20 @@ class Stage(ServerMessage):
     stage: Literal["compile", "run"]
 
 
+class OutputStream(IntEnum):
+    """Without a TTY, the first byte of each output frame: where the rest came from."""
+
+    STDOUT = 1
+    STDERR = 2
+    COMPILE = 3  # the compiler's stdout and stderr, merged
+
+
 class Output(ServerMessage):
     type: Literal["output"] = "output"
     data: str
+    #: Without a TTY, which stream the text came from.
+    stream: Literal["stdout", "stderr", "compile"] | None = None
+    omit_if_none = frozenset({"stream"})
 
 
 class Exit(ServerMessage):

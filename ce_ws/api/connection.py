@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import logging
-from typing import assert_never
+from typing import Literal, assert_never
 
 from aiohttp import WSMessage, WSMsgType, web
 
@@ -31,6 +31,7 @@ from ce_ws.protocol import (
     KillMessage,
     LimitsInfo,
     Output,
+    OutputStream,
     PingMessage,
     Pong,
     ResizeMessage,
@@ -50,9 +51,15 @@ from ce_ws.runs.admission import TokenBucket, control_budget
 from ce_ws.runs.run import Terminal
 from ce_ws.runs.runner import Client, RunHandle, Runner
 from ce_ws.runs.tee import Tee
-from ce_ws.types import StreamId
+from ce_ws.types import STDOUT, StreamId
 
 log = logging.getLogger(__name__)
+
+_STREAM_NAMES: dict[OutputStream, Literal["stdout", "stderr", "compile"]] = {
+    OutputStream.STDOUT: "stdout",
+    OutputStream.STDERR: "stderr",
+    OutputStream.COMPILE: "compile",
+}
 
 
 def hello_message(settings: Settings, languages: LanguageTable) -> Hello:
@@ -67,27 +74,44 @@ def hello_message(settings: Settings, languages: LanguageTable) -> Hello:
 
 
 class SocketClient:
-    """The socket as a run's owner: control messages as text, output as bytes or text."""
+    """The socket as a run's owner: control messages as text, output as bytes or text.
 
-    def __init__(self, ws: web.WebSocketResponse, *, text_output: bool) -> None:
+    With a TTY the terminal has merged stdout and stderr already. Without one
+    each stream stays apart: a binary frame starts with its `OutputStream`
+    byte, a text `output` names its `stream` (one decoder per stream, so a
+    character split across chunks of one stream is never garbled).
+    """
+
+    def __init__(self, ws: web.WebSocketResponse, *, text_output: bool, tty: bool = True) -> None:
         self._ws = ws
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace") if text_output else None
+        self._text_output = text_output
+        self._tty = tty
+        self._decoders: dict[StreamId, codecs.IncrementalDecoder] = {}
 
     async def send(self, message: ServerMessage) -> None:
-        if isinstance(message, Exit) and self._decoder is not None:
-            await self._send_text(self._decoder.decode(b"", final=True))
+        if isinstance(message, Exit):
+            for stream, decoder in self._decoders.items():
+                await self._send_text(decoder.decode(b"", final=True), stream)
         await self._deliver(message.to_json())
 
     async def send_output(self, data: bytes, stream: StreamId) -> None:
-        # A terminal merges stdout and stderr already; the stream is not needed.
-        if self._decoder is None:
+        if self._text_output:
+            await self._send_text(self._decoder(stream).decode(data), stream)
+        elif self._tty:
             await self._deliver(data)
         else:
-            await self._send_text(self._decoder.decode(data))
+            await self._deliver(bytes([stream]) + data)
 
-    async def _send_text(self, text: str) -> None:
+    def _decoder(self, stream: StreamId) -> codecs.IncrementalDecoder:
+        key = STDOUT if self._tty else stream
+        if key not in self._decoders:
+            self._decoders[key] = codecs.getincrementaldecoder("utf-8")("replace")
+        return self._decoders[key]
+
+    async def _send_text(self, text: str, stream: StreamId) -> None:
         if text:
-            await self._deliver(Output(data=text).to_json())
+            name = None if self._tty else _STREAM_NAMES[OutputStream(stream)]
+            await self._deliver(Output(data=text, stream=name).to_json())
 
     async def _deliver(self, frame: str | bytes) -> None:
         # A socket that is closing drops what the run still sends: the
@@ -293,25 +317,23 @@ class Connection:
         self._authorized = True
         self._end_tee()
         tee = self._tee_for(message)
-        tee.resize(message.tty.cols, message.tty.rows)
+        if message.tty is not None:
+            tee.resize(message.tty.cols, message.tty.rows)
         # The previous run may still be removing its container: the Runner
         # tracks it until it is gone.
         self._run = self._runner.start(
             message,
             owner=tee,
             client=self._client,
-            terminal=Terminal(
-                tty=True,
-                cols=message.tty.cols,
-                rows=message.tty.rows,
-                flow_control=message.flow_control,
-            ),
+            terminal=_terminal(message),
         )
         self._tee = tee
 
     def _tee_for(self, message: RunMessage) -> Tee:
         """The run's owner (this socket) with its taps: the room shared, a recorder."""
-        owner = SocketClient(self._ws, text_output=message.output == "text")
+        owner = SocketClient(
+            self._ws, text_output=message.output == "text", tty=message.tty is not None
+        )
         taps = self._sharing.taps()
         record = message.record if message.record is not None else self._sharing.presenting
         if not record:
@@ -336,3 +358,10 @@ class Connection:
 _ACTING = (
     RunMessage, StdinMessage, EofMessage, ResizeMessage, SignalMessage, KillMessage, AckMessage
 )  # fmt: skip
+
+
+def _terminal(message: RunMessage) -> Terminal:
+    """The run's terminal; without a TTY, stdin stays open until `eof`."""
+    if message.tty is None:
+        return Terminal(tty=False, open_input=True, flow_control=message.flow_control)
+    return Terminal(cols=message.tty.cols, rows=message.tty.rows, flow_control=message.flow_control)

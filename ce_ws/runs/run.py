@@ -132,6 +132,10 @@ class Run:
         self._box: RunBox | None = None
         self._ending = Ending()
         self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
+        # The request's stdin comes first, before anything the client sends
+        # while the run starts (an `eof` included).
+        if plan.stdin:
+            self._stdin.put_nowait(plan.stdin)
         self._controls = ControlMailbox()
         self._stage = "run"
         self._compile_exit_code: int | None = None
@@ -154,6 +158,8 @@ class Run:
 
     def resize(self, cols: int, rows: int) -> None:
         """Resize the program's terminal; never waits (the control task applies it)."""
+        if not self.terminal.tty:
+            return  # pipes have no size
         self.terminal = dataclasses.replace(self.terminal, cols=cols, rows=rows)
         if self.state is RunState.RUNNING:  # before, the run stage starts at this size
             self._controls.put(Resize(cols, rows))
@@ -311,8 +317,6 @@ class Run:
         if self.terminal.tty:
             await box.resize(self.terminal.cols, self.terminal.rows)
         await box.go(self.plan.language.run_argv(self.plan.entry) + self.plan.args)
-        if self.plan.stdin:
-            self._stdin.put_nowait(self.plan.stdin)
         if not (self.terminal.tty or self.terminal.open_input):
             self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
         async with asyncio.TaskGroup() as group:
@@ -360,11 +364,15 @@ class Run:
                 group.create_task(box.kill())
 
     async def _pump_input(self, box: RunBox) -> None:
+        stdin_closed = False
         while True:
             data = await self._stdin.get()
             self._deadline.touch()
+            if stdin_closed:
+                continue  # input after the end of input has nowhere to go
             if data == _END_OF_INPUT:
                 await box.close_stdin()
+                stdin_closed = True
             else:
                 await box.write(data)
 
