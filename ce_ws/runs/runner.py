@@ -41,6 +41,8 @@ class Client:
 
     key: str
     via: Via
+    #: Tokens the client presented outside the request body (a bearer header).
+    credentials: tuple[str, ...] = ()
 
 
 class RunHandle:
@@ -148,6 +150,11 @@ class Runner:
         self._closing = False
 
     @property
+    def telemetry(self) -> Telemetry:
+        """The server's metrics and event log (the sandbox reports to it too)."""
+        return self._telemetry
+
+    @property
     def live(self) -> int:
         """Runs not yet over (queued, running, or removing their box)."""
         return len(self._runs)
@@ -166,7 +173,12 @@ class Runner:
         try:
             if self._closing:
                 raise Busy("the server is shutting down; try again later")
-            plan = plan_run(request, languages=self._languages, settings=self._settings)
+            plan = plan_run(
+                request,
+                languages=self._languages,
+                settings=self._settings,
+                credentials=client.credentials,
+            )
             self._rate_limiter.check(client.key)
         except CeError as exc:
             telemetry.refused(exc)
