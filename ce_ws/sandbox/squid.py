@@ -2,10 +2,11 @@
 
 Pure text in, text out: `squid_conf` is what the proxy container runs with,
 `parse_access_line` turns one line of its access log into a `ProxyDecision`.
-The rules, in Squid's first-match order: the cache manager, the proxy's own
-addresses and link-local ones (169.254.0.0/16, the cloud metadata address)
-are refused; then each allowlisted `host:port` is allowed, for CONNECT and
-plain HTTP alike; everything else is refused. Nothing is cached, so no run
+The rules, in Squid's first-match order: a run over its connection cap and
+the cache manager are refused; then each allowlisted `host:port` is allowed,
+for CONNECT and plain HTTP alike, unless its name resolves to the proxy's own
+addresses or a link-local one (169.254.0.0/16, the cloud metadata address);
+everything else is refused, without even resolving its name. Nothing is cached, so no run
 ever sees a response fetched for another.
 """
 
@@ -69,16 +70,15 @@ def squid_conf(destinations: list[str], *, max_connections_per_client: int) -> s
         f"acl ce_flood maxconn {max_connections_per_client}",
         "http_access deny ce_flood",
         "http_access deny manager",
-        "http_access deny to_localhost",
         "acl ce_link_local dst 169.254.0.0/16 fe80::/10",
-        "http_access deny ce_link_local",
     ]
     for index, entry in enumerate(destinations):
         host, _, port = entry.rpartition(":")
         lines += [
             f"acl ce_host_{index} {_host_acl(host)}",
             f"acl ce_port_{index} port {port}",
-            f"http_access allow ce_host_{index} ce_port_{index}",
+            # Name and port first: a name off the list is refused without a lookup.
+            f"http_access allow ce_host_{index} ce_port_{index} !to_localhost !ce_link_local",
         ]
     lines.append("http_access deny all")
     return "\n".join(lines) + "\n"
