@@ -19,11 +19,12 @@ from tests.integration.terminal import TermClient
 
 # Fetches each URL given as an argument through the proxy variables; one JSON line per URL.
 FETCH = """
-import json, ssl, sys, urllib.request
+import json, os, ssl, sys, urllib.request
 context = ssl.create_default_context(cafile="ca.pem")
+proxy = os.environ.get("HTTP_PROXY", "http://none").split("//")[1]
 for url in sys.argv[1:]:
     try:
-        with urllib.request.urlopen(url, timeout=10, context=context) as answer:
+        with urllib.request.urlopen(url.replace("PROXY", proxy), timeout=10, context=context) as answer:
             print(json.dumps([url, answer.status, answer.read(100).decode()]))
     except Exception as exc:
         print(json.dumps([url, "refused", str(exc)[:200]]))
@@ -83,6 +84,8 @@ async def test_hosts_and_ports_off_the_list_are_refused_by_the_proxy(
         "http://wild.test:8000/",
         f"http://{upstream.ip}:8000/",
         "http://169.254.169.254/latest/meta-data/",
+        "http://PROXY/squid-internal-mgr/info",
+        "http://PROXY/squid-internal-mgr/menu",
     )
     for url, (verdict, message) in fetched.items():
         assert verdict == "refused", (url, message)
@@ -191,4 +194,3 @@ async def test_every_way_around_the_proxy_is_closed(
         if outcome.startswith(("reached", "resolved", "answered rcode 0"))
     }
     assert reached == {}, outcomes
-
