@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from ce_ws.logs import EVENTS_LOGGER
 from tests.helpers import eventually
-from tests.integration.network.conftest import VIP_TOKEN, MakeClient, Upstream
+from tests.integration.network.conftest import PAGE, VIP_TOKEN, MakeClient, Upstream
 from tests.integration.network.test_network_allowlist import fetch
 from tests.integration.rest import execute, metric, metrics, refusal
 from tests.integration.terminal import TermClient
@@ -134,3 +134,41 @@ async def test_each_connection_is_an_audit_line_and_a_counted_verdict(
     samples = await metrics(client)
     assert metric(samples, "ce_proxy_connections_total", policy="web", verdict="allowed") == 1
     assert metric(samples, "ce_proxy_connections_total", policy="web", verdict="refused") == 1
+
+
+# What each language's usual client does with the proxy variables (docs/network.md).
+CLIENTS = {
+    "bash": "curl -sS --max-time 10 http://allowed.test:8000/",
+    "ruby": (
+        "require 'net/http'\n"
+        "print Net::HTTP.get(URI('http://allowed.test:8000/'))"
+    ),
+    # Node 18's fetch ignores the proxy variables: a program sends the request to the proxy itself.
+    "javascript": (
+        "const http = require('http');\n"
+        "const proxy = new URL(process.env.HTTP_PROXY);\n"
+        "http.get({host: proxy.hostname, port: proxy.port, path: 'http://allowed.test:8000/',"
+        " headers: {Host: 'allowed.test:8000'}}, (res) => res.pipe(process.stdout));"
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(CLIENTS))
+async def test_each_language_reaches_an_allowed_host_through_the_proxy(
+    make_networked: MakeClient, language: str
+) -> None:
+    client = await make_networked()
+    result = await execute(client, language=language, network="web", code=CLIENTS[language])
+    assert result["stdout"] == PAGE, (result["stdout"], result["stderr"])
+
+
+async def test_node_18_fetch_ignores_the_proxy_variables_and_fails(
+    make_networked: MakeClient,
+) -> None:
+    client = await make_networked()
+    code = (
+        "fetch('http://allowed.test:8000/').then(() => console.log('reached'),"
+        " (e) => console.log('failed', e.cause && e.cause.code))"
+    )
+    result = await execute(client, language="javascript", network="web", code=code)
+    assert result["stdout"].startswith("failed"), result
