@@ -9,8 +9,9 @@ import signal
 import time
 from typing import Any
 
+from ce_ws.api.appkeys import SANDBOX
 from tests.helpers import eventually
-from tests.integration.network.conftest import MakeClient, Upstream, network_settings
+from tests.integration.network.conftest import PAGE, MakeClient, Upstream, network_settings
 from tests.integration.rest import execute
 from tests.integration.server_process import server_process
 from tests.integration.terminal import TermClient
@@ -92,3 +93,20 @@ async def test_a_canary_beside_a_connection_flood_finishes_on_time(
     assert canary["stdout"] == "200\n", canary
     assert beside_s < max(3 * alone_s, alone_s + 3.0), (alone_s, beside_s)
     assert (await flood)["stdout"] == "flooded\n"
+
+
+async def test_a_networked_run_claims_a_warm_box_of_its_policy(
+    make_networked: MakeClient, upstream: Upstream
+) -> None:
+    # Every profile of every policy (and of none) warm: 3 networks x 2 terminals x 2 kinds.
+    client = await make_networked(pool={"enabled": True, "per_profile": 1, "max_total": 12})
+    pool = client.app[SANDBOX].pool
+    assert pool is not None
+    await eventually(lambda: pool.size >= 12, timeout_s=90, what="12 warm boxes", every_s=0.2)
+    warm_ids = pool.idle_box_ids()
+    code = "import urllib.request as u; print(u.urlopen('http://allowed.test:8000/').read().decode())"
+    async with TermClient.connect(client) as term:
+        started = await term.run("python", code, network="web")
+        exit_message = await term.wait_exit()
+    assert exit_message["exit_code"] == 0 and PAGE.encode() in term.output, term.output
+    assert started["run_id"] in warm_ids, "the run should have used its policy's warm box"
