@@ -80,11 +80,18 @@ def _args(request: RunRequest, settings: Settings) -> list[str]:
 
 
 def network_policy(
-    request: RunRequest, settings: Settings, credentials: tuple[str, ...]
+    request: RunRequest, language: Language, settings: Settings, credentials: tuple[str, ...]
 ) -> str | None:
     """The policy a run asked for, if this client may use it; unknown is `bad_message`."""
     if request.network is None:
         return None
+    if settings.sandbox.runtime_for(language.name) == "runsc":
+        # The engine registers runsc with --network=none (docs/network.md).
+        raise BadMessage(
+            f"{language.name} runs under gVisor here, which has no network;"
+            " network policies are for runs under runc",
+            field="network",
+        )
     policies = settings.network.policies
     policy = policies.get(request.network)
     if policy is None:
@@ -125,5 +132,5 @@ def plan_run(
         stdin=stdin,
         limits=effective_limits(request, settings),
         correlation_id=request.id,
-        network=network_policy(request, settings, credentials),
+        network=network_policy(request, language, settings, credentials),
     )

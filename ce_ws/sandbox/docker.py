@@ -50,6 +50,7 @@ def pooled_profiles(settings: Settings, languages: LanguageTable) -> list[BoxPro
         for network in networks
         for tty in (True, False)
         for compiled, runtime in sorted(kinds)
+        if network is None or runtime == "runc"  # runsc has no network here
     ]
 
 

@@ -172,3 +172,12 @@ async def test_node_18_fetch_ignores_the_proxy_variables_and_fails(
     )
     result = await execute(client, language="javascript", network="web", code=code)
     assert result["stdout"].startswith("failed"), result
+
+
+async def test_a_policy_in_a_language_under_runsc_is_refused_before_any_container(
+    make_networked: MakeClient,
+) -> None:
+    client = await make_networked(sandbox={"runtime": "runsc"})
+    error = await refusal(client, 400, language="python", code="print(1)", network="web")
+    assert (error["code"], error["field"]) == ("bad_message", "network"), error
+    assert "gVisor" in error["message"], error
