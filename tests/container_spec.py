@@ -101,7 +101,11 @@ def _policy(config: dict[str, Any]) -> str | None:
 def _check_network(host: dict[str, Any], run: str, networked: bool) -> list[str]:
     """No network; or the run's own network, the proxy as its only resolver, no IPv6."""
     if not networked:
-        return [] if host.get("NetworkMode") == "none" else [f"NetworkMode {host.get('NetworkMode')!r}"]
+        return (
+            []
+            if host.get("NetworkMode") == "none"
+            else [f"NetworkMode {host.get('NetworkMode')!r}"]
+        )
     bad = []
     if host.get("NetworkMode") != f"ce-{run}":
         bad.append(f"NetworkMode {host.get('NetworkMode')!r}, want the run's own ce-{run}")

@@ -73,7 +73,9 @@ while time.monotonic() < deadline:
         time.sleep(0.01)
 print("flooded")
 """
-CANARY = "import urllib.request as u; print(u.urlopen('http://allowed.test:8000/', timeout=10).status)"
+CANARY = (
+    "import urllib.request as u; print(u.urlopen('http://allowed.test:8000/', timeout=10).status)"
+)
 
 
 async def test_a_canary_beside_a_connection_flood_finishes_on_time(
@@ -83,9 +85,7 @@ async def test_a_canary_beside_a_connection_flood_finishes_on_time(
     began = time.monotonic()
     await execute(client, language="python", network="web", code=CANARY)
     alone_s = time.monotonic() - began
-    flood = asyncio.ensure_future(
-        execute(client, language="python", network="web", code=FLOOD)
-    )
+    flood = asyncio.ensure_future(execute(client, language="python", network="web", code=FLOOD))
     await asyncio.sleep(2)
     began = time.monotonic()
     canary: dict[str, Any] = await execute(client, language="python", network="web", code=CANARY)
@@ -104,7 +104,9 @@ async def test_a_networked_run_claims_a_warm_box_of_its_policy(
     assert pool is not None
     await eventually(lambda: pool.size >= 12, timeout_s=90, what="12 warm boxes", every_s=0.2)
     warm_ids = pool.idle_box_ids()
-    code = "import urllib.request as u; print(u.urlopen('http://allowed.test:8000/').read().decode())"
+    code = (
+        "import urllib.request as u; print(u.urlopen('http://allowed.test:8000/').read().decode())"
+    )
     async with TermClient.connect(client) as term:
         started = await term.run("python", code, network="web")
         exit_message = await term.wait_exit()

@@ -139,10 +139,7 @@ async def test_each_connection_is_an_audit_line_and_a_counted_verdict(
 # What each language's usual client does with the proxy variables (docs/network.md).
 CLIENTS = {
     "bash": "curl -sS --max-time 10 http://allowed.test:8000/",
-    "ruby": (
-        "require 'net/http'\n"
-        "print Net::HTTP.get(URI('http://allowed.test:8000/'))"
-    ),
+    "ruby": ("require 'net/http'\nprint Net::HTTP.get(URI('http://allowed.test:8000/'))"),
     # Node 18's fetch ignores the proxy variables: a program sends the request to the proxy itself.
     "javascript": (
         "const http = require('http');\n"
