@@ -105,7 +105,13 @@ class DockerSandbox:
         with contextlib.suppress(SandboxError):
             if removed := await engine.reap():
                 observer.reaped(removed)
-        await self._egress.start()
+        try:
+            await self._egress.start()
+        except BaseException:
+            # A proxy that cannot start stops the server (no policy would hold):
+            # what was started so far is removed first.
+            await self.aclose()
+            raise
         self._background = [
             asyncio.create_task(engine.watch_events()),
             asyncio.create_task(self._reap_forever(observer)),

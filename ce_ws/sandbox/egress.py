@@ -92,7 +92,7 @@ class Egress:
         if self._egress_network is None:
             self._egress_network = await self._create_egress_network()
         for name, policy in self.policies.items():
-            self._proxies[name] = await self._start_proxy(name, policy)
+            await self._start_proxy(name, policy)
 
     async def _create_egress_network(self) -> str:
         item_id = f"egress-{uuid.uuid4().hex}"
@@ -141,20 +141,27 @@ class Egress:
             },
         }
 
-    async def _start_proxy(self, name: str, policy: NetworkPolicy) -> _Proxy:
+    async def _start_proxy(self, name: str, policy: NetworkPolicy) -> None:
+        """Create, attach, start; registered before it listens, so `aclose` removes it anyway."""
         item_id = f"proxy-{uuid.uuid4().hex}"
         labels = self._labels(item_id, "proxy", **{POLICY_LABEL: name})
         config = self._proxy_config(name, policy, labels)
         container = await self._engine.create_container(config, name=f"ce-{item_id}")
         stream = container.attach(stdout=True, stderr=False, stdin=False)
-        with engine_errors("start the egress proxy"):
-            async with self._engine.control_timeout():
-                await stream.__aenter__()
-                await container.start()
+        try:
+            with engine_errors("start the egress proxy"):
+                async with self._engine.control_timeout():
+                    await stream.__aenter__()
+                    await container.start()
+        except SandboxError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(stream.close(), timeout=1)
+            await self._engine.remove_container(container)
+            raise
         proxy = _Proxy(item_id, name, container, stream)
+        self._proxies[name] = proxy
         proxy.reader = asyncio.create_task(self._read_access_log(proxy))
         await self._wait_listening(container)
-        return proxy
 
     async def _wait_listening(self, container: DockerContainer) -> None:
         """Until Squid listens on its port (its tmpfs /proc/net/tcp shows it)."""
