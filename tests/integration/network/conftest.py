@@ -116,8 +116,19 @@ def upstream() -> Iterator[Upstream]:
         yield Upstream(network=name, ip=ip, ca_pem=ca_pem)
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-        subprocess.run(["docker", "network", "rm", name], capture_output=True, check=False)
+        _remove_network(name)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _remove_network(name: str) -> None:
+    """Remove the upstream network (whatever is still on it is the leak guard's to report)."""
+    members = subprocess.run(
+        ["docker", "network", "inspect", "-f", "{{range $id, $_ := .Containers}}{{$id}} {{end}}", name],
+        capture_output=True, text=True, check=False,
+    ).stdout.split()  # fmt: skip
+    for member in members:
+        subprocess.run(["docker", "network", "disconnect", "-f", name, member], check=False)
+    subprocess.run(["docker", "network", "rm", name], capture_output=True, check=True)
 
 
 def network_settings(upstream: Upstream, **more: Any) -> dict[str, Any]:
