@@ -15,7 +15,7 @@ import traceback
 
 import aiodocker
 
-from bench import capacity, churn, echo, fanout, surfaces, teardown, throughput, ttfo
+from bench import capacity, churn, echo, fanout, network, surfaces, teardown, throughput, ttfo
 from bench.client import http_client
 from bench.common import BenchContext, Benchmark, BenchResult
 from bench.engine import bench_leftovers, engine_client, sweep_all
@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "teardown": teardown.run,
     "surfaces": surfaces.run,
     "fanout": fanout.run,
+    "network": network.run,
 }
 _LEAK_SETTLE_S = 15.0
 

@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None, *, on_container_created: CreationHook | 
     parser = argparse.ArgumentParser(prog="python -m ce_ws")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the server (settings from CE_* variables)")
-    image = commands.add_parser("image", help="build the runtime image when its recipe changed")
+    image = commands.add_parser(
+        "image", help="build the runtime and proxy images when their recipes changed"
+    )
     image.add_argument("--force", action="store_true", help="rebuild even when current")
     commands.add_parser("doctor", help="check the engine, runtimes and image; say how to fix")
     args = parser.parse_args(argv)
@@ -39,9 +41,10 @@ def main(argv: list[str] | None = None, *, on_container_created: CreationHook | 
     if args.command == "serve":
         return serve(settings, on_container_created=on_container_created)
     if args.command == "image":
-        from ce_ws.image import build
+        from ce_ws.image import PROXY_RECIPE, build
 
         build(settings.sandbox.image, force=args.force)
+        build(settings.network.proxy_image, recipe=PROXY_RECIPE, force=args.force)
         return 0
     from ce_ws.doctor import doctor
 

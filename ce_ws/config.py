@@ -9,6 +9,9 @@ no configuration can exceed.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -309,6 +312,109 @@ class RecordingsSettings(BaseModel):
     max_age_s: float = Field(7 * 86_400.0, ge=1, le=365 * 86_400)
 
 
+#: A policy destination: `host:port`, the host a name (or `*.` and a name for
+#: its subdomains), the port 1-65535. Addresses are refused on purpose: the
+#: proxy reaches a name, never an IP a client chose.
+_DESTINATION = re.compile(
+    r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+    r":([1-9][0-9]{0,4})$"
+)
+MAX_POLICY_DESTINATIONS = 256
+DEFAULT_PROXY_MEMORY_MB = 128
+DEFAULT_PROXY_PIDS = 64
+
+
+class NetworkPolicy(BaseModel):
+    """One allowlist: the destinations a run under this policy may reach."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    destinations: list[str] = Field(min_length=1, max_length=MAX_POLICY_DESTINATIONS)
+    #: When set, only a client presenting one of these tokens may use the policy.
+    tokens: list[str] = Field(default_factory=list)
+
+    @field_validator("destinations")
+    @classmethod
+    def _destinations_are_host_ports(cls, destinations: list[str]) -> list[str]:
+        for entry in destinations:
+            match = _DESTINATION.match(entry.lower())
+            if match is None or int(match.group(6)) > 65_535 or _looks_like_address(entry):
+                raise ValueError(
+                    f"destination {entry!r} is not host:port (a name, `*.` for its"
+                    " subdomains, a port 1-65535; no IP addresses)"
+                )
+        return [entry.lower() for entry in destinations]
+
+    def allows(self, credentials: tuple[str | None, ...]) -> bool:
+        """Whether a client presenting these credentials may use this policy."""
+        if not self.tokens:
+            return True
+        return any(
+            given is not None and any(hmac.compare_digest(given, token) for token in self.tokens)
+            for given in credentials
+        )
+
+
+def _looks_like_address(entry: str) -> bool:
+    host = entry.rpartition(":")[0]
+    return all(part.isdigit() for part in host.split("."))
+
+
+class NetworkSettings(BaseModel):
+    """Network by allowlist: the policies a run may name, and the egress proxy's limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Policy name -> allowlist, e.g. {"pypi": ["pypi.org:443"]} or
+    #: {"course": {"destinations": ["api.example.org:443"], "tokens": ["..."]}}.
+    policies: dict[str, NetworkPolicy] = Field(default_factory=dict)
+    proxy_image: str = "code-executor-proxy"
+    #: The Docker network the proxies reach destinations through; None: the
+    #: server makes its own bridge network (label-owned, removed at shutdown).
+    egress_network: str | None = None
+    proxy_memory_mb: int = Field(DEFAULT_PROXY_MEMORY_MB, ge=32, le=4096)
+    proxy_cpus: float = Field(0.5, ge=0.05, le=8)
+    proxy_pids: int = Field(DEFAULT_PROXY_PIDS, ge=16, le=1024)
+    #: Connections one run may hold open through its proxy at once (more are refused).
+    max_connections_per_run: int = Field(64, ge=1, le=10_000)
+    #: How long a proxy may take to answer on its port after it started.
+    proxy_start_s: float = Field(10.0, gt=0, le=120)
+    #: Every run's own network is a small subnet of this block, chosen by the
+    #: server (the engine's default pools allow only about 30 networks).
+    subnet_pool: str = "10.213.0.0/16"
+    subnet_prefix: int = Field(29, ge=24, le=29)
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _list_is_destinations(cls, policies: object) -> object:
+        if isinstance(policies, dict):
+            return {
+                name: {"destinations": value} if isinstance(value, list) else value
+                for name, value in policies.items()
+            }
+        return policies
+
+    @field_validator("policies")
+    @classmethod
+    def _policy_names_are_plain(
+        cls, policies: dict[str, NetworkPolicy]
+    ) -> dict[str, NetworkPolicy]:
+        for name in policies:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name):
+                raise ValueError(
+                    f"policy name {name!r}: use 1-32 lowercase letters, digits, _ or -"
+                )
+        return policies
+
+    @field_validator("subnet_pool")
+    @classmethod
+    def _subnet_pool_is_private(cls, block: str) -> str:
+        network = ipaddress.ip_network(block)
+        if not (network.version == 4 and network.is_private and network.prefixlen <= 24):
+            raise ValueError(f"subnet_pool {block!r} must be a private IPv4 block of /24 or more")
+        return block
+
+
 class Settings(BaseSettings):
     """The whole configuration; see the README's configuration table."""
 
@@ -348,6 +454,7 @@ class Settings(BaseSettings):
     piston: PistonSettings = Field(default_factory=PistonSettings)
     sharing: SharingSettings = Field(default_factory=SharingSettings)
     recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
 
     @field_validator("public_url")
     @classmethod

@@ -1,13 +1,14 @@
-"""The runtime image: its recipe hash and its registry-free build.
+"""The images: their recipe hashes and their registry-free builds.
 
 Called by `python -m ce_ws image` (from `make run`/`make test`) and by the
-doctor and readiness checks, which compare the image's `ce.recipe` label with
-the hash of the recipe in this checkout.
+doctor and readiness checks, which compare an image's `ce.recipe` label with
+the hash of its recipe in this checkout. Two recipes: the runtime image
+(`docker/runtime/`) and the egress proxy's Squid image (`docker/proxy/`).
 
 The build never pulls from a registry: debootstrap installs Debian bookworm
-with the packages of `docker/runtime/packages.txt` into a folder, `docker
-import` turns the folder into a base image, and `docker build` of
-`docker/runtime/Dockerfile` adds the user setup and the launcher on top.
+with the packages of the recipe's `packages.txt` into a folder, `docker
+import` turns the folder into a base image, and `docker build` of the
+recipe's `Dockerfile` adds the user setup and the entry script on top.
 """
 
 from __future__ import annotations
@@ -18,31 +19,45 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "docker" / "runtime"
-RECIPE_FILES = ("packages.txt", "Dockerfile", "launch", "ce_inline_plot.py")
+DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
 RECIPE_LABEL = "ce.recipe"
 SUITE = "bookworm"
 
 
-def recipe_hash(recipe_dir: Path = RECIPE_DIR) -> str:
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """One image's recipe folder and the files whose content makes the image."""
+
+    folder: Path
+    files: tuple[str, ...]
+
+
+RUNTIME_RECIPE = Recipe(
+    DOCKER_DIR / "runtime", ("packages.txt", "Dockerfile", "launch", "ce_inline_plot.py")
+)
+PROXY_RECIPE = Recipe(DOCKER_DIR / "proxy", ("packages.txt", "Dockerfile", "start"))
+
+
+def recipe_hash(recipe: Recipe = RUNTIME_RECIPE) -> str:
     """Hash every file of the recipe; called before deciding to rebuild."""
     digest = hashlib.sha256()
-    for name in RECIPE_FILES:
-        digest.update(name.encode() + b"\0" + (recipe_dir / name).read_bytes() + b"\0")
+    for name in recipe.files:
+        digest.update(name.encode() + b"\0" + (recipe.folder / name).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def packages(recipe_dir: Path = RECIPE_DIR) -> list[str]:
+def packages(recipe: Recipe = RUNTIME_RECIPE) -> list[str]:
     """The Debian packages of the image, from the single list."""
-    lines = (recipe_dir / "packages.txt").read_text().splitlines()
+    lines = (recipe.folder / "packages.txt").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def base_hash(recipe_dir: Path = RECIPE_DIR) -> str:
+def base_hash(recipe: Recipe = RUNTIME_RECIPE) -> str:
     """Hash of what the debootstrapped base depends on: suite and packages."""
-    digest = hashlib.sha256(SUITE.encode() + b"\0" + (recipe_dir / "packages.txt").read_bytes())
+    digest = hashlib.sha256(SUITE.encode() + b"\0" + (recipe.folder / "packages.txt").read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -85,16 +100,16 @@ def _run(argv: list[str], **kwargs: object) -> None:
     subprocess.run(argv, check=True, **kwargs)  # type: ignore[call-overload]
 
 
-def build(image: str, *, force: bool = False) -> bool:
+def build(image: str, *, recipe: Recipe = RUNTIME_RECIPE, force: bool = False) -> bool:
     """Build the image unless its label already matches; True when built."""
-    wanted = recipe_hash()
+    wanted = recipe_hash(recipe)
     progress = _Progress()
     if not force and image_recipe_label(image) == wanted:
         progress.stage(f"{image} is current (recipe {wanted}); nothing to build")
         return False
-    base = f"{image}-base:{base_hash()}"
+    base = f"{image}-base:{base_hash(recipe)}"
     if not image_exists(base):
-        _debootstrap_base(base, progress)
+        _debootstrap_base(base, packages(recipe), progress)
     else:
         progress.stage(f"reusing base image {base} (same package list)")
     progress.stage(f"docker build {image} on top of {base}")
@@ -109,20 +124,26 @@ def build(image: str, *, force: bool = False) -> bool:
             f"{RECIPE_LABEL}={wanted}",
             "-t",
             image,
-            str(RECIPE_DIR),
+            str(recipe.folder),
         ]
     )
     progress.stage(f"built {image} (recipe {wanted})")
     return True
 
 
-def _debootstrap_base(base: str, progress: _Progress) -> None:
+def _debootstrap_base(base: str, package_names: list[str], progress: _Progress) -> None:
     if shutil.which("debootstrap") is None:
         raise SystemExit("debootstrap is missing: run scripts/ensure-engine.sh as root first")
     with tempfile.TemporaryDirectory(prefix="ce-rootfs-", dir="/var/tmp") as rootfs:
-        progress.stage(f"debootstrap {SUITE} with {len(packages())} packages into {rootfs}")
+        progress.stage(f"debootstrap {SUITE} with {len(package_names)} packages into {rootfs}")
         _run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(packages())}", SUITE, rootfs]
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(package_names)}",
+                SUITE,
+                rootfs,
+            ]
         )
         progress.stage(f"docker import as {base}")
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)

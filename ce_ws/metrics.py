@@ -50,6 +50,12 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._proxy_connections = Counter(
+            f"{_PREFIX}_proxy_connections",
+            "Connections of networked runs through the egress proxy, by policy and verdict.",
+            ["policy", "verdict"],
+            registry=self.registry,
+        )
         self._rejected = Counter(
             f"{_PREFIX}_runs_rejected",
             "Runs refused before they started, by error code.",
@@ -139,6 +145,10 @@ class Metrics:
     def reaped(self, count: int) -> None:
         """The reaper removed `count` leftovers."""
         self._reaped.inc(count)
+
+    def proxy_decision(self, policy: str, verdict: str) -> None:
+        """The egress proxy allowed or refused one connection."""
+        self._proxy_connections.labels(policy=policy, verdict=verdict).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric; called per scrape."""

@@ -129,6 +129,8 @@ class RunRequest(_Inbound):
     limits: LimitRequest | None = None
     token: str | None = None
     id: str | int | None = None
+    #: A network policy of the server (`hello.network`); none: no network.
+    network: str | None = Field(None, min_length=1, max_length=64)
 
     @field_validator("files")
     @classmethod
@@ -332,6 +334,8 @@ class Hello(ServerMessage):
     protocol: int = PROTOCOL_VERSION
     languages: list[str]
     limits: LimitsInfo
+    #: The network policies this client may name in `run.network`.
+    network: list[str] = Field(default_factory=list)
 
 
 class Queued(ServerMessage):

@@ -89,6 +89,27 @@ class Telemetry:
         self.metrics = metrics
         self.events = events
 
+    # -- the sandbox's observer (`SandboxObserver`) --
+
+    def box_started(self, seconds: float) -> None:
+        self.metrics.box_started(seconds)
+
+    def reaped(self, count: int) -> None:
+        self.metrics.reaped(count)
+
+    def proxy_decision(
+        self, *, policy: str, run_id: str | None, destination: str, verdict: str
+    ) -> None:
+        """One connection through an egress proxy: an audit line and the counter."""
+        self.metrics.proxy_decision(policy, verdict)
+        self.events.emit(
+            "proxy_connection",
+            run_id=run_id,
+            policy=policy,
+            destination=destination,
+            verdict=verdict,
+        )
+
     def for_client(self, client_key: str, *, via: Via) -> ClientTelemetry:
         """Telemetry for one client; called once per connection or request."""
         client = self.events.client_id(client_key)

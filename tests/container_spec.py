@@ -22,6 +22,14 @@ LAUNCHER = "/opt/ce/launch"
 ENV_KEYS = {
     "TERM", "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "CE_PLOT_MAX_BYTES",
 }  # fmt: skip
+#: What a networked run's container gets on top: the proxy variables.
+PROXY_ENV_KEYS = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"}
+#: A networked run's container: no IPv6 at all (the bridge's link-local address is the host's).
+NETWORKED_SYSCTLS = {
+    "net.ipv6.conf.all.disable_ipv6": "1",
+    "net.ipv6.conf.default.disable_ipv6": "1",
+}
+PROXY_USER = "13:13"
 MIB = 1024 * 1024
 RUNSC_MEMORY_HEADROOM_MB = 64
 
@@ -83,10 +91,12 @@ def _check_config(config: dict[str, Any], owner: str) -> list[str]:
         bad.append(f"labels {labels}")
     if config.get("User") != SANDBOX_USER:
         bad.append(f"User {config.get('User')!r}")
-    if config.get("NetworkDisabled") is not True:
-        bad.append("NetworkDisabled is not true")
+    networked = _policy(config) is not None
+    # The engine leaves the field out of an inspect when it is false.
+    if bool(config.get("NetworkDisabled")) is networked:
+        bad.append(f"NetworkDisabled is {config.get('NetworkDisabled')!r}")
     env_keys = {item.partition("=")[0] for item in config.get("Env") or []}
-    if env_keys != ENV_KEYS:
+    if env_keys != (ENV_KEYS | PROXY_ENV_KEYS if networked else ENV_KEYS):
         bad.append(f"Env keys {sorted(env_keys)}")
     if (config.get("Cmd") or [None])[0] != LAUNCHER or config.get("Entrypoint"):
         bad.append(f"Cmd {config.get('Cmd')} Entrypoint {config.get('Entrypoint')}")
@@ -95,12 +105,40 @@ def _check_config(config: dict[str, Any], owner: str) -> list[str]:
     return bad
 
 
-def _check_host(host: dict[str, Any], owner: str, run: str) -> list[str]:
+def _policy(config: dict[str, Any]) -> str | None:
+    """The network policy of a run's box, from its profile label (None: no network)."""
+    try:
+        policy: str | None = json.loads((config.get("Labels") or {})["ce.profile"]).get("network")
+    except (KeyError, ValueError):
+        return None
+    return policy
+
+
+def _check_network(host: dict[str, Any], run: str, networked: bool) -> list[str]:
+    """No network; or the run's own network, the proxy as its only resolver, no IPv6."""
+    if not networked:
+        return (
+            []
+            if host.get("NetworkMode") == "none"
+            else [f"NetworkMode {host.get('NetworkMode')!r}"]
+        )
     bad = []
+    if host.get("NetworkMode") != f"ce-{run}":
+        bad.append(f"NetworkMode {host.get('NetworkMode')!r}, want the run's own ce-{run}")
+    if len(host.get("Dns") or []) != 1:
+        bad.append(f"Dns {host.get('Dns')}, want the proxy's address only")
+    if host.get("Sysctls") != NETWORKED_SYSCTLS:
+        bad.append(f"Sysctls {host.get('Sysctls')}")
+    return bad
+
+
+def _check_host(
+    host: dict[str, Any], owner: str, run: str, *, networked: bool = False
+) -> list[str]:
+    bad = _check_network(host, run, networked)
     expected: dict[str, Any] = {
         "ReadonlyRootfs": True,
         "CapDrop": ["ALL"],
-        "NetworkMode": "none",
         "Init": True,
         "IpcMode": "private",
         "CgroupnsMode": "private",
@@ -114,7 +152,12 @@ def _check_host(host: dict[str, Any], owner: str, run: str) -> list[str]:
         bad.append(f"LogConfig {host.get('LogConfig')}")
     if host.get("Runtime") not in {"runc", "runsc"}:
         bad.append(f"Runtime {host.get('Runtime')!r}")
-    bad += [f"{k}={host[k]!r} should be empty" for k in _MUST_BE_EMPTY if host.get(k)]
+    allowed = {"Dns", "Sysctls"} if networked else set()
+    bad += [
+        f"{k}={host[k]!r} should be empty"
+        for k in _MUST_BE_EMPTY
+        if host.get(k) and k not in allowed
+    ]
     binds = host.get("Binds") or []
     if len(binds) != 1 or not re.fullmatch(
         rf"/\S+/ce-{re.escape(owner)}(-[\w.-]+)?-{re.escape(run)}:/work:ro", binds[0]
@@ -183,9 +226,11 @@ def violations(body: dict[str, Any], info: dict[str, Any], *, owner: str) -> lis
     config = info.get("Config") or {}
     run = (config.get("Labels") or {}).get("ce.run", "")
     host = info.get("HostConfig") or {}
+    if (config.get("Labels") or {}).get("ce.role") == "proxy":
+        return proxy_violations(config, host)
     return (
         _check_config(config, owner)
-        + _check_host(host, owner, run)
+        + _check_host(host, owner, run, networked=_policy(config) is not None)
         + _check_profile(config, host)
         + _check_applied(body.get("HostConfig") or {}, host)
     )
@@ -225,4 +270,29 @@ def _check_profile(config: dict[str, Any], host: dict[str, Any]) -> list[str]:
     nano_cpus = host.get("NanoCpus") or 0
     if abs(nano_cpus - profile.get("cpus", 0) * 1e9) > 1:  # truncated to whole nanoCPUs
         bad.append(f"NanoCpus={nano_cpus}, profile says {profile.get('cpus')} CPUs")
+    return bad
+
+
+def proxy_violations(config: dict[str, Any], host: dict[str, Any]) -> list[str]:
+    """The egress proxy's hardening: Squid's own user, read-only, no capabilities, limits."""
+    bad = []
+    if config.get("User") != PROXY_USER:
+        bad.append(f"proxy User {config.get('User')!r}")
+    expected: dict[str, Any] = {
+        "ReadonlyRootfs": True,
+        "CapDrop": ["ALL"],
+        "SecurityOpt": ["no-new-privileges=true"],
+        "Privileged": False,
+        "Init": True,
+    }
+    bad += [f"proxy {k}={host.get(k)!r}" for k, v in expected.items() if host.get(k) != v]
+    if host.get("Binds") or host.get("Mounts") or host.get("CapAdd") or host.get("Devices"):
+        bad.append("proxy has mounts, devices or capabilities (the engine socket?)")
+    memory = host.get("Memory") or 0
+    if memory <= 0 or host.get("MemorySwap") != memory:
+        bad.append(f"proxy Memory {memory}")
+    if not (host.get("PidsLimit") or 0) > 0 or not (host.get("NanoCpus") or 0) > 0:
+        bad.append("proxy pids or CPU limit unset")
+    if (host.get("LogConfig") or {}).get("Type") != "none":
+        bad.append(f"proxy LogConfig {host.get('LogConfig')}")
     return bad

@@ -63,8 +63,29 @@ def run_remains(run_id: str) -> tuple[list[str], bool]:
     return result.stdout.split(), staging_folder(run_id) is not None
 
 
+def project_networks() -> list[str]:
+    """Names of every network this session's servers created (run networks, egress ones)."""
+    result = subprocess.run(
+        [
+            "docker",
+            "network",
+            "ls",
+            "--filter",
+            f"label={OWNER_LABEL}",
+            "--format",
+            f'{{{{.Name}}}} {{{{.Label "{OWNER_LABEL}"}}}}',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = (line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+    return [network for network, owner in rows if is_ours(owner)]
+
+
 def leftovers() -> tuple[list[str], list[str]]:
-    return project_containers(), glob.glob(STAGING_GLOB)
+    """Containers and networks (together), and staging folders, of this session."""
+    return project_containers() + project_networks(), glob.glob(STAGING_GLOB)
 
 
 def wait_until_clean(timeout_s: float = _SETTLE_S) -> tuple[list[str], list[str]]:

@@ -127,7 +127,7 @@ def _watch_gauges(app: web.Application) -> None:
 
 async def sandbox_backend(app: web.Application) -> AsyncIterator[None]:
     """Start the sandbox (engine, reaper, events, pool); at the end, close it."""
-    await app[SANDBOX].start(app[METRICS])
+    await app[SANDBOX].start(app[RUNNER].telemetry)
     yield
     await app[SANDBOX].aclose()
 

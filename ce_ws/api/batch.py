@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from ce_ws.api.appkeys import REFUSALS, RUNNER, SETTINGS
+from ce_ws.api.auth import bearer_token
 from ce_ws.api.jsonstream import PIECE, stream_json
 from ce_ws.config import Settings
 from ce_ws.errors import BodyTimeout, BodyTooLarge, CeError
@@ -222,7 +223,10 @@ async def answer_batch(
     Every refusal spends the client's refusal budget; a client that left gets
     nothing (499 in the access log only).
     """
-    client = Client(key=request.remote or "unknown", via=via)
+    bearer = bearer_token(request)
+    client = Client(
+        key=request.remote or "unknown", via=via, credentials=(bearer,) if bearer else ()
+    )
     try:
         status, body = await handle(request, client)
     except ClientLeft:

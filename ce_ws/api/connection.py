@@ -62,10 +62,18 @@ _STREAM_NAMES: dict[OutputStream, Literal["stdout", "stderr", "compile"]] = {
 }
 
 
-def hello_message(settings: Settings, languages: LanguageTable) -> Hello:
-    """The greeting sent on connect: the limits of terminal runs, which this socket starts."""
+def hello_message(
+    settings: Settings, languages: LanguageTable, credentials: tuple[str, ...] = ()
+) -> Hello:
+    """The greeting sent on connect: the limits of terminal runs, which this socket starts.
+
+    `credentials` decide which network policies it lists.
+    """
     defaults, maxima = settings.run_limits(terminal=True)
     return Hello(
+        network=[
+            name for name, policy in settings.network.policies.items() if policy.allows(credentials)
+        ],
         server="code-executor",
         version=__version__,
         languages=[language.name for language in languages],
@@ -164,7 +172,7 @@ class Connection:
 
     async def serve(self) -> None:
         """The receive loop: the only place this socket is read."""
-        await self._send(hello_message(self._settings, self._languages))
+        await self._send(hello_message(self._settings, self._languages, self._client.credentials))
         try:
             if not await self._on_frame(await self._first_frame()):
                 return

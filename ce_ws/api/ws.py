@@ -36,14 +36,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     if len(app[CONNECTIONS]) >= settings.capacity.max_connections:
         await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
         return ws
-    client = Client(key=request.remote or "unknown", via="ws")
+    bearer = bearer_token(request)
+    client = Client(
+        key=request.remote or "unknown", via="ws", credentials=(bearer,) if bearer else ()
+    )
     if not app[CLIENT_CONNECTIONS].has_room(client.key):
         await _refuse_connection(ws, app[CLIENT_CONNECTIONS].per_client)
         return ws
     connection = Connection(
         ws,
         client=client,
-        authorized=authorized(settings.tokens, bearer_token(request)),
+        authorized=authorized(settings.tokens, bearer),
         settings=settings,
         languages=app[LANGUAGES],
         runner=app[RUNNER],

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 
 from ce_ws.config import RunLimits, Settings
-from ce_ws.errors import BadMessage, CodeTooLarge, LimitExceeded, clip
+from ce_ws.errors import BadMessage, CodeTooLarge, LimitExceeded, Unauthorized, clip
 from ce_ws.languages import Language, LanguageTable
 from ce_ws.protocol import RunRequest
 from ce_ws.sandbox.staging import check_file_name
@@ -26,6 +26,8 @@ class RunPlan:
     stdin: bytes | None
     limits: RunLimits
     correlation_id: str | int | None
+    #: The network policy the run uses; None: no network.
+    network: str | None = None
 
     @property
     def entry(self) -> str:
@@ -81,8 +83,41 @@ def _args(request: RunRequest, settings: Settings) -> list[str]:
     return request.args
 
 
+def network_policy(
+    request: RunRequest, language: Language, settings: Settings, credentials: tuple[str, ...]
+) -> str | None:
+    """The policy a run asked for, if this client may use it; unknown is `bad_message`."""
+    if request.network is None:
+        return None
+    if settings.sandbox.runtime_for(language.name) == "runsc":
+        # The engine registers runsc with --network=none (docs/network.md).
+        raise BadMessage(
+            f"{language.name} runs under gVisor here, which has no network;"
+            " network policies are for runs under runc",
+            field="network",
+        )
+    policies = settings.network.policies
+    policy = policies.get(request.network)
+    if policy is None:
+        known = ", ".join(sorted(policies)) or "none (this server gives no run a network)"
+        raise BadMessage(
+            f"no network policy {clip(request.network)!r}; this server has: {known}",
+            field="network",
+        )
+    if not policy.allows((*credentials, request.token)):
+        raise Unauthorized(
+            f"network policy {request.network!r} needs a token that grants it", field="network"
+        )
+    return request.network
+
+
 def plan_run(
-    request: RunRequest, *, languages: LanguageTable, settings: Settings, terminal: bool = False
+    request: RunRequest,
+    *,
+    languages: LanguageTable,
+    settings: Settings,
+    terminal: bool = False,
+    credentials: tuple[str, ...] = (),
 ) -> RunPlan:
     """Resolve and check a request (for a terminal run or a batch one).
 
@@ -105,4 +140,5 @@ def plan_run(
         stdin=stdin,
         limits=effective_limits(request, settings, terminal=terminal),
         correlation_id=request.id,
+        network=network_policy(request, language, settings, credentials),
     )

@@ -259,6 +259,7 @@ class Run:
             tty=self.terminal.tty,
             tmp_exec=language.compiled,
             runtime=self._settings.runtime_for(language.name),
+            network=self.plan.network,
         )
         size = (self.terminal.cols, self.terminal.rows)
         return BoxPlan(profile=profile, files=self.plan.files, size=size)

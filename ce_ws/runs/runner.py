@@ -41,6 +41,8 @@ class Client:
 
     key: str
     via: Via
+    #: Tokens the client presented outside the request body (a bearer header).
+    credentials: tuple[str, ...] = ()
 
 
 class RunHandle:
@@ -153,6 +155,11 @@ class Runner:
         self._closing = False
 
     @property
+    def telemetry(self) -> Telemetry:
+        """The server's metrics and event log (the sandbox reports to it too)."""
+        return self._telemetry
+
+    @property
     def live(self) -> int:
         """Runs not yet over (queued, running, or removing their box)."""
         return len(self._runs)
@@ -172,7 +179,11 @@ class Runner:
             if self._closing:
                 raise Busy("the server is shutting down; try again later")
             plan = plan_run(
-                request, languages=self._languages, settings=self._settings, terminal=terminal.tty
+                request,
+                languages=self._languages,
+                settings=self._settings,
+                credentials=client.credentials,
+                terminal=terminal.tty,
             )
             self._rate_limiter.check(client.key)
         except CeError as exc:

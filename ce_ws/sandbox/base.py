@@ -35,10 +35,20 @@ class BoxProfile:
     tty: bool
     tmp_exec: bool
     runtime: Runtime
+    #: The network policy the box's network is for; None: no network at all.
+    network: str | None = None
 
     @classmethod
-    def of(cls, limits: RunLimits, *, tty: bool, tmp_exec: bool, runtime: Runtime) -> BoxProfile:
-        return cls(limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec, runtime)
+    def of(
+        cls,
+        limits: RunLimits,
+        *,
+        tty: bool,
+        tmp_exec: bool,
+        runtime: Runtime,
+        network: str | None = None,
+    ) -> BoxProfile:
+        return cls(limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec, runtime, network)
 
     @property
     def limits(self) -> RunLimits:
@@ -136,6 +146,11 @@ class SandboxObserver(Protocol):
 
     def reaped(self, count: int) -> None:
         """The reaper removed `count` leftovers."""
+
+    def proxy_decision(
+        self, *, policy: str, run_id: str | None, destination: str, verdict: str
+    ) -> None:
+        """An egress proxy allowed or refused one connection of a run."""
 
 
 class Backend(Sandbox, Protocol):

@@ -97,6 +97,9 @@ class Box:
 
     async def _start(self, size: tuple[int, int]) -> None:
         engine = self._engine
+        network = None
+        if self.profile.network is not None:
+            network = await engine.egress().attach(self.box_id, self.profile.network)
         config = container_config(
             settings=engine.settings,
             limits=self.profile.limits,
@@ -111,6 +114,7 @@ class Box:
             tty=self.profile.tty,
             size=size,
             tmp_exec=self.profile.tmp_exec,
+            network=network,
         )
         self._container = await engine.create_container(config, name=f"ce-{self.box_id}")
         self._stream = self._container.attach(
@@ -337,6 +341,8 @@ class Box:
                 await asyncio.wait_for(self._stream.close(), timeout=1)
         try:
             await self._engine.remove_container(container)
+            if self.profile.network is not None:
+                await self._engine.egress().detach(self.box_id)
         except SandboxError as exc:
             log.warning("box %s not removed now (%s); the reaper will", self.box_id, exc.message)
             return  # the folder stays while its container may run: the reaper removes both

@@ -20,6 +20,7 @@ from ce_ws.image import RECIPE_LABEL, recipe_hash
 from ce_ws.languages import LanguageTable
 from ce_ws.sandbox.base import BoxPlan, BoxProfile, PoolFigures, SandboxObserver
 from ce_ws.sandbox.box import Box, start_box
+from ce_ws.sandbox.egress import Egress
 from ce_ws.sandbox.engine import CreationHook, Engine
 from ce_ws.sandbox.pool import WarmPool, host_memory_bytes
 
@@ -39,10 +40,17 @@ def pooled_profiles(settings: Settings, languages: LanguageTable) -> list[BoxPro
     kinds = {
         (language.compiled, settings.sandbox.runtime_for(language.name)) for language in languages
     }
+    # A networked box holds its own network with the policy's proxy on it:
+    # a pool per policy skips creating and connecting it too.
+    networks: list[str | None] = [None, *settings.network.policies]
     return [
-        BoxProfile.of(settings.defaults, tty=tty, tmp_exec=compiled, runtime=runtime)
+        BoxProfile.of(
+            settings.defaults, tty=tty, tmp_exec=compiled, runtime=runtime, network=network
+        )
+        for network in networks
         for tty in (True, False)
         for compiled, runtime in sorted(kinds)
+        if network is None or runtime == "runc"  # runsc has no network here
     ]
 
 
@@ -61,6 +69,7 @@ class DockerSandbox:
         self._languages = languages
         self._on_created = on_created
         self._engine: Engine | None = None
+        self._egress: Egress | None = None
         self.pool: WarmPool | None = None
         self._background: list[asyncio.Task[None]] = []
         self._reap_now = asyncio.Event()
@@ -84,6 +93,28 @@ class DockerSandbox:
         self._engine = engine
         engine.events.on_back = self._engine_is_back
         engine.events.on_died = lambda container_id: self._pool_drops_dead()
+        self._egress = Egress(
+            engine,
+            self._settings.network,
+            on_decision=lambda policy, run_id, decision: observer.proxy_decision(
+                policy=policy,
+                run_id=run_id,
+                destination=decision.destination,
+                verdict=decision.verdict,
+            ),
+        )
+        engine.use_egress(self._egress)
+        # The reaper first: a crashed server's proxies and networks go before new ones come.
+        with contextlib.suppress(SandboxError):
+            if removed := await engine.reap():
+                observer.reaped(removed)
+        try:
+            await self._egress.start()
+        except BaseException:
+            # A proxy that cannot start stops the server (no policy would hold):
+            # what was started so far is removed first.
+            await self.aclose()
+            raise
         self._background = [
             asyncio.create_task(engine.events.follow_forever()),
             asyncio.create_task(self._reap_forever(observer)),
@@ -106,6 +137,8 @@ class DockerSandbox:
             await self.pool.close()
         engine = self.engine
         await engine.finish_cleanups()
+        if self._egress is not None:
+            await self._egress.aclose()
         with contextlib.suppress(Exception):
             if leftovers := await engine.reap(spare_live=False):
                 # Every run and warm box removes its own container and folder.

@@ -10,9 +10,10 @@ import contextlib
 import logging
 import shutil
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiodocker
+import aiodocker.networks
 import aiohttp
 from aiodocker.containers import DockerContainer
 
@@ -20,6 +21,9 @@ from ce_ws.config import SandboxSettings
 from ce_ws.errors import EngineUnreachable, SandboxError, SandboxNotFound
 from ce_ws.sandbox.events import EngineEvents
 from ce_ws.sandbox.staging import staging_dirs
+
+if TYPE_CHECKING:  # the egress module builds on this one
+    from ce_ws.sandbox.egress import Egress
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,8 @@ class Engine:
         self._removals = asyncio.Semaphore(_CONCURRENT_REMOVALS)
         #: Box ids whose container this process owns (running or warm): the reaper spares them.
         self.live_boxes: set[str] = set()
+        #: The proxies and run networks, when the server has network policies.
+        self._egress: Egress | None = None
         #: Called with the seconds each container took to create and start (for metrics).
         self.on_box_started: Callable[[float], None] = lambda seconds: None
         # The default connector allows 100 connections and waits forever for a
@@ -96,6 +102,16 @@ class Engine:
         self.events = EngineEvents(
             self.docker, owner_filter=f"{OWNER_LABEL}={server_id}", probe=self.version
         )
+
+    def egress(self) -> Egress:
+        """The egress proxies; raises `SandboxError` when no policy is configured."""
+        if self._egress is None:
+            raise SandboxError("this server has no network policies (CE_NETWORK__POLICIES)")
+        return self._egress
+
+    def use_egress(self, egress: Egress) -> None:
+        """Set the egress proxies once, at startup."""
+        self._egress = egress
 
     def clean_up(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run a cleanup to completion even if its caller is cancelled."""
@@ -156,6 +172,17 @@ class Engine:
                     raise
         self.events.forget(container.id)
 
+    async def remove_network(self, name_or_id: str) -> None:
+        """Disconnect every member, then remove a network (gone already is fine)."""
+        network = aiodocker.networks.DockerNetwork(self.docker, name_or_id)  # type: ignore[no-untyped-call]
+        with contextlib.suppress(SandboxNotFound), engine_errors("remove a network"):
+            async with self.control_timeout():
+                info = await network.show()
+                for container_id in info.get("Containers") or {}:
+                    with contextlib.suppress(aiodocker.DockerError):
+                        await network.disconnect({"Container": container_id, "Force": True})
+                await network.delete()
+
     async def version(self) -> dict[str, Any]:
         """The engine's version document; raises `SandboxError` if unreachable."""
         with engine_errors("report its version"):
@@ -192,10 +219,27 @@ class Engine:
             with contextlib.suppress(SandboxError):
                 await self.remove_container(container)
                 removed += 1
+        removed += await self._reap_networks(spare_live)
         folders = await asyncio.to_thread(staging_dirs, self.settings.staging_root, self.server_id)
         for box_id, path in folders.items():
             # A box is live from before its folder exists until after it is removed.
             if not (spare_live and box_id in self.live_boxes):
                 await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+                removed += 1
+        return removed
+
+    async def _reap_networks(self, spare_live: bool) -> int:
+        """Remove this server's networks (run networks, the egress one) no live item owns."""
+        with engine_errors("list networks"):
+            async with self.control_timeout():
+                networks = await self.docker.networks.list(
+                    filters={"label": [f"{OWNER_LABEL}={self.server_id}"]}
+                )
+        removed = 0
+        for network in networks:
+            if spare_live and (network.get("Labels") or {}).get(RUN_LABEL, "") in self.live_boxes:
+                continue
+            with contextlib.suppress(SandboxError):
+                await self.remove_network(network["Id"])
                 removed += 1
         return removed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ce_ws.config import MIB, RunLimits, Runtime, SandboxSettings
+from ce_ws.sandbox.network import NetworkAttachment
 
 LAUNCHER = "/opt/ce/launch"
 #: The container's user and group (nobody:nogroup on Debian); no supplementary groups.
@@ -47,6 +48,42 @@ def engine_limits(
     return memory_mb * MIB, pids
 
 
+#: Where a networked run finds its proxy; nothing else is reachable, so nothing else
+#: is excluded (a program's own loopback servers stay direct).
+NO_PROXY = "localhost,127.0.0.1,::1"
+
+
+def network_fields(network: NetworkAttachment | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The create body's and HostConfig's network fields: none at all, or the run's own network.
+
+    A networked run's only resolver upstream is the proxy's address, where
+    nothing answers DNS: the engine's resolver forwards a query for an outside
+    name there, on the run's own network, and it ends there. IPv6 is off in
+    the container (its link-local address would reach the bridge's).
+    """
+    if network is None:
+        return {"NetworkDisabled": True}, {"NetworkMode": "none"}
+    proxy = network.proxy_url
+    env = [f"{name}={proxy}" for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")]
+    env += [f"NO_PROXY={NO_PROXY}", f"no_proxy={NO_PROXY}"]
+    body = {
+        "NetworkDisabled": False,
+        "Env": [*ENV, *env],
+        "NetworkingConfig": {
+            "EndpointsConfig": {network.network: {"IPAMConfig": {"IPv4Address": network.run_ip}}}
+        },
+    }
+    host = {
+        "NetworkMode": network.network,
+        "Dns": [network.proxy_ip],
+        "Sysctls": {
+            "net.ipv6.conf.all.disable_ipv6": "1",
+            "net.ipv6.conf.default.disable_ipv6": "1",
+        },
+    }
+    return body, host
+
+
 def container_config(
     *,
     settings: SandboxSettings,
@@ -58,6 +95,7 @@ def container_config(
     tty: bool,
     size: tuple[int, int],
     tmp_exec: bool,
+    network: NetworkAttachment | None = None,
 ) -> dict[str, Any]:
     """The Engine API create body for one run's container."""
     cols, rows = size
@@ -66,7 +104,8 @@ def container_config(
         f"rw,nosuid,nodev,size={settings.tmp_bytes},nr_inodes={settings.tmp_inodes},mode=1777"
     )
     tmp_options += ",exec" if tmp_exec else ",noexec"
-    return {
+    network_body, network_host = network_fields(network)
+    body = {
         "Image": settings.image,
         # The program comes later, in the launcher's go line: a started
         # container can then wait in the warm pool for any language.
@@ -82,7 +121,6 @@ def container_config(
         "AttachStdin": True,
         "AttachStdout": True,
         "AttachStderr": True,
-        "NetworkDisabled": True,
         "HostConfig": {
             "Binds": [f"{staging_path}:/work:ro"],
             "ReadonlyRootfs": True,
@@ -90,7 +128,6 @@ def container_config(
             "Tmpfs": {"/tmp": tmp_options},
             "CapDrop": ["ALL"],
             "SecurityOpt": ["no-new-privileges=true", f"seccomp={seccomp_profile}"],
-            "NetworkMode": "none",
             "Memory": memory_bytes,
             "MemorySwap": memory_bytes,
             "NanoCpus": int(limits.cpus * 1e9),
@@ -109,5 +146,7 @@ def container_config(
             "AutoRemove": False,
             "Runtime": runtime,
             "ConsoleSize": [rows, cols],
+            **network_host,
         },
     }
+    return {**body, **network_body}
