@@ -153,6 +153,30 @@ class PoolSettings(BaseModel):
     refill_concurrency: int = Field(1, ge=1, le=16)
 
 
+DEFAULT_COMPILE_CACHE_BYTES = 256 * MIB
+MAX_COMPILE_CACHE_BYTES = 16 * 1024 * MIB
+DEFAULT_COMPILE_CACHE_AGE_S = 86_400.0
+MAX_COMPILE_CACHE_AGE_S = 30 * 86_400.0
+DEFAULT_CACHED_BINARY_BYTES = 32 * MIB
+MAX_CACHED_BINARY_BYTES = 1024 * MIB
+
+
+class CompileCacheSettings(BaseModel):
+    """Compiled programs kept by (image recipe, language, compile command, files)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    #: The cached programs together; the oldest go first past it.
+    max_bytes: int = Field(DEFAULT_COMPILE_CACHE_BYTES, ge=MIB, le=MAX_COMPILE_CACHE_BYTES)
+    #: A program older than this is compiled again.
+    max_age_s: float = Field(DEFAULT_COMPILE_CACHE_AGE_S, ge=1, le=MAX_COMPILE_CACHE_AGE_S)
+    #: A bigger program is run but not kept.
+    max_binary_bytes: int = Field(
+        DEFAULT_CACHED_BINARY_BYTES, ge=64 * KIB, le=MAX_CACHED_BINARY_BYTES
+    )
+
+
 DEFAULT_JUDGE0_DATABASE = "judge0.sqlite3"
 DEFAULT_JUDGE0_MAX_SUBMISSIONS = 10_000
 MAX_JUDGE0_MAX_SUBMISSIONS = 1_000_000
@@ -239,6 +263,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+    compile_cache: CompileCacheSettings = Field(default_factory=CompileCacheSettings)
     judge0: Judge0Settings = Field(default_factory=Judge0Settings)
     codapi: CodapiSettings = Field(default_factory=CodapiSettings)
     piston: PistonSettings = Field(default_factory=PistonSettings)

@@ -2,7 +2,8 @@
 
 Every server the suite starts uses `TEST_SERVER_ID` (unique per session) as
 its owner label, or `<TEST_SERVER_ID>-<suffix>` when it runs beside another;
-its staging folders are `/tmp/ce-<owner>-<run>`.
+its staging folders are `/tmp/ce-<owner>-<run>`, its compile cache
+`/tmp/ce-cache-<owner>` (removed at shutdown).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tests.helpers import wait_until
 OWNER_LABEL = "ce.owner"
 TEST_SERVER_ID = f"ce-test-{os.getpid()}"
 STAGING_GLOB = f"/tmp/ce-{TEST_SERVER_ID}-*/"  # folders only
+CACHE_GLOBS = (f"/tmp/ce-cache-{TEST_SERVER_ID}/", f"/tmp/ce-cache-{TEST_SERVER_ID}-*/")
 _SETTLE_S = 5.0
 
 
@@ -64,7 +66,8 @@ def run_remains(run_id: str) -> tuple[list[str], bool]:
 
 
 def leftovers() -> tuple[list[str], list[str]]:
-    return project_containers(), glob.glob(STAGING_GLOB)
+    folders = [path for pattern in (STAGING_GLOB, *CACHE_GLOBS) for path in glob.glob(pattern)]
+    return project_containers(), folders
 
 
 def wait_until_clean(timeout_s: float = _SETTLE_S) -> tuple[list[str], list[str]]:

@@ -24,6 +24,7 @@ from typing import Protocol
 
 from ce_ws.config import SandboxSettings
 from ce_ws.errors import CeError, SandboxError
+from ce_ws.languages import BINARY_PATH
 from ce_ws.protocol import ErrorMessage, Exit, Stage, Started, Status
 from ce_ws.runs.broadcast import Broadcast
 from ce_ws.runs.controls import ControlMailbox, Resize, Signal, deliver_controls
@@ -262,6 +263,7 @@ class Run:
         try:
             ended = await box.compile(
                 argv,
+                binary=BINARY_PATH,
                 timeout_s=self._settings.compile_ms / 1000,
                 sink=functools.partial(self._compiler_output, box, kills),
             )

@@ -395,7 +395,7 @@ class _GatedBox:
         self._stdin_closed = asyncio.Event()
         self._printed = False
 
-    async def compile(self, argv: list[str], *, timeout_s: float, sink: Any) -> None:
+    async def compile(self, argv: list[str], *, binary: str, timeout_s: float, sink: Any) -> None:
         raise AssertionError("python is not compiled")
 
     async def go(self, argv: list[str]) -> None:

@@ -51,7 +51,7 @@ class RecordingBox:
         self.went = asyncio.Event()
 
     async def compile(
-        self, argv: list[str], *, timeout_s: float, sink: OutputSink
+        self, argv: list[str], *, binary: str, timeout_s: float, sink: OutputSink
     ) -> CompileExit | None:
         self.events.append(f"compile {argv[0]}")
         for data in self._compile_output:
