@@ -80,6 +80,9 @@ class SandboxSettings(BaseModel):
     #: Languages that run under another runtime than `runtime`, e.g. {"c": "runsc"}.
     language_runtimes: dict[str, Runtime] = Field(default_factory=dict)
     compile_ms: int = Field(30_000, ge=1_000, le=300_000)
+    #: Let the launcher run a preloaded language's program in its own,
+    #: already started interpreter (languages.toml `preloaded`).
+    preload: bool = True
     nofile: int = Field(256, ge=16, le=65_536)
     fsize_bytes: int = Field(16 * MIB, ge=MIB, le=1024 * MIB)
     tmp_bytes: int = Field(64 * MIB, ge=MIB, le=1024 * MIB)

@@ -295,7 +295,11 @@ class Run:
         self._enter(RunState.RUNNING)
         if self.terminal.tty:
             await box.resize(self.terminal.cols, self.terminal.rows)
-        await box.go(self.plan.language.run_argv(self.plan.entry) + self.plan.args)
+        language = self.plan.language
+        await box.go(
+            language.run_argv(self.plan.entry) + self.plan.args,
+            in_launcher=language.preloaded and self._settings.preload,
+        )
         if self.plan.stdin:
             self._stdin.put_nowait(self.plan.stdin)
         if not (self.terminal.tty or self.terminal.open_input):

@@ -87,8 +87,11 @@ class RunBox(Protocol):
         None when the compiler timed out.
         """
 
-    async def go(self, argv: list[str]) -> None:
-        """Start the program; returns once it runs."""
+    async def go(self, argv: list[str], *, in_launcher: bool = False) -> None:
+        """Start the program; returns once it runs.
+
+        `in_launcher`: a preloaded interpreter's command, run by the waiting launcher itself.
+        """
 
     async def read(self) -> tuple[StreamId, bytes] | None:
         """The next chunk of output; None at its end."""

@@ -239,11 +239,13 @@ class Box:
                 while (message := await stream.read_out()) is not None:
                     await sink(message.data, COMPILER)
 
-    async def go(self, argv: list[str]) -> None:
-        """Tell the launcher to exec the program; returns once it has."""
-        order: dict[str, list[str]] = {"argv": argv}
+    async def go(self, argv: list[str], *, in_launcher: bool = False) -> None:
+        """Tell the launcher to exec the program (or run it itself); returns once it has."""
+        order: dict[str, list[str] | bool] = {"argv": argv}
         if self._install is not None:
             order["install"] = list(self._install)
+        if in_launcher:
+            order["here"] = True
         line = json.dumps(order).encode() + b"\n"
         await self.write(line)
         with engine_errors("start the program"):

@@ -398,7 +398,7 @@ class _GatedBox:
     async def compile(self, argv: list[str], *, binary: str, timeout_s: float, sink: Any) -> None:
         raise AssertionError("python is not compiled")
 
-    async def go(self, argv: list[str]) -> None:
+    async def go(self, argv: list[str], *, in_launcher: bool = False) -> None:
         pass
 
     async def read(self) -> tuple[int, bytes] | None:

@@ -58,7 +58,7 @@ class RecordingBox:
             await sink(data, COMPILER)
         return self._compile_exit
 
-    async def go(self, argv: list[str]) -> None:
+    async def go(self, argv: list[str], *, in_launcher: bool = False) -> None:
         self.events.append(f"go {' '.join(argv)}")
         self.went.set()
 
