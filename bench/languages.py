@@ -18,8 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import aiodocker
+
 from bench.baseline import Timing
-from bench.client import Session
+from bench.client import BenchError, Session
 from bench.common import BenchContext, BenchResult, rotated
 from bench.engine import BASELINE_OWNER, idle_count, wait_settled
 from bench.programs import (
@@ -36,10 +38,12 @@ from bench.programs import (
 from bench.progress import Ticker, say
 from bench.server import bench_server, limits_env, server_env
 from bench.stats import SUMMARY_HEADERS, Summary, Table, fmt, fmt_ratio, ratio, summary_cells
-from bench.ttfo import DOCKER_RUN, FLOOR, WARM, Modes, runtime_limits, server_sample
+from bench.ttfo import DOCKER_RUN, FLOOR, WARM, Modes, Sampler, runtime_limits, server_sample
 from ce_ws.config import Runtime
 
 _LAUNCHER_SETTLE_S = 0.15
+#: The engine is shared: another bench's sweep may remove a container mid-sample.
+_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +104,21 @@ async def _measure(ctx: BenchContext, runtime: Runtime, reps: int) -> Samples:
                     for mode in rotated(case.modes, rep):
                         await wait_settled(ctx.docker, expected)
                         await asyncio.sleep(_LAUNCHER_SETTLE_S)
-                        samples[case.name][mode].append(await samplers[mode](program))
+                        samples[case.name][mode].append(await _sample(samplers[mode], program))
                         ticker.tick()
         finally:
             await warm.close()
     return samples
+
+
+async def _sample(sampler: Sampler, program: Program) -> Timing:
+    """One sample, taken again (bounded) when the engine lost its container."""
+    for _ in range(_ATTEMPTS - 1):
+        try:
+            return await sampler(program)
+        except (BenchError, RuntimeError, aiodocker.DockerError) as exc:
+            say(f"languages: {program.name} sample lost ({exc}); taking it again")
+    return await sampler(program)
 
 
 def _median_ms(timings: list[Timing]) -> float:
