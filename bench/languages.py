@@ -116,7 +116,7 @@ async def _sample(sampler: Sampler, program: Program) -> Timing:
     for _ in range(_ATTEMPTS - 1):
         try:
             return await sampler(program)
-        except (BenchError, RuntimeError, aiodocker.DockerError) as exc:
+        except (BenchError, RuntimeError, TimeoutError, aiodocker.DockerError) as exc:
             say(f"languages: {program.name} sample lost ({exc}); taking it again")
     return await sampler(program)
 
