@@ -15,7 +15,18 @@ import traceback
 
 import aiodocker
 
-from bench import capacity, churn, echo, fanout, network, surfaces, teardown, throughput, ttfo
+from bench import (
+    capacity,
+    churn,
+    echo,
+    fanout,
+    languages,
+    network,
+    surfaces,
+    teardown,
+    throughput,
+    ttfo,
+)
 from bench.client import http_client
 from bench.common import BenchContext, Benchmark, BenchResult
 from bench.engine import bench_leftovers, engine_client, sweep_all
@@ -26,6 +37,7 @@ from ce_ws.config import SandboxSettings
 
 BENCHMARKS: dict[str, Benchmark] = {
     "ttfo": ttfo.run,
+    "languages": languages.run,
     "echo": echo.run,
     "throughput": throughput.run,
     "capacity": capacity.run,

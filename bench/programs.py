@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ce_ws.languages import BINARY_PATH, WORK_DIR
 
@@ -78,3 +78,58 @@ def python_program(name: str, source: str) -> Program:
         source=source,
         command=PYTHON_HELLO.command,
     )
+
+
+def _compiled_command(compile_line: str) -> tuple[str, ...]:
+    # The server compiles in an exec beside the launcher, then runs /tmp/main:
+    # the same work in one shell.
+    return ("sh", "-c", f"{compile_line} && exec {BINARY_PATH}")
+
+
+BASH_HELLO = Program(
+    name="bash",
+    language="bash",
+    entry="main.sh",
+    source='echo "hello, world"\n',
+    command=("bash", f"{WORK_DIR}/main.sh"),
+)
+JAVASCRIPT_HELLO = Program(
+    name="javascript",
+    language="javascript",
+    entry="main.js",
+    source='console.log("hello, world");\n',
+    command=("node", f"{WORK_DIR}/main.js"),
+)
+RUBY_HELLO = Program(
+    name="ruby",
+    language="ruby",
+    entry="main.rb",
+    source='puts "hello, world"\n',
+    command=("ruby", f"{WORK_DIR}/main.rb"),
+)
+_CPP_COMPILE = f"g++ -O2 -Wall -std=c++17 -o {BINARY_PATH} {WORK_DIR}/main.cpp"
+CPP_IOSTREAM_HELLO = Program(
+    name="c++ iostream",
+    language="cpp",
+    entry="main.cpp",
+    source='#include <iostream>\nint main() { std::cout << "hello, world" << std::endl; }\n',
+    command=_compiled_command(_CPP_COMPILE),
+    compiled=True,
+)
+CPP_BITS_HELLO = Program(
+    name="c++ bits/stdc++.h",
+    language="cpp",
+    entry="main.cpp",
+    source=(
+        "#include <bits/stdc++.h>\nusing namespace std;\n"
+        'int main() { cout << "hello, world" << endl; }\n'
+    ),
+    command=_compiled_command(_CPP_COMPILE),
+    compiled=True,
+)
+
+
+def fresh(program: Program, sample: int) -> Program:
+    """The program made new for this sample (a trailing comment): no cache can know it."""
+    marker = "#" if program.language in {"python", "bash", "ruby"} else "//"
+    return replace(program, source=f"{program.source}{marker} sample {sample}\n")

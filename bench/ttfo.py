@@ -71,7 +71,7 @@ async def server_sample(session: Session, program: Program) -> Timing:
 
 
 @dataclass
-class _Modes:
+class Modes:
     """How to take one sample in each mode, for one runtime."""
 
     ctx: BenchContext
@@ -123,7 +123,7 @@ async def _measure(
             pool_size = await idle_count(ctx.docker, warm_id)
             say(f"ttfo[{runtime}]: warm server keeps {pool_size} idle containers")
             expected = {cold_id: 0, warm_id: pool_size, BASELINE_OWNER: 0}
-            samplers = _Modes(ctx, runtime, cold, warm).samplers()
+            samplers = Modes(ctx, runtime, cold, warm).samplers()
             ticker = Ticker(f"ttfo[{runtime}] samples", reps * len(PROGRAMS) * len(MODES))
             for program in PROGRAMS:
                 for rep in range(reps):

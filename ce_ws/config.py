@@ -126,6 +126,9 @@ class SandboxSettings(BaseModel):
     #: Languages that run under another runtime than `runtime`, e.g. {"c": "runsc"}.
     language_runtimes: dict[str, Runtime] = Field(default_factory=dict)
     compile_ms: int = Field(30_000, ge=1_000, le=300_000)
+    #: Let the launcher run a preloaded language's program in its own,
+    #: already started interpreter (languages.toml `preloaded`).
+    preload: bool = True
     nofile: int = Field(256, ge=16, le=65_536)
     fsize_bytes: int = Field(16 * MIB, ge=MIB, le=1024 * MIB)
     tmp_bytes: int = Field(64 * MIB, ge=MIB, le=1024 * MIB)
@@ -201,6 +204,30 @@ class PoolSettings(BaseModel):
     max_memory_share: float = Field(0.25, gt=0, le=0.9)
     max_age_s: float = Field(600.0, ge=1, le=86_400)
     refill_concurrency: int = Field(1, ge=1, le=16)
+
+
+DEFAULT_COMPILE_CACHE_BYTES = 256 * MIB
+MAX_COMPILE_CACHE_BYTES = 16 * 1024 * MIB
+DEFAULT_COMPILE_CACHE_AGE_S = 86_400.0
+MAX_COMPILE_CACHE_AGE_S = 30 * 86_400.0
+DEFAULT_CACHED_BINARY_BYTES = 32 * MIB
+MAX_CACHED_BINARY_BYTES = 1024 * MIB
+
+
+class CompileCacheSettings(BaseModel):
+    """Compiled programs kept by (image recipe, language, compile command, files)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    #: The cached programs together; the oldest go first past it.
+    max_bytes: int = Field(DEFAULT_COMPILE_CACHE_BYTES, ge=MIB, le=MAX_COMPILE_CACHE_BYTES)
+    #: A program older than this is compiled again.
+    max_age_s: float = Field(DEFAULT_COMPILE_CACHE_AGE_S, ge=1, le=MAX_COMPILE_CACHE_AGE_S)
+    #: A bigger program is run but not kept.
+    max_binary_bytes: int = Field(
+        DEFAULT_CACHED_BINARY_BYTES, ge=64 * KIB, le=MAX_CACHED_BINARY_BYTES
+    )
 
 
 DEFAULT_JUDGE0_DATABASE = "judge0.sqlite3"
@@ -449,6 +476,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+    compile_cache: CompileCacheSettings = Field(default_factory=CompileCacheSettings)
     judge0: Judge0Settings = Field(default_factory=Judge0Settings)
     codapi: CodapiSettings = Field(default_factory=CodapiSettings)
     piston: PistonSettings = Field(default_factory=PistonSettings)

@@ -32,6 +32,9 @@ class Language(BaseModel):
     source_suffixes: tuple[str, ...] = ()
     compile: tuple[str, ...] = Field(default=())
     run: tuple[str, ...]
+    #: The runtime image's launcher can run `run` itself: the interpreter is
+    #: already started when the program arrives (see docker/runtime/launch).
+    preloaded: bool = False
 
     @property
     def compiled(self) -> bool:

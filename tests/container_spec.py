@@ -159,8 +159,15 @@ def _check_host(
         if host.get(k) and k not in allowed
     ]
     binds = host.get("Binds") or []
-    if len(binds) != 1 or not re.fullmatch(
-        rf"/\S+/ce-{re.escape(owner)}(-[\w.-]+)?-{re.escape(run)}:/work:ro", binds[0]
+    # The staging folder, and for compiled languages the compile cache's folder.
+    cache = rf"/\S+/ce-cache-{re.escape(owner)}:/opt/ce/cache:ro"
+    tmp_exec = ",exec" in (host.get("Tmpfs") or {}).get("/tmp", "")
+    if (
+        len(binds) not in {1, 2}
+        or not re.fullmatch(
+            rf"/\S+/ce-{re.escape(owner)}(-[\w.-]+)?-{re.escape(run)}:/work:ro", binds[0]
+        )
+        or (len(binds) == 2 and not (tmp_exec and re.fullmatch(cache, binds[1])))
     ):
         bad.append(f"Binds {binds}")
     bad += _check_security(host)

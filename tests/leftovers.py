@@ -2,7 +2,8 @@
 
 Every server the suite starts uses `TEST_SERVER_ID` (unique per session) as
 its owner label, or `<TEST_SERVER_ID>-<suffix>` when it runs beside another;
-its staging folders are `/tmp/ce-<owner>-<run>`.
+its staging folders are `/tmp/ce-<owner>-<run>`, its compile cache
+`/tmp/ce-cache-<owner>` (removed at shutdown).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tests.helpers import wait_until
 OWNER_LABEL = "ce.owner"
 TEST_SERVER_ID = f"ce-test-{os.getpid()}"
 STAGING_GLOB = f"/tmp/ce-{TEST_SERVER_ID}-*/"  # folders only
+CACHE_GLOBS = (f"/tmp/ce-cache-{TEST_SERVER_ID}/", f"/tmp/ce-cache-{TEST_SERVER_ID}-*/")
 _SETTLE_S = 5.0
 
 
@@ -84,8 +86,9 @@ def project_networks() -> list[str]:
 
 
 def leftovers() -> tuple[list[str], list[str]]:
-    """Containers and networks (together), and staging folders, of this session."""
-    return project_containers() + project_networks(), glob.glob(STAGING_GLOB)
+    """Containers and networks (together), and staging and cache folders, of this session."""
+    folders = [path for pattern in (STAGING_GLOB, *CACHE_GLOBS) for path in glob.glob(pattern)]
+    return project_containers() + project_networks(), folders
 
 
 def wait_until_clean(timeout_s: float = _SETTLE_S) -> tuple[list[str], list[str]]:

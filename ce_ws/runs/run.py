@@ -24,6 +24,7 @@ from typing import Protocol
 
 from ce_ws.config import SandboxSettings
 from ce_ws.errors import CeError, SandboxError
+from ce_ws.languages import BINARY_PATH
 from ce_ws.protocol import ErrorMessage, Exit, Stage, Started, Status
 from ce_ws.runs.broadcast import Broadcast
 from ce_ws.runs.controls import ControlMailbox, Resize, Signal, deliver_controls
@@ -286,6 +287,7 @@ class Run:
         try:
             ended = await box.compile(
                 argv,
+                binary=BINARY_PATH,
                 timeout_s=self._settings.compile_ms / 1000,
                 sink=functools.partial(self._compiler_output, box, kills),
             )
@@ -317,7 +319,11 @@ class Run:
         self._enter(RunState.RUNNING)
         if self.terminal.tty:
             await box.resize(self.terminal.cols, self.terminal.rows)
-        await box.go(self.plan.language.run_argv(self.plan.entry) + self.plan.args)
+        language = self.plan.language
+        await box.go(
+            language.run_argv(self.plan.entry) + self.plan.args,
+            in_launcher=language.preloaded and self._settings.preload,
+        )
         if not (self.terminal.tty or self.terminal.open_input):
             self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
         async with asyncio.TaskGroup() as group:

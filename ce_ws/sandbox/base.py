@@ -90,12 +90,18 @@ class RunBox(Protocol):
     box_id: str
 
     async def compile(
-        self, argv: list[str], *, timeout_s: float, sink: OutputSink
+        self, argv: list[str], *, binary: str, timeout_s: float, sink: OutputSink
     ) -> CompileExit | None:
-        """Run the compiler beside the waiting launcher; None when it timed out."""
+        """Compile `binary` beside the waiting launcher (or take it from a cache).
 
-    async def go(self, argv: list[str]) -> None:
-        """Start the program; returns once it runs."""
+        None when the compiler timed out.
+        """
+
+    async def go(self, argv: list[str], *, in_launcher: bool = False) -> None:
+        """Start the program; returns once it runs.
+
+        `in_launcher`: a preloaded interpreter's command, run by the waiting launcher itself.
+        """
 
     async def read(self) -> tuple[StreamId, bytes] | None:
         """The next chunk of output; None at its end."""

@@ -22,6 +22,7 @@ from aiodocker.stream import Stream
 from ce_ws.errors import EngineUnreachable, SandboxError
 from ce_ws.sandbox.base import BoxExit, BoxProfile, CompileExit, Usage
 from ce_ws.sandbox.cgroup import read_usage
+from ce_ws.sandbox.compile_cache import CompileCache
 from ce_ws.sandbox.engine import OWNER_LABEL, PROFILE_LABEL, RUN_LABEL, Engine, engine_errors
 from ce_ws.sandbox.spec import DETACH_KEYS, SANDBOX_USER, container_config
 from ce_ws.sandbox.staging import StagingDir
@@ -79,6 +80,9 @@ class Box:
         self._pending = b""
         self._last_usage = Usage(None, None)
         self._size: tuple[int, int] | None = None
+        self._files: list[tuple[str, bytes]] = []
+        #: (cached program, where it goes) for the launcher, on a compile cache hit.
+        self._install: tuple[str, str] | None = None
 
     @property
     def id(self) -> str:
@@ -100,6 +104,7 @@ class Box:
         network = None
         if self.profile.network is not None:
             network = await engine.egress().attach(self.box_id, self.profile.network)
+        cache = engine.compile_cache
         config = container_config(
             settings=engine.settings,
             limits=self.profile.limits,
@@ -115,6 +120,7 @@ class Box:
             size=size,
             tmp_exec=self.profile.tmp_exec,
             network=network,
+            cache_folder=str(cache.folder) if cache is not None and self.profile.tmp_exec else None,
         )
         self._container = await engine.create_container(config, name=f"ce-{self.box_id}")
         self._stream = self._container.attach(
@@ -132,6 +138,7 @@ class Box:
 
     async def stage(self, files: list[tuple[str, bytes]]) -> None:
         """Write the program's files; called once, before "go"."""
+        self._files = files
         await asyncio.to_thread(self._staging.write_files, files)
 
     async def _skip_through(self, marker: bytes) -> None:
@@ -146,9 +153,50 @@ class Box:
         self._pending = rest.split(b"\n", 1)[1] if b"\n" in rest else b""
 
     async def compile(
+        self, argv: list[str], *, binary: str, timeout_s: float, sink: OutputSink
+    ) -> CompileExit | None:
+        """Compile `binary` beside the waiting launcher, or find it in the compile cache.
+
+        None when the compiler timed out. A program compiled here is kept in
+        the cache: no user code has run in this box yet.
+        """
+        cache = self._engine.compile_cache
+        if cache is None:
+            return await self._run_compiler(argv, timeout_s=timeout_s, sink=sink)
+        key = cache.key(argv, self._files)
+        if (cached := cache.lookup(key)) is not None:
+            self._install = (cached, binary)
+            return CompileExit(exit_code=0, oom_killed=False)
+        ended = await self._run_compiler(argv, timeout_s=timeout_s, sink=sink)
+        if ended is not None and ended.exit_code == 0 and not ended.box_stopped:
+            await self._keep_program(cache, key, binary)
+        return ended
+
+    async def _keep_program(self, cache: CompileCache, key: str, binary: str) -> None:
+        """Stream the fresh program out through a fixed `cat` and keep it; never fails the run."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with engine_errors("read the compiled program"):
+                async with self._engine.control_timeout():
+                    execution = await self._live_container().exec(
+                        ["cat", binary], user=SANDBOX_USER, stdout=True, stderr=False
+                    )
+                    async with execution.start(detach=False) as stream:
+                        while (message := await stream.read_out()) is not None:
+                            size += len(message.data)
+                            if not cache.fits(size):
+                                return  # run, but not kept
+                            chunks.append(message.data)
+            if await self._exec_exit_code(execution) == 0:
+                await asyncio.to_thread(cache.store, key, b"".join(chunks))
+        except (SandboxError, OSError) as exc:
+            log.warning("box %s: compiled program not cached (%s)", self.box_id, exc)
+
+    async def _run_compiler(
         self, argv: list[str], *, timeout_s: float, sink: OutputSink
     ) -> CompileExit | None:
-        """Run the compiler beside the waiting launcher; None when it timed out.
+        """Run the compiler; None when it timed out.
 
         Under runc the memory limit kills only the compiler; under gVisor the
         whole sandbox dies with it. The stage ends as soon as either happens.
@@ -204,9 +252,14 @@ class Box:
                 while (message := await stream.read_out()) is not None:
                     await sink(message.data, COMPILER)
 
-    async def go(self, argv: list[str]) -> None:
-        """Tell the launcher to exec the program; returns once it has."""
-        line = json.dumps({"argv": argv}).encode() + b"\n"
+    async def go(self, argv: list[str], *, in_launcher: bool = False) -> None:
+        """Tell the launcher to exec the program (or run it itself); returns once it has."""
+        order: dict[str, list[str] | bool] = {"argv": argv}
+        if self._install is not None:
+            order["install"] = list(self._install)
+        if in_launcher:
+            order["here"] = True
+        line = json.dumps(order).encode() + b"\n"
         await self.write(line)
         with engine_errors("start the program"):
             await self._skip_through(GO_MARKER)

@@ -20,6 +20,7 @@ from ce_ws.image import RECIPE_LABEL, recipe_hash
 from ce_ws.languages import LanguageTable
 from ce_ws.sandbox.base import BoxPlan, BoxProfile, PoolFigures, SandboxObserver
 from ce_ws.sandbox.box import Box, start_box
+from ce_ws.sandbox.compile_cache import CompileCache, cache_path
 from ce_ws.sandbox.egress import Egress
 from ce_ws.sandbox.engine import CreationHook, Engine
 from ce_ws.sandbox.pool import WarmPool, host_memory_bytes
@@ -115,6 +116,8 @@ class DockerSandbox:
             # what was started so far is removed first.
             await self.aclose()
             raise
+        if self._settings.compile_cache.enabled:
+            engine.compile_cache = await asyncio.to_thread(self._new_compile_cache)
         self._background = [
             asyncio.create_task(engine.events.follow_forever()),
             asyncio.create_task(self._reap_forever(observer)),
@@ -127,6 +130,15 @@ class DockerSandbox:
                 memory_budget_bytes=int(host_memory_bytes() * self._settings.pool.max_memory_share),
             )
             self._background.append(asyncio.create_task(self.pool.keep_filled()))
+
+    def _new_compile_cache(self) -> CompileCache:
+        # The checkout's recipe: readiness refuses an image built from another one.
+        sandbox = self._settings.sandbox
+        return CompileCache(
+            self._settings.compile_cache,
+            folder=cache_path(sandbox.staging_root, self._settings.server_id),
+            recipe=f"{sandbox.image}@{recipe_hash()}",
+        )
 
     async def aclose(self) -> None:
         """Stop the background work, destroy idle boxes, sweep, close; called once."""
@@ -143,6 +155,8 @@ class DockerSandbox:
             if leftovers := await engine.reap(spare_live=False):
                 # Every run and warm box removes its own container and folder.
                 log.warning("%s: %d leftovers no run cleaned up", SHUTDOWN_SWEEP, leftovers)
+        if engine.compile_cache is not None:
+            await asyncio.to_thread(engine.compile_cache.remove)
         await engine.close()
 
     def _engine_is_back(self) -> None:

@@ -19,6 +19,7 @@ from aiodocker.containers import DockerContainer
 
 from ce_ws.config import SandboxSettings
 from ce_ws.errors import EngineUnreachable, SandboxError, SandboxNotFound
+from ce_ws.sandbox.compile_cache import CompileCache
 from ce_ws.sandbox.events import EngineEvents
 from ce_ws.sandbox.staging import staging_dirs
 
@@ -87,6 +88,8 @@ class Engine:
         self.live_boxes: set[str] = set()
         #: The proxies and run networks, when the server has network policies.
         self._egress: Egress | None = None
+        #: Compiled programs kept for the next run of the same files (None: off).
+        self.compile_cache: CompileCache | None = None
         #: Called with the seconds each container took to create and start (for metrics).
         self.on_box_started: Callable[[float], None] = lambda seconds: None
         # The default connector allows 100 connections and waits forever for a

@@ -8,6 +8,8 @@ from ce_ws.config import MIB, RunLimits, Runtime, SandboxSettings
 from ce_ws.sandbox.network import NetworkAttachment
 
 LAUNCHER = "/opt/ce/launch"
+#: Where boxes of compiled languages see the compile cache's folder (read-only).
+CACHE_MOUNT = "/opt/ce/cache"
 #: The container's user and group (nobody:nogroup on Debian); no supplementary groups.
 SANDBOX_UID = SANDBOX_GID = 65534
 SANDBOX_USER = f"{SANDBOX_UID}:{SANDBOX_GID}"
@@ -96,14 +98,21 @@ def container_config(
     size: tuple[int, int],
     tmp_exec: bool,
     network: NetworkAttachment | None = None,
+    cache_folder: str | None = None,
 ) -> dict[str, Any]:
-    """The Engine API create body for one run's container."""
+    """The Engine API create body for one run's container.
+
+    `cache_folder`, when given, is the compile cache's folder, mounted read-only.
+    """
     cols, rows = size
     memory_bytes, pids = engine_limits(settings, limits, runtime)
     tmp_options = (
         f"rw,nosuid,nodev,size={settings.tmp_bytes},nr_inodes={settings.tmp_inodes},mode=1777"
     )
     tmp_options += ",exec" if tmp_exec else ",noexec"
+    binds = [f"{staging_path}:/work:ro"]
+    if cache_folder is not None:
+        binds.append(f"{cache_folder}:{CACHE_MOUNT}:ro")
     network_body, network_host = network_fields(network)
     body = {
         "Image": settings.image,
@@ -122,7 +131,7 @@ def container_config(
         "AttachStdout": True,
         "AttachStderr": True,
         "HostConfig": {
-            "Binds": [f"{staging_path}:/work:ro"],
+            "Binds": binds,
             "ReadonlyRootfs": True,
             "MaskedPaths": list(MASKED_PATHS),
             "Tmpfs": {"/tmp": tmp_options},

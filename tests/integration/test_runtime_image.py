@@ -100,6 +100,23 @@ async def test_hello_world_runs_in_every_language_locked_down(
     assert (code, output.strip()) == (0, "hi")
 
 
+@pytest.mark.parametrize("header", ["iostream", "bits/stdc++.h"])
+async def test_cpp_compile_command_uses_the_images_precompiled_header(
+    docker: aiodocker.Docker, header: str, tmp_path: Path
+) -> None:
+    """The .gch was built for exactly the flags of languages.toml: g++ takes it (`!` in -H)."""
+    (tmp_path / "main.cpp").write_text(f"#include <{header}>\nint main(){{std::cout<<1;}}\n")
+    tmp_path.chmod(0o755)
+    argv = LANGUAGES.by_name["cpp"].compile_argv(["main.cpp"])
+    code, output = await run_in_image(
+        docker,
+        ["sh", "-c", f"cd /tmp && {' '.join(argv)} -H -Winvalid-pch 2>&1 | head -1"],
+        binds=[f"{tmp_path}:/work:ro"],
+    )
+    assert code == 0
+    assert output.startswith("! /usr/") and output.strip().endswith(f"/{header}.gch"), output
+
+
 @pytest.mark.parametrize("language", sorted(HELLO))
 async def test_image_versions_match_the_languages_file(
     docker: aiodocker.Docker, language: str

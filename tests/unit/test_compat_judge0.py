@@ -395,10 +395,10 @@ class _GatedBox:
         self._stdin_closed = asyncio.Event()
         self._printed = False
 
-    async def compile(self, argv: list[str], *, timeout_s: float, sink: Any) -> None:
+    async def compile(self, argv: list[str], *, binary: str, timeout_s: float, sink: Any) -> None:
         raise AssertionError("python is not compiled")
 
-    async def go(self, argv: list[str]) -> None:
+    async def go(self, argv: list[str], *, in_launcher: bool = False) -> None:
         pass
 
     async def read(self) -> tuple[int, bytes] | None:

@@ -51,14 +51,14 @@ class RecordingBox:
         self.went = asyncio.Event()
 
     async def compile(
-        self, argv: list[str], *, timeout_s: float, sink: OutputSink
+        self, argv: list[str], *, binary: str, timeout_s: float, sink: OutputSink
     ) -> CompileExit | None:
         self.events.append(f"compile {argv[0]}")
         for data in self._compile_output:
             await sink(data, COMPILER)
         return self._compile_exit
 
-    async def go(self, argv: list[str]) -> None:
+    async def go(self, argv: list[str], *, in_launcher: bool = False) -> None:
         self.events.append(f"go {' '.join(argv)}")
         self.went.set()
 

@@ -1,0 +1,114 @@
+"""The compile cache on the real engine: a hit skips the compile, and nobody can poison it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from ce_ws.sandbox.compile_cache import cache_path
+from tests.integration.conftest import MakeClient
+from tests.integration.terminal import TermClient
+from tests.leftovers import TEST_SERVER_ID
+
+CACHE = cache_path("/tmp", TEST_SERVER_ID)
+# __TIME__ is the compile's wall clock: the same value again means no compile ran.
+STAMPED = '#include <stdio.h>\nint main(void){printf("compiled at %s\\n", __TIME__);}\n'
+#: Run twice by a hostile user, then once by another with the very same files.
+HOSTILE = r"""
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+    puts("genuine program");
+    DIR *d = opendir("/opt/ce/cache");
+    printf("list=%s\n", d ? "listed" : strerror(errno));
+    int fd = open("/opt/ce/cache/planted", O_WRONLY | O_CREAT, 0755);
+    printf("plant=%s\n", fd >= 0 ? "planted" : strerror(errno));
+    fd = open("/proc/self/exe", O_WRONLY);
+    printf("self=%s\n", fd >= 0 ? "writable" : strerror(errno));
+    /* Replace its own copy: only this box's /tmp has it. */
+    unlink("/tmp/main");
+    fd = open("/tmp/main", O_WRONLY | O_CREAT, 0755);
+    const char *fake = "#!/bin/sh\necho poisoned\n";
+    printf("replaced=%d\n", fd >= 0 && write(fd, fake, strlen(fake)) > 0);
+    return 0;
+}
+"""
+
+
+async def run_c(client: TestClient[Any, Any], source: str) -> tuple[dict[str, Any], str]:
+    """One C run by its own WebSocket client: its `exit` and its output."""
+    async with TermClient.connect(client) as term:
+        exit_message = await term.run_to_exit("c", source)
+        return exit_message, term.text()
+
+
+def cached_programs() -> list[Path]:
+    return sorted(CACHE.iterdir())
+
+
+async def test_an_unchanged_program_runs_again_without_compiling(
+    client: TestClient[Any, Any],
+) -> None:
+    first, first_output = await run_c(client, STAMPED)
+    assert (first["status"], first["exit_code"]) == ("exited", 0), first_output
+    await asyncio.sleep(1.1)  # a compile now would print another time
+    again, again_output = await run_c(client, STAMPED)
+    assert (again["status"], again["exit_code"]) == ("exited", 0), again_output
+    stamp = next(line for line in first_output.splitlines() if "compiled at" in line)
+    assert stamp in again_output
+    changed, changed_output = await run_c(client, STAMPED.replace("compiled", "built"))
+    assert changed["exit_code"] == 0 and "built at" in changed_output
+    assert len(cached_programs()) == 2
+
+
+async def test_the_cache_folder_is_closed_to_other_host_users(
+    client: TestClient[Any, Any],
+) -> None:
+    exit_message, _ = await run_c(client, STAMPED)
+    assert exit_message["exit_code"] == 0
+    folder = CACHE.lstat()
+    assert (folder.st_uid, folder.st_gid, stat.S_IMODE(folder.st_mode)) == (
+        os.geteuid(), 65534, 0o710,
+    )  # fmt: skip
+    (program,) = cached_programs()
+    info = program.lstat()
+    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o440
+
+
+async def test_a_hostile_user_cannot_poison_another_users_run_of_the_same_files(
+    client: TestClient[Any, Any],
+) -> None:
+    """Same key (the same files), two users: the attacker's runs change nothing for the other."""
+    for _ in range(2):  # a miss that fills the cache, then a hit
+        exit_message, output = await run_c(client, HOSTILE)
+        assert exit_message["exit_code"] == 0, output
+        assert "genuine program" in output and "list=Permission denied" in output, output
+        assert "plant=Read-only file system" in output, output
+        assert "self=Text file busy" in output and "replaced=1" in output, output
+    (program,) = cached_programs()
+    kept = program.read_bytes()
+    victim_exit, victim_output = await run_c(client, HOSTILE)
+    assert victim_exit["exit_code"] == 0, victim_output
+    assert "genuine program" in victim_output and "poisoned" not in victim_output
+    assert cached_programs() == [program] and program.read_bytes() == kept
+    assert kept.startswith(b"\x7fELF")
+
+
+async def test_with_the_cache_off_every_run_compiles(make_client: MakeClient) -> None:
+    client = await make_client(compile_cache={"enabled": False})
+    first, first_output = await run_c(client, STAMPED)
+    await asyncio.sleep(1.1)
+    again, again_output = await run_c(client, STAMPED)
+    assert first["exit_code"] == again["exit_code"] == 0
+    stamp = next(line for line in first_output.splitlines() if "compiled at" in line)
+    assert stamp not in again_output
+    assert not CACHE.exists()
