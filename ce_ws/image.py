@@ -5,9 +5,16 @@ doctor and readiness checks, which compare the image's `ce.recipe` label with
 the hash of the recipe in this checkout.
 
 The build never pulls from a registry: debootstrap installs Debian bookworm
-with the packages of `docker/runtime/packages.txt` into a folder, `docker
-import` turns the folder into a base image, and `docker build` of
+with the packages of `docker/runtime/packages.txt` into a folder, then
+upgrades it from bookworm-updates and bookworm-security, `docker import`
+turns the folder into a base image, and `docker build` of
 `docker/runtime/Dockerfile` adds the user setup and the launcher on top.
+
+A build happens when the recipe changed and also when the archive has newer
+versions of packages in the image (`ce_ws.freshness`): Debian's security
+updates reach the image at the next `python -m ce_ws image`. The base is
+reused only while it has no pending update either; otherwise it is
+debootstrapped again and its tag carries the new refresh stamp.
 """
 
 from __future__ import annotations
@@ -18,7 +25,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+from ce_ws.freshness import (
+    MIRROR,
+    PendingUpdate,
+    archive_suites,
+    archive_versions,
+    installed_versions,
+    pending_updates,
+)
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "docker" / "runtime"
 RECIPE_FILES = ("packages.txt", "Dockerfile", "launch")
@@ -41,9 +58,41 @@ def packages(recipe_dir: Path = RECIPE_DIR) -> list[str]:
 
 
 def base_hash(recipe_dir: Path = RECIPE_DIR) -> str:
-    """Hash of what the debootstrapped base depends on: suite and packages."""
-    digest = hashlib.sha256(SUITE.encode() + b"\0" + (recipe_dir / "packages.txt").read_bytes())
+    """Hash of the debootstrapped base's recipe: suite, mirror and packages.
+
+    The base's tag is `<this hash>-<refresh stamp>`: the stamp (when it was
+    debootstrapped) changes with every refresh that brought new versions.
+    """
+    digest = hashlib.sha256(
+        f"{SUITE}\0{MIRROR}\0".encode() + (recipe_dir / "packages.txt").read_bytes()
+    )
     return digest.hexdigest()[:16]
+
+
+def refresh_stamp(now: datetime | None = None) -> str:
+    """The UTC minute of a debootstrap, as the second half of the base's tag."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%MZ")
+
+
+def image_pending_updates(image: str, archive: dict[str, str] | None = None) -> list[PendingUpdate]:
+    """The image's packages that the archive (fetched unless given) has newer versions of."""
+    return pending_updates(installed_versions(image), archive or archive_versions(SUITE))
+
+
+def image_created(image: str) -> datetime | None:
+    """When the local image was built, or None if it is absent."""
+    result = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{ .Created }}", image],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        return None
+    # The engine gives nanoseconds; Python parses up to microseconds.
+    stamp = result.stdout.strip()
+    head, _, fraction = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
 
 
 def image_exists(image: str) -> bool:
@@ -85,18 +134,47 @@ def _run(argv: list[str], **kwargs: object) -> None:
     subprocess.run(argv, check=True, **kwargs)  # type: ignore[call-overload]
 
 
+def _newest_base(image: str) -> str | None:
+    """The most recently refreshed base of this recipe, if any is local."""
+    result = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{ .Tag }}", f"{image}-base"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    prefix = f"{base_hash()}-"
+    tags = sorted(tag for tag in result.stdout.split() if tag.startswith(prefix))
+    return f"{image}-base:{tags[-1]}" if tags else None
+
+
 def build(image: str, *, force: bool = False) -> bool:
-    """Build the image unless its label already matches; True when built."""
+    """Build the image unless its recipe matches and nothing is pending; True when built."""
     wanted = recipe_hash()
     progress = _Progress()
+    try:
+        archive = archive_versions(SUITE)
+    except (OSError, RuntimeError) as exc:
+        # Offline, the recipe check alone still decides; the doctor says so too.
+        progress.stage(f"cannot read Debian's index ({exc}); checking the recipe only")
+        archive = {}
     if not force and image_recipe_label(image) == wanted:
-        progress.stage(f"{image} is current (recipe {wanted}); nothing to build")
-        return False
-    base = f"{image}-base:{base_hash()}"
-    if not image_exists(base):
-        _debootstrap_base(base, progress)
+        progress.stage(f"{image}: recipe {wanted} is current; comparing its packages with Debian's")
+        pending = image_pending_updates(image, archive) if archive else []
+        if not pending:
+            progress.stage(
+                f"{image} is current (recipe {wanted}, no pending update); nothing to build"
+            )
+            return False
+        progress.stage(f"{len(pending)} newer in the archive: {', '.join(map(str, pending[:8]))}")
+    base = _newest_base(image)
+    if base is not None and not (archive and image_pending_updates(base, archive)):
+        progress.stage(f"reusing base image {base} (same package list, no pending update)")
     else:
-        progress.stage(f"reusing base image {base} (same package list)")
+        stale, base = base, f"{image}-base:{base_hash()}-{refresh_stamp()}"
+        _debootstrap_base(base, progress)
+        if stale is not None and stale != base:
+            # Untag the old base; its layers stay while an old image still uses them.
+            subprocess.run(["docker", "image", "rm", stale], capture_output=True, check=False)
     progress.stage(f"docker build {image} on top of {base}")
     _run(
         [
@@ -122,10 +200,31 @@ def _debootstrap_base(base: str, progress: _Progress) -> None:
     with tempfile.TemporaryDirectory(prefix="ce-rootfs-", dir="/var/tmp") as rootfs:
         progress.stage(f"debootstrap {SUITE} with {len(packages())} packages into {rootfs}")
         _run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(packages())}", SUITE, rootfs]
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(packages())}",
+                SUITE,
+                rootfs,
+                MIRROR,
+            ]
         )
+        progress.stage("upgrade from the updates and security suites")
+        _upgrade_in_chroot(Path(rootfs))
         progress.stage(f"docker import as {base}")
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         _run(["docker", "import", "-", base], stdin=tar.stdout, stdout=subprocess.DEVNULL)
         if tar.wait() != 0:
             raise SystemExit("tar of the debootstrap folder failed")
+
+
+def _upgrade_in_chroot(rootfs: Path) -> None:
+    """Bring the debootstrapped folder up to bookworm-updates and bookworm-security."""
+    sources = "".join(f"deb {mirror} {suite} main\n" for mirror, suite in archive_suites(SUITE))
+    (rootfs / "etc" / "apt" / "sources.list").write_text(sources)
+    script = (
+        "set -eu; export DEBIAN_FRONTEND=noninteractive; apt-get update -q;"
+        " apt-get -y -q --no-install-recommends dist-upgrade; apt-get clean;"
+        " rm -rf /var/lib/apt/lists/*"
+    )
+    _run(["chroot", str(rootfs), "/bin/sh", "-c", script])
