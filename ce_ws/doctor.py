@@ -105,6 +105,8 @@ async def _freshness_warnings(settings: Settings) -> list[tuple[str, str]]:
         warnings.append(
             (f"runtime image {image}: {len(pending)} Debian updates pending ({shown})", REFRESH)
         )
+    elif not warnings:
+        print(f"[{OK}] runtime image {image}: no Debian update pending")
     return warnings
 
 
@@ -117,11 +119,7 @@ def doctor(settings: Settings) -> int:
     checks = asyncio.run(_check(settings))
     for passed, what, fix in checks:
         print(f"[{OK if passed else BAD}] {what}" + ("" if passed else f"\n       fix: {fix}"))
-    if all(passed for passed, _, _ in checks):
-        warnings = asyncio.run(_freshness_warnings(settings))
-        for what, fix in warnings:
-            print(f"[{WARN}] {what}\n       fix: {fix}")
-        if not warnings:
-            print(f"[{OK}] runtime image {settings.sandbox.image}: fresh, no Debian update pending")
-        return 0
-    return 1
+    warnings = asyncio.run(_freshness_warnings(settings))
+    for what, fix in warnings:
+        print(f"[{WARN}] {what}\n       fix: {fix}")
+    return 0 if all(passed for passed, _, _ in checks) else 1
