@@ -80,14 +80,22 @@ async def _check(settings: Settings) -> list[tuple[bool, str, str]]:
     return checks
 
 
-async def _freshness_warnings(settings: Settings) -> list[tuple[str, str]]:
-    """(what, fix) for an image built too long ago or with Debian updates pending."""
+def days_since(created: datetime, now: datetime) -> float:
+    """The image's age in days (a build stamped ahead of the clock counts as new)."""
+    return max(0.0, (now - created).total_seconds() / 86_400)
+
+
+async def _freshness_warnings(settings: Settings) -> list[tuple[str, str]] | None:
+    """(what, fix) for an image built too long ago or with Debian updates pending.
+
+    None when the image is absent: the image check already fails with its fix.
+    """
     image = settings.sandbox.image
     created = await asyncio.to_thread(image_created, image)
     if created is None:
-        return []  # absent: the image check already fails with its fix
+        return None
     warnings = []
-    age_days = (datetime.now(UTC) - created).total_seconds() / 86_400
+    age_days = days_since(created, datetime.now(UTC))
     if age_days > settings.image.max_age_days:
         warnings.append(
             (
@@ -105,8 +113,6 @@ async def _freshness_warnings(settings: Settings) -> list[tuple[str, str]]:
         warnings.append(
             (f"runtime image {image}: {len(pending)} Debian updates pending ({shown})", REFRESH)
         )
-    elif not warnings:
-        print(f"[{OK}] runtime image {image}: no Debian update pending")
     return warnings
 
 
@@ -120,6 +126,8 @@ def doctor(settings: Settings) -> int:
     for passed, what, fix in checks:
         print(f"[{OK if passed else BAD}] {what}" + ("" if passed else f"\n       fix: {fix}"))
     warnings = asyncio.run(_freshness_warnings(settings))
-    for what, fix in warnings:
+    for what, fix in warnings or []:
         print(f"[{WARN}] {what}\n       fix: {fix}")
+    if warnings == []:
+        print(f"[{OK}] runtime image {settings.sandbox.image}: fresh, no Debian update pending")
     return 0 if all(passed for passed, _, _ in checks) else 1

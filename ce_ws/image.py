@@ -87,10 +87,11 @@ def image_created(image: str) -> datetime | None:
         text=True,
         check=False,
     )
-    if result.returncode != 0:
-        return None
-    # The engine gives nanoseconds; Python parses up to microseconds.
-    stamp = result.stdout.strip()
+    return parse_created(result.stdout.strip()) if result.returncode == 0 else None
+
+
+def parse_created(stamp: str) -> datetime:
+    """The engine's `Created` (UTC, up to nanoseconds) as a datetime (microseconds)."""
     head, _, fraction = stamp.rstrip("Z").partition(".")
     return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
 

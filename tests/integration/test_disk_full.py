@@ -20,6 +20,19 @@ from tests.integration.terminal import TermClient
 from tests.leftovers import TEST_SERVER_ID
 
 
+def fill(path: Path) -> int:
+    """Write `path` until the filesystem refuses; the refusal's errno (0: it never did)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(1024):  # 1024 x 4 KiB is four times the whole tmpfs
+            os.write(fd, b"\1" * 4096)
+    except OSError as exc:
+        return exc.errno or 0
+    finally:
+        os.close(fd)
+    return 0
+
+
 @pytest.fixture
 def full_staging_root(tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "staging"
@@ -28,15 +41,7 @@ def full_staging_root(tmp_path: Path) -> Iterator[Path]:
         ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0711", "tmpfs", str(root)], check=True
     )
     try:
-        fd = os.open(root / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            for _ in range(1024):  # 1024 x 4 KiB is four times the whole tmpfs
-                os.write(fd, b"\1" * 4096)
-            raise AssertionError("the tmpfs never filled")
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-        finally:
-            os.close(fd)
+        assert fill(root / "filler") == errno.ENOSPC
         yield root
     finally:
         subprocess.run(["umount", str(root)], check=True)

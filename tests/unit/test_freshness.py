@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import itertools
 import subprocess
+from datetime import UTC, datetime
 
 import pytest
 
+from ce_ws.doctor import days_since
 from ce_ws.freshness import (
     PendingUpdate,
     compare_versions,
@@ -15,6 +17,7 @@ from ce_ws.freshness import (
     parse_packages_index,
     pending_updates,
 )
+from ce_ws.image import parse_created
 from ce_ws.sandbox.pool import MemoryPressure, memory_pressure
 
 # Versions in the shapes bookworm uses: epochs, revisions, +debNuM, binNMUs, tildes.
@@ -98,3 +101,16 @@ def test_memory_pressure_sheds_below_the_floor_and_resumes_well_above(
 
 def test_no_floor_means_no_pressure() -> None:
     assert memory_pressure(0, 0, was=MemoryPressure.SHED) is MemoryPressure.NONE
+
+
+def test_image_age_in_days() -> None:
+    built = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert days_since(built, datetime(2026, 11, 28, 0, 0, tzinfo=UTC)) == 7.5
+    assert days_since(built, datetime(2026, 11, 20, 11, 0, tzinfo=UTC)) == 0.0
+
+
+def test_the_engines_created_stamp_parses_to_utc() -> None:
+    assert parse_created("2026-12-02T01:08:43.123456789Z") == datetime(
+        2026, 12, 2, 1, 8, 43, 123456, tzinfo=UTC
+    )
+    assert parse_created("2026-12-02T01:08:43Z") == datetime(2026, 12, 2, 1, 8, 43, tzinfo=UTC)
