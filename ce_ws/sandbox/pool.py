@@ -116,6 +116,7 @@ class WarmPool:
         #: The image id the runtime image's name pointed at when each idle box started.
         self._image_of: dict[str, str] = {}
         self._image_id: str | None = None
+        self._image_checked_at = float("-inf")
 
     @property
     def size(self) -> int:
@@ -167,7 +168,13 @@ class WarmPool:
         return self.pressure is not MemoryPressure.NONE
 
     async def _recycle_other_image(self) -> None:
-        """Replace the idle boxes made before the image's name moved to a new image."""
+        """Replace the idle boxes made before the image's name moved to a new image.
+
+        Asked at most every `_AGE_CHECK_S`: claims wake this loop once per run.
+        """
+        if time.monotonic() - self._image_checked_at < _AGE_CHECK_S:
+            return
+        self._image_checked_at = time.monotonic()
         try:
             current = await self._engine.image_id(self._engine.settings.image)
         except SandboxError as exc:
