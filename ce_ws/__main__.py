@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None, *, on_container_created: CreationHook | 
     parser = argparse.ArgumentParser(prog="python -m ce_ws")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the server (settings from CE_* variables)")
-    image = commands.add_parser("image", help="build the runtime image when its recipe changed")
+    image = commands.add_parser(
+        "image", help="build the runtime image when its recipe changed or Debian has newer packages"
+    )
     image.add_argument("--force", action="store_true", help="rebuild even when current")
     commands.add_parser("doctor", help="check the engine, runtimes and image; say how to fix")
     args = parser.parse_args(argv)
