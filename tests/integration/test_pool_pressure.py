@@ -96,7 +96,12 @@ async def test_a_memory_floor_above_the_host_keeps_the_pool_empty_and_runs_cold(
     assert b"cold under pressure" in term.output
     after = await readiness(client)
     assert after["pool_misses"] == before["pool_misses"] + 1 and after["pool_idle"] == 0
-    assert await asyncio.to_thread(run_remains, started["run_id"]) == ([], False)
+
+    async def removed() -> bool:
+        return await asyncio.to_thread(run_remains, started["run_id"]) == ([], False)
+
+    # The `exit` goes out before the container's removal, which takes at most 5 s.
+    await eventually(removed, timeout_s=5, what="the cold run's container and folder gone")
 
 
 async def test_the_pool_sheds_its_idle_boxes_when_memory_falls_below_the_floor(
