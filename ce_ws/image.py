@@ -96,10 +96,15 @@ def parse_created(stamp: str) -> datetime:
     return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
 
 
-def image_exists(image: str) -> bool:
-    """Whether the engine has this image locally."""
-    result = subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False)
-    return result.returncode == 0
+def local_image_id(image: str) -> str | None:
+    """The id the name points at locally, or None if the engine has no such image."""
+    result = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{ .Id }}", image],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
 
 
 def image_recipe_label(image: str) -> str | None:
@@ -176,6 +181,7 @@ def build(image: str, *, force: bool = False) -> bool:
         if stale is not None and stale != base:
             # Untag the old base; its layers stay while an old image still uses them.
             subprocess.run(["docker", "image", "rm", stale], capture_output=True, check=False)
+    replaced = local_image_id(image)
     progress.stage(f"docker build {image} on top of {base}")
     _run(
         [
@@ -192,6 +198,16 @@ def build(image: str, *, force: bool = False) -> bool:
         ]
     )
     progress.stage(f"built {image} (recipe {wanted})")
+    if replaced is not None and replaced != local_image_id(image):
+        # The old image, now nameless: gone unless containers (a pool's last
+        # idle boxes, live runs) still use it or another name points at it.
+        removal = subprocess.run(["docker", "image", "rm", replaced], capture_output=True)
+        if removal.returncode == 0:
+            progress.stage(f"removed the old image {replaced[:19]}")
+        else:
+            progress.stage(
+                f"kept the old image {replaced[:19]}: still in use; `docker image rm` it later"
+            )
     return True
 
 

@@ -17,6 +17,7 @@ import sys
 
 from ce_ws.freshness import archive_versions, installed_versions
 from ce_ws.image import SUITE, base_hash, build, image_pending_updates
+from ce_ws.image import local_image_id as image_id
 
 STALE_TAG = "code-executor-runtime-freshness-test"
 FAKE_OLD_BASH = "5.0-1"
@@ -72,7 +73,10 @@ async def test_an_image_behind_the_archive_is_reported_and_rebuilt() -> None:
         assert f"bash {FAKE_OLD_BASH} -> {newest_bash}" in before, before
         assert "python -m ce_ws image" in before
 
+        stale_id = image_id(STALE_TAG)
         assert await asyncio.to_thread(build, STALE_TAG), "a stale image must be rebuilt"
+        assert image_id(STALE_TAG) not in {None, stale_id}
+        assert image_id(stale_id) is None, "the replaced image, unused, is removed"
         assert (await asyncio.to_thread(installed_versions, STALE_TAG))["bash"] == newest_bash
         assert await asyncio.to_thread(image_pending_updates, STALE_TAG) == []
         after = await asyncio.to_thread(doctor_output, STALE_TAG)
