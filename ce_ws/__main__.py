@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None, *, on_container_created: CreationHook | 
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the server (settings from CE_* variables)")
     image = commands.add_parser(
-        "image", help="build the runtime and proxy images when their recipes changed"
+        "image",
+        help="build the runtime and proxy images when their recipes changed"
+        " or Debian has newer packages",
     )
     image.add_argument("--force", action="store_true", help="rebuild even when current")
     commands.add_parser("doctor", help="check the engine, runtimes and image; say how to fix")

@@ -204,6 +204,18 @@ class PoolSettings(BaseModel):
     max_memory_share: float = Field(0.25, gt=0, le=0.9)
     max_age_s: float = Field(600.0, ge=1, le=86_400)
     refill_concurrency: int = Field(1, ge=1, le=16)
+    #: Below this much MemAvailable the pool sheds its idle boxes and adds
+    #: none until the host has 25% more than it again (0: no floor).
+    min_host_available_mb: int = Field(1024, ge=0, le=1_048_576)
+
+
+class ImageSettings(BaseModel):
+    """How fresh the runtime image must be (checked by `python -m ce_ws doctor`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Older than this, the doctor warns: Debian's security updates may be waiting.
+    max_age_days: int = Field(7, ge=1, le=90)
 
 
 DEFAULT_COMPILE_CACHE_BYTES = 256 * MIB
@@ -477,6 +489,7 @@ class Settings(BaseSettings):
     capacity: CapacitySettings = Field(default_factory=CapacitySettings)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     compile_cache: CompileCacheSettings = Field(default_factory=CompileCacheSettings)
+    image: ImageSettings = Field(default_factory=ImageSettings)
     judge0: Judge0Settings = Field(default_factory=Judge0Settings)
     codapi: CodapiSettings = Field(default_factory=CodapiSettings)
     piston: PistonSettings = Field(default_factory=PistonSettings)

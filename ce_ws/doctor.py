@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ce_ws.config import Settings
 from ce_ws.errors import SandboxError
-from ce_ws.image import RECIPE_LABEL, recipe_hash
+from ce_ws.image import RECIPE_LABEL, image_created, image_pending_updates, recipe_hash
 from ce_ws.runc import CVE, cve_2024_21626, debian_changelog
 from ce_ws.sandbox.engine import Engine
 
-OK, BAD = "ok  ", "FAIL"
+OK, BAD, WARN = "ok  ", "FAIL", "WARN"
+#: The command that refreshes the image (also what the README schedules).
+REFRESH = "run `python -m ce_ws image` (it rebuilds when Debian has newer packages)"
 
 
 def _cgroup_version() -> str:
@@ -77,9 +80,54 @@ async def _check(settings: Settings) -> list[tuple[bool, str, str]]:
     return checks
 
 
+def days_since(created: datetime, now: datetime) -> float:
+    """The image's age in days (a build stamped ahead of the clock counts as new)."""
+    return max(0.0, (now - created).total_seconds() / 86_400)
+
+
+async def _freshness_warnings(settings: Settings) -> list[tuple[str, str]] | None:
+    """(what, fix) for an image built too long ago or with Debian updates pending.
+
+    None when the image is absent: the image check already fails with its fix.
+    """
+    image = settings.sandbox.image
+    created = await asyncio.to_thread(image_created, image)
+    if created is None:
+        return None
+    warnings = []
+    age_days = days_since(created, datetime.now(UTC))
+    if age_days > settings.image.max_age_days:
+        warnings.append(
+            (
+                f"runtime image {image} was built {age_days:.0f} days ago"
+                f" (more than CE_IMAGE__MAX_AGE_DAYS={settings.image.max_age_days})",
+                REFRESH,
+            )
+        )
+    try:
+        pending = await asyncio.to_thread(image_pending_updates, image)
+    except (OSError, RuntimeError) as exc:
+        return [*warnings, (f"runtime image {image}: cannot compare with Debian ({exc})", REFRESH)]
+    if pending:
+        shown = ", ".join(map(str, pending[:5])) + (" …" if len(pending) > 5 else "")
+        warnings.append(
+            (f"runtime image {image}: {len(pending)} Debian updates pending ({shown})", REFRESH)
+        )
+    return warnings
+
+
 def doctor(settings: Settings) -> int:
-    """Print every check; exit code 1 when something needed is missing."""
+    """Print every check; exit code 1 when something needed is missing.
+
+    Freshness is a warning (exit code unchanged): the server works, but the
+    image should be refreshed.
+    """
     checks = asyncio.run(_check(settings))
     for passed, what, fix in checks:
         print(f"[{OK if passed else BAD}] {what}" + ("" if passed else f"\n       fix: {fix}"))
+    warnings = asyncio.run(_freshness_warnings(settings))
+    for what, fix in warnings or []:
+        print(f"[{WARN}] {what}\n       fix: {fix}")
+    if warnings == []:
+        print(f"[{OK}] runtime image {settings.sandbox.image}: fresh, no Debian update pending")
     return 0 if all(passed for passed, _, _ in checks) else 1

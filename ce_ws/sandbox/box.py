@@ -410,8 +410,12 @@ async def start_box(
     """A started, empty container whose launcher waits; cleaned up if starting fails."""
     box_id = uuid.uuid4().hex
     engine.live_boxes.add(box_id)
-    # A plain mkdir, not in a thread: a cancelled thread would still create it.
-    staging = StagingDir(engine.settings.staging_root, engine.server_id, box_id)
+    try:
+        # A plain mkdir, not in a thread: a cancelled thread would still create it.
+        staging = StagingDir(engine.settings.staging_root, engine.server_id, box_id)
+    except BaseException:  # e.g. the disk is full: no box to remember
+        engine.live_boxes.discard(box_id)
+        raise
     box = Box(engine, box_id, staging, profile)
     try:
         await box._start(size)

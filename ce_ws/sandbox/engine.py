@@ -204,6 +204,16 @@ class Engine:
         labels: dict[str, str] = info.get("Config", {}).get("Labels") or {}
         return labels
 
+    async def image_id(self, image: str) -> str | None:
+        """The id the image's name points at now, or None when the image is absent."""
+        try:
+            with engine_errors(f"inspect image {image}"):
+                async with self.control_timeout():
+                    info = await self.docker.images.inspect(image)
+        except SandboxNotFound:
+            return None
+        return str(info["Id"])
+
     async def reap(self, *, spare_live: bool = True) -> int:
         """Remove this server's containers and staging folders that no live box owns.
 

@@ -7,6 +7,10 @@ claimed box is never returned: it is destroyed after its run like any other.
 
 Refilling runs in one background task with bounded concurrency, so it never
 competes with live runs for more than `refill_concurrency` container starts.
+The same task gives way first when the host runs short: below the memory
+floor it destroys its idle boxes (runs still start, cold), and when the
+runtime image's name points at a new image (a refresh) it replaces the idle
+boxes made from the old one.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from ce_ws.config import PoolSettings
 from ce_ws.errors import SandboxError
@@ -53,6 +59,40 @@ def host_memory_bytes() -> int:
     raise RuntimeError("no MemTotal in /proc/meminfo")
 
 
+def host_available_bytes() -> int:
+    """The memory the kernel says could be given to new work now (`MemAvailable`)."""
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
+class MemoryPressure(Enum):
+    """What the host's free memory lets the pool do."""
+
+    NONE = "none"  # fill as usual
+    HOLD = "hold"  # keep the idle boxes, start no more (just above the floor)
+    SHED = "shed"  # below the floor: destroy every idle box, start none
+
+
+#: Refilling resumes only this far above the floor, so the pool does not flap.
+RESUME_ABOVE_FLOOR = 1.25
+
+
+def memory_pressure(
+    available_bytes: int, floor_bytes: int, *, was: MemoryPressure
+) -> MemoryPressure:
+    """The pool's state for this much `MemAvailable`; `was` gives the hysteresis."""
+    if floor_bytes <= 0:
+        return MemoryPressure.NONE
+    if available_bytes < floor_bytes:
+        return MemoryPressure.SHED
+    if available_bytes < floor_bytes * RESUME_ABOVE_FLOOR and was is not MemoryPressure.NONE:
+        return MemoryPressure.HOLD
+    return MemoryPressure.NONE
+
+
 class WarmPool:
     """Idle boxes per profile, refilled in the background."""
 
@@ -74,6 +114,11 @@ class WarmPool:
         self._wanted = asyncio.Event()
         self._wanted.set()
         self.stats = PoolStats()
+        self.pressure = MemoryPressure.NONE
+        #: The image id the runtime image's name pointed at when each idle box started.
+        self._image_of: dict[str, str] = {}
+        self._image_id: str | None = None
+        self._image_checked_at = float("-inf")
 
     @property
     def size(self) -> int:
@@ -119,6 +164,9 @@ class WarmPool:
                     await self._wanted.wait()
             self._wanted.clear()
             await self._recycle_old()
+            await self._recycle_other_image()
+            if await self._shed_under_memory_pressure():
+                continue
             if not await self._fill():
                 await asyncio.sleep(_RETRY_AFTER_FAILURE_S)
                 self._wanted.set()
@@ -129,6 +177,49 @@ class WarmPool:
         for queue in self._idle.values():
             queue.clear()
         await asyncio.gather(*(box.destroy() for box in boxes))
+
+    async def _shed_under_memory_pressure(self) -> bool:
+        """Destroy the idle boxes below the memory floor; True while none may be added."""
+        floor = self._settings.min_host_available_mb * 1024 * 1024
+        self.pressure = memory_pressure(host_available_bytes(), floor, was=self.pressure)
+        if self.pressure is MemoryPressure.SHED and self.size:
+            log.warning("host memory below the pool's floor: destroying %d idle boxes", self.size)
+            await self._destroy_idle(lambda box: True)
+        return self.pressure is not MemoryPressure.NONE
+
+    async def _recycle_other_image(self) -> None:
+        """Replace the idle boxes made before the image's name moved to a new image.
+
+        Asked at most every `_AGE_CHECK_S`: claims wake this loop once per run.
+        """
+        if time.monotonic() - self._image_checked_at < _AGE_CHECK_S:
+            return
+        self._image_checked_at = time.monotonic()
+        try:
+            current = await self._engine.image_id(self._engine.settings.image)
+        except SandboxError as exc:
+            log.warning("warm pool cannot inspect the runtime image: %s", exc)
+            return
+        if current is None:
+            return  # absent: runs fail with their own message; keep what is here
+        self._image_id = current
+        idle = self.idle_box_ids()
+        self._image_of = {box: image for box, image in self._image_of.items() if box in idle}
+        if any(image != current for image in self._image_of.values()):
+            log.info(
+                "runtime image %s is now %s: replacing older idle boxes",
+                self._engine.settings.image,
+                current[:19],
+            )
+            await self._destroy_idle(lambda box: self._image_of.get(box.box_id, current) != current)
+
+    async def _destroy_idle(self, which: Callable[[Box], bool]) -> None:
+        """Take the idle boxes `which` picks out of the pool at once, then destroy them."""
+        doomed = [box for queue in self._idle.values() for box in queue if which(box)]
+        for queue in self._idle.values():
+            for box in [box for box in queue if which(box)]:
+                queue.remove(box)
+        await asyncio.gather(*(box.destroy() for box in doomed))
 
     def _memory_in_use(self) -> int:
         idle = [box.profile for queue in self._idle.values() for box in queue]
@@ -182,6 +273,8 @@ class WarmPool:
             return False
         self.stats.refills += 1
         self.stats.last_refill_s = time.monotonic() - began
+        if self._image_id is not None:
+            self._image_of[box.box_id] = self._image_id
         self._idle[profile].append(box)
         return True
 

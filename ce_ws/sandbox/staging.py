@@ -10,12 +10,15 @@ sandbox reads them through its group, so no other host user can read the code.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
-from ce_ws.errors import BadMessage, clip
+from ce_ws.errors import BadMessage, SandboxError, clip
 from ce_ws.sandbox.spec import SANDBOX_GID
 
 STAGING_PREFIX = "ce-"
@@ -45,27 +48,52 @@ def staging_path(root: str, owner: str, run_id: str) -> Path:
     return Path(root) / f"{STAGING_PREFIX}{owner}-{run_id}"
 
 
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+class StagingDiskFull(SandboxError):
+    """The staging folders' filesystem has no room (or no inode) left."""
+
+
+@contextlib.contextmanager
+def _disk_full_is_refused(root: Path) -> Iterator[None]:
+    """Turn "no space left" into the run's plain-words `error`; other OS errors stay bugs."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            raise
+        raise StagingDiskFull(
+            f"the server's disk is full ({root} has no space left for the program's files):"
+            " no run can start until its operator frees space there; try again later"
+        ) from exc
+
+
 class StagingDir:
     """A run's staging folder, created empty; files are added before "go"."""
 
     def __init__(self, root: str, owner: str, run_id: str) -> None:
         self.path = staging_path(root, owner, run_id)
-        os.mkdir(self.path, 0o700)
+        with _disk_full_is_refused(self.path.parent):
+            os.mkdir(self.path, 0o700)
 
     def write_files(self, files: list[tuple[str, bytes]]) -> None:
         """Stage the program's files, then open the folder to the sandbox, read-only.
 
         The folder stays 0700 while being written: nothing else can enter it.
+        A full disk raises `StagingDiskFull`; the box's removal then deletes
+        the folder with whatever part was written.
         """
         dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
-            for name, data in files:
-                check_file_name(name)
-                fd = os.open(name, _FILE_FLAGS, 0o400, dir_fd=dir_fd)
-                with os.fdopen(fd, "wb") as handle:
-                    _share_with_sandbox(fd, FILE_MODE)
-                    handle.write(data)
-            _share_with_sandbox(dir_fd, FOLDER_MODE)
+            with _disk_full_is_refused(self.path.parent):
+                for name, data in files:
+                    check_file_name(name)
+                    fd = os.open(name, _FILE_FLAGS, 0o400, dir_fd=dir_fd)
+                    with os.fdopen(fd, "wb") as handle:
+                        _share_with_sandbox(fd, FILE_MODE)
+                        handle.write(data)
+                _share_with_sandbox(dir_fd, FOLDER_MODE)
         finally:
             os.close(dir_fd)
 
