@@ -392,9 +392,7 @@ class Exit(ServerMessage):
     id: str | int | None = None
     #: The run's recording, `/api/v1/recordings/<id>.cast`, when it was recorded.
     recording: str | None = None
-    omit_if_none = frozenset(
-        {"cpu_ms", "memory_peak_bytes", "limit", "message", "id", "recording"}
-    )
+    omit_if_none = frozenset({"cpu_ms", "memory_peak_bytes", "limit", "message", "id", "recording"})
 
 
 class ErrorMessage(ServerMessage):

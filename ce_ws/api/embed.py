@@ -27,7 +27,7 @@ from pathlib import Path
 from aiohttp import hdrs, web
 
 from ce_ws.api.guards import own_or_allowed_origin, require_own_origin
-from ce_ws.api.ops import STATIC_DIR
+from ce_ws.api.pages import STATIC_DIR
 from ce_ws.errors import OriginNotAllowed
 
 WIDGET_DIR = STATIC_DIR / "dist" / "widget"

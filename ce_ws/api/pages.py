@@ -1,4 +1,4 @@
-"""The HTML pages: the playground, a room's watch page, a recording's replay.
+"""The HTML pages: the playground, a room's watch page, a recording's replay, /docs.
 
 Each page is a static file whose script reads what it shows (the room, the
 recording) from its own path. Before serving it, the server checks that the
@@ -117,8 +117,17 @@ async def replay(request: web.Request) -> web.StreamResponse:
     return _page("replay.html", REPLAY_CSP)
 
 
+async def docs(request: web.Request) -> web.FileResponse:
+    """`GET /docs`: the OpenAPI document in Swagger UI (from npm, in static/dist/docs).
+
+    The page policy fits it: its own files, inline styles, data: images.
+    """
+    return web.FileResponse(STATIC_DIR / "docs.html", headers={"Content-Security-Policy": PAGE_CSP})
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/", playground)
+    router.add_get("/docs", docs)
     router.add_get("/watch/{room}", watch)
     router.add_get("/replay/{recording}", replay)
     router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
