@@ -15,7 +15,7 @@ import traceback
 
 import aiodocker
 
-from bench import capacity, churn, echo, surfaces, teardown, throughput, ttfo
+from bench import capacity, churn, echo, soak, surfaces, teardown, throughput, ttfo
 from bench.client import http_client
 from bench.common import BenchContext, Benchmark, BenchResult
 from bench.engine import bench_leftovers, engine_client, sweep_all
@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "churn": churn.run,
     "teardown": teardown.run,
     "surfaces": surfaces.run,
+    "soak": soak.run,
 }
 _LEAK_SETTLE_S = 15.0
 

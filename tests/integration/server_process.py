@@ -40,9 +40,16 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def server_process(
-    port: int | None = None, *, server_id: str | None = None, **env: str
+    port: int | None = None,
+    *,
+    server_id: str | None = None,
+    log_path: Path | None = None,
+    **env: str,
 ) -> Iterator[ServerProcess]:
-    """Start `python -m ce_ws serve`; SIGTERM it (if still alive) on exit."""
+    """Start `python -m ce_ws serve`; SIGTERM it (if still alive) on exit.
+
+    Its log (stderr) goes to `log_path` when given, for a test to read.
+    """
     port = port or free_port()
     environment = {
         **os.environ,
@@ -52,12 +59,14 @@ def server_process(
         "CE_SERVER_ID": server_id or f"{TEST_SERVER_ID}-p{port}",
         **env,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.spec_recorder", "serve"],
-        cwd=ROOT,
-        env=environment,
-        stderr=subprocess.DEVNULL,
-    )
+    with contextlib.ExitStack() as files:
+        log = files.enter_context(log_path.open("wb")) if log_path else subprocess.DEVNULL
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.spec_recorder", "serve"],
+            cwd=ROOT,
+            env=environment,
+            stderr=log,
+        )
     server = ServerProcess(process, port)
     try:
         wait_healthy(server.url, exit_code=process.poll, timeout_s=_START_TIMEOUT_S)
