@@ -457,11 +457,13 @@ class RawSocket:
             elif length == 127:
                 (length,) = struct.unpack("!Q", await self.reader.readexactly(8))
             return first & 0x0F, await self.reader.readexactly(length)
-        except (asyncio.IncompleteReadError, ConnectionResetError):
+        except (asyncio.IncompleteReadError, OSError):
+            # The server closed while frames were still being written: the broken
+            # pipe ends the stream, the close frame unread.
             return None
 
     async def outcome(self) -> tuple[list[dict[str, Any]], int | None]:
-        """Messages until a `pong` or the close: (messages, close code or None)."""
+        """Messages until a `pong` or the close: (messages, close code; None if none came)."""
         messages: list[dict[str, Any]] = []
         async with asyncio.timeout(_REPLY_TIMEOUT_S):
             while (frame := await self.receive()) is not None:
@@ -478,10 +480,9 @@ class RawSocket:
                     return messages, code
         return messages, None
 
-    async def close(self) -> None:
-        with contextlib.suppress(OSError):  # the server may have dropped it already
-            self.writer.close()
-            await self.writer.wait_closed()
+    def close(self) -> None:
+        """Drop the connection (unsent bytes too: the server may have closed already)."""
+        self.writer.transport.abort()
 
 
 def _split(payload: bytes, cuts: list[int]) -> list[bytes]:
@@ -502,7 +503,7 @@ async def _raw(server: ServerProcess, frames: list[tuple[int, bytes, bool]]) -> 
             await raw.writer.drain()
         return await raw.outcome()
     finally:
-        await raw.close()
+        raw.close()
 
 
 @given(
@@ -567,6 +568,9 @@ def test_oversized_frames_close_1009(
         (opcode if index == 0 else CONTINUATION, piece, index == len(pieces) - 1)
         for index, piece in enumerate(pieces)
     ]
-    _, closed = asyncio.run(_raw(server, frames))
-    assert closed == CloseCode.TOO_BIG
+    messages, closed = asyncio.run(_raw(server, frames))
+    # 1009, or the connection dropped before its close frame could be read (the
+    # rest of the message was still being written): never answered, never 1011.
+    assert closed in {CloseCode.TOO_BIG, None}
+    assert not [m for m in messages if m["type"] != "hello"], messages
     _alive(server)
