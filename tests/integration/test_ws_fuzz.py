@@ -340,7 +340,7 @@ async def _one_socket(server: ServerProcess, frames: list[Any], gaps: list[float
 
 
 @given(message=fuzzed_messages())
-@settings(_FUZZ, max_examples=150)
+@settings(_FUZZ, max_examples=250)
 def test_random_json_in_every_field_of_every_message(
     fuzzed: tuple[ServerProcess, Path], message: dict[str, Any]
 ) -> None:
@@ -353,7 +353,7 @@ def test_random_json_in_every_field_of_every_message(
 
 
 @given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
-@settings(_FUZZ, max_examples=40)
+@settings(_FUZZ, max_examples=60)
 def test_text_frames_that_are_not_json_objects(
     fuzzed: tuple[ServerProcess, Path], text: str
 ) -> None:
@@ -364,7 +364,7 @@ def test_text_frames_that_are_not_json_objects(
 
 
 @given(frames=st.lists(st.binary(max_size=2048), min_size=1, max_size=5))
-@settings(_FUZZ, max_examples=30)
+@settings(_FUZZ, max_examples=40)
 def test_random_binary_frames_without_a_run(
     fuzzed: tuple[ServerProcess, Path], frames: list[bytes]
 ) -> None:
@@ -379,7 +379,7 @@ def test_random_binary_frames_without_a_run(
     actions=st.lists(valid_actions(), min_size=1, max_size=8),
     gaps=st.lists(st.sampled_from([0.0, 0.0, 0.01, 0.2]), min_size=8, max_size=8),
 )
-@settings(_FUZZ, max_examples=25)
+@settings(_FUZZ, max_examples=30)
 def test_valid_messages_in_random_order(
     fuzzed: tuple[ServerProcess, Path], actions: list[Any], gaps: list[float]
 ) -> None:
@@ -394,7 +394,7 @@ def test_valid_messages_in_random_order(
     second=st.lists(valid_actions() | fuzzed_messages(), min_size=1, max_size=6),
     gaps=st.lists(st.sampled_from([0.0, 0.01, 0.1]), min_size=6, max_size=6),
 )
-@settings(_FUZZ, max_examples=10)
+@settings(_FUZZ, max_examples=12)
 def test_two_sockets_interleaved(
     fuzzed: tuple[ServerProcess, Path], first: list[Any], second: list[Any], gaps: list[float]
 ) -> None:
@@ -512,7 +512,7 @@ async def _raw(server: ServerProcess, frames: list[tuple[int, bytes, bool]]) -> 
     cuts=st.lists(st.integers(0, 10_000), max_size=6),
     control_between=st.booleans(),
 )
-@settings(_FUZZ, max_examples=40)
+@settings(_FUZZ, max_examples=60)
 def test_fragmented_frames_are_one_message(
     fuzzed: tuple[ServerProcess, Path],
     message: dict[str, Any],
@@ -541,7 +541,7 @@ def test_fragmented_frames_are_one_message(
         max_size=4,
     )
 )
-@settings(_FUZZ, max_examples=40)
+@settings(_FUZZ, max_examples=60)
 def test_broken_framing(
     fuzzed: tuple[ServerProcess, Path], frames: list[tuple[int, bytes, bool]]
 ) -> None:
@@ -556,7 +556,7 @@ def test_broken_framing(
     opcode=st.sampled_from([TEXT, BINARY]),
     fragments=st.integers(1, 4),
 )
-@settings(_FUZZ, max_examples=12)
+@settings(_FUZZ, max_examples=15)
 def test_oversized_frames_close_1009(
     fuzzed: tuple[ServerProcess, Path], extra: int, opcode: int, fragments: int
 ) -> None:
