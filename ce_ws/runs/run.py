@@ -121,6 +121,8 @@ class Run:
         self._ending = Ending()
         self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
         self._controls = ControlMailbox()
+        #: Set once the compiler or the program runs: controls wait for it (controls.py).
+        self._live = asyncio.Event()
         self._stage = "run"
         self._compile_exit_code: int | None = None
         self._admitted = time.monotonic()
@@ -154,7 +156,7 @@ class Run:
         """
         if name == "SIGKILL":
             await self.kill()
-        elif self.state in {RunState.COMPILING, RunState.RUNNING}:
+        elif self.state in {RunState.STARTING, RunState.COMPILING, RunState.RUNNING}:
             self._controls.put(Signal(name))
 
     async def kill(self) -> None:
@@ -216,6 +218,7 @@ class Run:
                 deliver_controls(
                     self._controls,
                     box,
+                    live=self._live,
                     ending=lambda: self._ending.is_set,
                     refused=self._control_refused,
                 )
@@ -255,6 +258,7 @@ class Run:
         if not language.compiled:
             return True
         self._enter(RunState.COMPILING)
+        self._live.set()
         self._stage = "compile"
         await self.broadcast.message(Stage(stage="compile"))
         argv = language.compile_argv([name for name, _ in self.plan.files])
@@ -294,6 +298,7 @@ class Run:
         if self.terminal.tty:
             await box.resize(self.terminal.cols, self.terminal.rows)
         await box.go(self.plan.language.run_argv(self.plan.entry) + self.plan.args)
+        self._live.set()
         if self.plan.stdin:
             self._stdin.put_nowait(self.plan.stdin)
         if not (self.terminal.tty or self.terminal.open_input):
