@@ -371,9 +371,11 @@ class SoakReport:
     engine_containers_after: int = 0
     tracebacks_in_log: int = 0
 
-    def slope_per_1000(self, metric: Callable[[Sample], float]) -> float:
-        """Least-squares slope of `metric` per 1,000 runs, after the warm-up."""
-        after = [s for s in self.samples if s.runs >= self.runs * WARMUP_FRACTION]
+    def slope_per_1000(
+        self, metric: Callable[[Sample], float], *, warmup: float = WARMUP_FRACTION
+    ) -> float:
+        """Least-squares slope of `metric` per 1,000 runs, leaving out the `warmup` fraction."""
+        after = [s for s in self.samples if s.runs >= self.runs * warmup]
         return least_squares_slope([(s.runs, metric(s)) for s in after]) * 1000
 
 

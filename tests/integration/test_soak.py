@@ -18,13 +18,17 @@ from tests.leftovers import TEST_SERVER_ID
 #: The issue asks for 1,000; on this 2-core machine shared with other work a run
 #: takes ~0.4 s of wall time at 16 at a time, so 1,000 would take ~7 minutes.
 RUNS = 300
-#: Bounds on the least-squares slopes per 1,000 runs (after the warm-up tenth).
-#: RSS: a leak of one 16 KiB buffer per run would be 16 MiB; allocator noise is a
-#: few MiB. Descriptors: one leaked per 100 runs would be 10, while 16 live runs
-#: make the sampled count swing by ~±30, which a 300-run fit spreads to a few.
-#: Ping: a loop that slows with every run; jitter under load is tens of ms.
-MAX_RSS_MIB_PER_1000 = 16.0
-MAX_FDS_PER_1000 = 10.0
+#: A short soak is all warm-up for memory: in the 2,000-run soak (docs/benchmarks.md)
+#: RSS rose 56 → 72 MiB over the first ~600 runs (allocator arenas and caches
+#: filling to 16 live runs' high-water mark), then 1 MiB over the next 1,400. So
+#: here, after the first third: RSS within 40 MiB per 1,000 runs (the warm-up's
+#: own ~20; a 40 KiB leak per run fails it). Descriptors settle within ~90 runs
+#: at 16 live runs' sockets (±10 from sample to sample): one leaked per 50 runs
+#: would be 20. Ping: jitter under load is tens of ms; a loop that slows with
+#: every run grows without bound.
+WARMUP = 1 / 3
+MAX_RSS_MIB_PER_1000 = 40.0
+MAX_FDS_PER_1000 = 20.0
 MAX_PING_MS_PER_1000 = 100.0
 
 
@@ -45,9 +49,9 @@ async def test_a_soak_leaves_nothing_and_nothing_grows() -> None:
     assert report.left_after_stop == 0
     assert report.tracebacks_in_log == 0
     assert len(report.samples) >= 5
-    rss = report.slope_per_1000(lambda s: s.rss_bytes / MIB)
-    fds = report.slope_per_1000(lambda s: s.open_fds)
-    ping = report.slope_per_1000(lambda s: s.ping_ms)
+    rss = report.slope_per_1000(lambda s: s.rss_bytes / MIB, warmup=WARMUP)
+    fds = report.slope_per_1000(lambda s: s.open_fds, warmup=WARMUP)
+    ping = report.slope_per_1000(lambda s: s.ping_ms, warmup=WARMUP)
     assert rss <= MAX_RSS_MIB_PER_1000, f"RSS grows {rss:.1f} MiB per 1,000 runs"
     assert fds <= MAX_FDS_PER_1000, f"open descriptors grow {fds:.1f} per 1,000 runs"
     assert ping <= MAX_PING_MS_PER_1000, f"ping round trip grows {ping:.1f} ms per 1,000 runs"
