@@ -22,6 +22,7 @@ from bench import (
     fanout,
     languages,
     network,
+    soak,
     surfaces,
     teardown,
     throughput,
@@ -46,6 +47,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "surfaces": surfaces.run,
     "fanout": fanout.run,
     "network": network.run,
+    "soak": soak.run,
 }
 _LEAK_SETTLE_S = 15.0
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from bench.baseline import baseline_config, docker_run, docker_run_argv, staged
 from bench.client import Session
 from bench.common import BenchContext, BenchResult
-from bench.engine import idle_count, leftovers, owned, staging_dirs, wait_settled
+from bench.engine import idle_count, leaks_while_up, leftovers
 from bench.programs import PYTHON_HELLO
 from bench.progress import say
 from bench.server import bench_server, server_env
@@ -27,7 +27,6 @@ from bench.stats import Summary, Table, fmt, fmt_ratio, ratio
 CLIENTS = 16
 COLD, WARM, DOCKER_RUN = "server, pool off", "server, pool on", "docker run --rm"
 _REPORT_EVERY_S = 10.0
-_LEAK_SETTLE_S = 10.0
 
 
 @dataclass
@@ -89,18 +88,8 @@ def _server_runner(session: Session) -> Callable[[], Awaitable[float]]:
 
 async def _count_leaks(ctx: BenchContext, server_id: str, pool_size: int, tally: Tally) -> None:
     """Leftovers with the server still up: non-running containers, extra ones, stray folders."""
-    await wait_settled(ctx.docker, {server_id: pool_size}, timeout_s=15)
-    deadline = time.monotonic() + _LEAK_SETTLE_S
-    while True:
-        containers = await owned(ctx.docker, server_id)
-        running = [c for c in containers if c["State"] == "running"]
-        tally.leaked_containers = len(containers) - len(running) + max(0, len(running) - pool_size)
-        mounted = {m.get("Source", "") for c in containers for m in c["Mounts"]}
-        stray = [path for path in staging_dirs(server_id) if path.rstrip("/") not in mounted]
-        tally.leaked_staging = len(stray)
-        if not (tally.leaked_containers or stray) or time.monotonic() > deadline:
-            return
-        await asyncio.sleep(0.5)  # a folder goes right after its container: let it
+    leaks = await leaks_while_up(ctx.docker, server_id, pool_size)
+    tally.leaked_containers, tally.leaked_staging = leaks.containers, leaks.staging
 
 
 async def _through_server(ctx: BenchContext, pool: bool, seconds: float) -> Tally:

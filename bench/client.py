@@ -101,6 +101,12 @@ class Session:
         await self.ws.send_bytes(data)
         return sent_at
 
+    async def next_message(self, *, within_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+        """The next control message whatever its type (`{"type": "closed"}` once the socket is)."""
+        async with asyncio.timeout(within_s):
+            _, message = await self._messages.get()
+            return message
+
     async def expect(self, kind: str, *, within_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
         """The message `kind` (skipping `stage`/`queued`); anything else is an error."""
         _, message = await self.expect_timed(kind, within_s=within_s)

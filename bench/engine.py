@@ -141,6 +141,35 @@ async def _remove(docker: aiodocker.Docker, found: Leftovers) -> Leftovers:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Leaks:
+    """What a live server holds beyond its idle pool, once its cleanups settled."""
+
+    containers: int
+    staging: int
+
+
+async def leaks_while_up(
+    docker: aiodocker.Docker, server_id: str, pool_size: int, *, settle_s: float = 10.0
+) -> Leaks:
+    """Leftovers with the server still up: non-running containers, extra ones, stray folders.
+
+    A container that is not running, or more running than the idle warm pool,
+    is a leak; so is a staging folder no container mounts.
+    """
+    await wait_settled(docker, {server_id: pool_size}, timeout_s=15)
+    deadline = time.monotonic() + settle_s
+    while True:
+        containers = await owned(docker, server_id)
+        running = [c for c in containers if c["State"] == "running"]
+        leaked = len(containers) - len(running) + max(0, len(running) - pool_size)
+        mounted = {m.get("Source", "") for c in containers for m in c["Mounts"]}
+        stray = [path for path in staging_dirs(server_id) if path.rstrip("/") not in mounted]
+        if not (leaked or stray) or time.monotonic() > deadline:
+            return Leaks(leaked, len(stray))
+        await asyncio.sleep(0.5)  # a folder goes right after its container: let it
+
+
 async def idle_count(docker: aiodocker.Docker, owner: str, *, settle_s: float = 2.0) -> int:
     """How many containers an idle server keeps (its warm pool): the count once stable."""
     deadline = time.monotonic() + 30

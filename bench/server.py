@@ -124,8 +124,13 @@ async def _wait_healthy(server: BenchServer) -> None:
 
 
 @contextlib.asynccontextmanager
-async def bench_server(env: Mapping[str, str]) -> AsyncIterator[BenchServer]:
-    """Start a server with these `CE_*` settings; SIGTERM it and wait on exit."""
+async def bench_server(
+    env: Mapping[str, str], *, module: str = "ce_ws"
+) -> AsyncIterator[BenchServer]:
+    """Start `python -m <module> serve` with these `CE_*` settings; SIGTERM it and wait on exit.
+
+    `module` is `ce_ws`, or a test's wrapper of it (tests.spec_recorder).
+    """
     port = free_port()
     server_id = env["CE_SERVER_ID"]
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -133,7 +138,7 @@ async def bench_server(env: Mapping[str, str]) -> AsyncIterator[BenchServer]:
     environment = {**os.environ, **env, "CE_HOST": "127.0.0.1", "CE_PORT": str(port)}
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ce_ws", "serve",
+            sys.executable, "-m", module, "serve",
             cwd=ROOT, env=environment, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     server = BenchServer(server_id, port, process, log_path)

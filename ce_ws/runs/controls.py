@@ -86,16 +86,20 @@ async def deliver_controls(
     mailbox: ControlMailbox,
     box: RunBox,
     *,
+    live: asyncio.Event,
     ending: Callable[[], bool],
     refused: Callable[[CeError], Awaitable[None]],
 ) -> None:
     """A run's one control task: signals and resizes, one engine call at a time.
 
     Runs for as long as the box lives (compile stage included) and is
-    cancelled with it: what is still pending dies with the run.
+    cancelled with it: what is still pending dies with the run. Nothing is
+    delivered before `live` is set (the compiler or the program runs): until
+    then the box's only process is the launcher, whom a signal would kill.
     """
     while True:
         control = await mailbox.get()
+        await live.wait()
         if ending():
             continue  # the kill makes every control moot
         try:

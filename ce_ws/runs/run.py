@@ -138,6 +138,8 @@ class Run:
         if plan.stdin:
             self._stdin.put_nowait(plan.stdin)
         self._controls = ControlMailbox()
+        #: Set once the compiler or the program runs: controls wait for it (controls.py).
+        self._live = asyncio.Event()
         self._stage = "run"
         self._compile_exit_code: int | None = None
         self._admitted = time.monotonic()
@@ -173,7 +175,7 @@ class Run:
         """
         if name == "SIGKILL":
             await self.kill()
-        elif self.state in {RunState.COMPILING, RunState.RUNNING}:
+        elif self.state in {RunState.STARTING, RunState.COMPILING, RunState.RUNNING}:
             self._controls.put(Signal(name))
 
     async def kill(self) -> None:
@@ -240,6 +242,7 @@ class Run:
                 deliver_controls(
                     self._controls,
                     box,
+                    live=self._live,
                     ending=lambda: self._ending.is_set,
                     refused=self._control_refused,
                 )
@@ -280,6 +283,7 @@ class Run:
         if not language.compiled:
             return True
         self._enter(RunState.COMPILING)
+        self._live.set()
         self._stage = "compile"
         await self.broadcast.message(Stage(stage="compile"))
         argv = language.compile_argv([name for name, _ in self.plan.files])
@@ -324,6 +328,7 @@ class Run:
             language.run_argv(self.plan.entry) + self.plan.args,
             in_launcher=language.preloaded and self._settings.preload,
         )
+        self._live.set()
         if not (self.terminal.tty or self.terminal.open_input):
             self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
         async with asyncio.TaskGroup() as group:

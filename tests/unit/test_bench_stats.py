@@ -7,6 +7,7 @@ import math
 import pytest
 
 from bench.server import server_env
+from bench.soak import least_squares_slope
 from bench.stats import (
     Summary,
     Table,
@@ -106,3 +107,10 @@ def test_benchmark_servers_admit_every_session_of_one_client(
     assert min(capacity.max_runs, capacity.max_runs_per_client) >= most_sessions
     assert settings.maxima.output_bytes == 256 * 1024 * 1024
     assert settings.maxima.wall_ms == RunMaxima().wall_ms  # the others keep their maxima
+
+
+def test_least_squares_slope_of_a_line_and_of_noise_around_it() -> None:
+    assert least_squares_slope([(0, 1), (1000, 3), (2000, 5)]) == pytest.approx(0.002)
+    noisy = [(x, 10 + (5 if x % 2 else -5)) for x in range(0, 1000, 10)]
+    assert abs(least_squares_slope(noisy)) < 0.001
+    assert least_squares_slope([(5, 1), (5, 9)]) == 0.0  # one x: no slope

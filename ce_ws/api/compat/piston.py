@@ -157,6 +157,17 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _body(PistonRuntime, "Every runtime.", array=True)},
             }},
             f"{API}/execute": {"post": execute_operation},
+            PREFIX: {"get": {
+                "summary": "Who answers, as Piston's root does",
+                "operationId": "pistonRoot",
+                "responses": {"200": {"description": "A banner.", "content": {"application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"message": {"type": "string"}},
+                        "required": ["message"],
+                    },
+                }}}},
+            }},
         },
         "components": {"schemas": schemas["$defs"]},
     }  # fmt: skip
