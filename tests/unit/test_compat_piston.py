@@ -230,7 +230,11 @@ def test_the_app_mounts_the_surface_and_its_websockets_are_capped_as_websockets(
 
 def test_the_openapi_document_describes_the_surface() -> None:
     document = openapi_document()
-    assert set(document["paths"]) == {"/piston/api/v2/runtimes", "/piston/api/v2/execute"}
+    assert set(document["paths"]) == {
+        "/piston",
+        "/piston/api/v2/runtimes",
+        "/piston/api/v2/execute",
+    }
     assert {"PistonJob", "PistonResult", "PistonError"} <= set(document["components"]["schemas"])
 
 
