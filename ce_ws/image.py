@@ -94,15 +94,21 @@ def image_pending_updates(image: str, archive: dict[str, str] | None = None) -> 
     return pending_updates(installed_versions(image), archive or archive_versions(SUITE))
 
 
-def image_created(image: str) -> datetime | None:
-    """When the local image was built, or None if it is absent."""
+def _inspect(image: str, template: str) -> str | None:
+    """One field of a local image (a Go template), or None when it is absent."""
     result = subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{ .Created }}", image],
+        ["docker", "image", "inspect", "-f", template, image],
         capture_output=True,
         text=True,
         check=False,
     )
-    return parse_created(result.stdout.strip()) if result.returncode == 0 else None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def image_created(image: str) -> datetime | None:
+    """When the local image was built, or None if it is absent."""
+    created = _inspect(image, "{{ .Created }}")
+    return parse_created(created) if created is not None else None
 
 
 def parse_created(stamp: str) -> datetime:
@@ -113,31 +119,12 @@ def parse_created(stamp: str) -> datetime:
 
 def local_image_id(image: str) -> str | None:
     """The id the name points at locally, or None if the engine has no such image."""
-    result = subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{ .Id }}", image],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() if result.returncode == 0 else None
+    return _inspect(image, "{{ .Id }}")
 
 
 def image_recipe_label(image: str) -> str | None:
     """The recipe hash the local image was built from, or None if absent."""
-    result = subprocess.run(
-        [
-            "docker",
-            "image",
-            "inspect",
-            "-f",
-            f'{{{{ index .Config.Labels "{RECIPE_LABEL}" }}}}',
-            image,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() if result.returncode == 0 else None
+    return _inspect(image, f'{{{{ index .Config.Labels "{RECIPE_LABEL}" }}}}')
 
 
 class _Progress:
