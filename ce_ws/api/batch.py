@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ce_ws.api.appkeys import REFUSALS, RUNNER, SETTINGS
+from ce_ws.api.appkeys import IDENTITY, REFUSALS, RUNNER, SETTINGS
 from ce_ws.api.jsonstream import PIECE, stream_json
 from ce_ws.config import Settings
 from ce_ws.errors import BodyTimeout, BodyTooLarge, CeError
@@ -222,7 +222,7 @@ async def answer_batch(
     Every refusal spends the client's refusal budget; a client that left gets
     nothing (499 in the access log only).
     """
-    client = Client(key=request.remote or "unknown", via=via)
+    client = Client(key=request.app[IDENTITY].client_key(request), via=via)
     try:
         status, body = await handle(request, client)
     except ClientLeft:

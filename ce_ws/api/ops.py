@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import TypeAdapter
 
-from ce_ws.api.appkeys import LANGUAGES, METRICS, RUNNER, SANDBOX, SETTINGS
+from ce_ws.api.appkeys import IDENTITY, LANGUAGES, METRICS, RUNNER, SANDBOX, SETTINGS
 from ce_ws.api.http import json_response
 from ce_ws.metrics import CONTENT_TYPE
 from ce_ws.openapi import docs_page, openapi_document
@@ -75,5 +75,7 @@ async def docs(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.FileResponse:
-    """The playground page."""
-    return web.FileResponse(STATIC_DIR / "index.html")
+    """The playground page; a browser without one gets its identity cookie here."""
+    response = web.FileResponse(STATIC_DIR / "index.html")
+    request.app[IDENTITY].issue_cookie(request, response)
+    return response

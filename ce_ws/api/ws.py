@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, LANGUAGES, RUNNER, SETTINGS
+from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, IDENTITY, LANGUAGES, RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.api.connection import Connection
 from ce_ws.api.guards import require_own_origin
@@ -23,11 +23,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         max_msg_size=settings.max_message_bytes,
         heartbeat=settings.heartbeat_s,
     )
+    app[IDENTITY].issue_cookie(request, ws)  # this socket's client is already known
     await ws.prepare(request)
     if len(app[CONNECTIONS]) >= settings.capacity.max_connections:
         await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
         return ws
-    client = Client(key=request.remote or "unknown", via="ws")
+    client = Client(key=request.app[IDENTITY].client_key(request), via="ws")
     if not app[CLIENT_CONNECTIONS].has_room(client.key):
         await _refuse_connection(ws, app[CLIENT_CONNECTIONS].per_client)
         return ws
