@@ -128,6 +128,12 @@ class Run:
         self._box: RunBox | None = None
         self._ending = Ending()
         self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
+        # The request's stdin goes first, before anything typed ahead (which
+        # waits in the queue until the program runs), and always fits.
+        if plan.stdin:
+            self._stdin.put_nowait(plan.stdin)
+        if not (terminal.tty or terminal.open_input):
+            self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
         self._controls = ControlMailbox()
         self._stage = "run"
         self._compile_exit_code: int | None = None
@@ -302,10 +308,6 @@ class Run:
         if self.terminal.tty:
             await box.resize(self.terminal.cols, self.terminal.rows)
         await box.go(self.plan.language.run_argv(self.plan.entry) + self.plan.args)
-        if self.plan.stdin:
-            self._stdin.put_nowait(self.plan.stdin)
-        if not (self.terminal.tty or self.terminal.open_input):
-            self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
         async with asyncio.TaskGroup() as group:
             helpers = [
                 group.create_task(self._pump_input(box)),
