@@ -66,5 +66,5 @@ def test_only_a_configured_valid_token_is_an_identity() -> None:
 
 
 def test_a_trusted_proxy_that_is_no_network_is_refused() -> None:
-    with pytest.raises(ValueError, match="CE_TRUSTED_PROXIES entry 'proxy.lan'"):
+    with pytest.raises(ValueError, match=r"CE_TRUSTED_PROXIES entry 'proxy\.lan'"):
         Settings(trusted_proxies=["proxy.lan"])
