@@ -52,12 +52,19 @@ async def start_all(terms: list[TermClient]) -> list[dict[str, Any]]:
     return await asyncio.gather(*(start(term) for term in terms))
 
 
-async def end_all(terms: list[TermClient]) -> None:
+async def end_all(terms: list[TermClient], answers: list[dict[str, Any]]) -> None:
+    """Cancel the queued runs first (they never started: no `exit`), then end the others."""
+    queued = [
+        term for term, answer in zip(terms, answers, strict=True) if answer["type"] == "queued"
+    ]
+    for term in queued:
+        await term.send(type="kill")
+
     async def end(term: TermClient) -> None:
         await term.send(type="kill")
         await term.next_message("exit", timeout=START_TIMEOUT_S)
 
-    await asyncio.gather(*(end(term) for term in terms))
+    await asyncio.gather(*(end(term) for term in terms if term not in queued))
 
 
 async def test_forty_browsers_behind_one_address_all_run_at_once(make_client: MakeClient) -> None:
@@ -66,8 +73,8 @@ async def test_forty_browsers_behind_one_address_all_run_at_once(make_client: Ma
     async with contextlib.AsyncExitStack() as stack:
         terms = [await stack.enter_async_context(browser(client)) for _ in range(CLASS_SIZE)]
         answers = await start_all(terms)
+        await end_all(terms, answers)
         assert [answer["type"] for answer in answers] == ["started"] * CLASS_SIZE, answers
-        await end_all(terms)
 
 
 async def test_one_browser_alone_still_meets_its_own_cap(make_client: MakeClient) -> None:
@@ -86,9 +93,9 @@ async def test_one_browser_alone_still_meets_its_own_cap(make_client: MakeClient
             for _ in range(PER_CLIENT + 1)
         ]
         answers = await start_all(terms)
+        await end_all(terms, answers)
         kinds = sorted(answer["type"] for answer in answers)
         assert kinds == ["queued"] + ["started"] * PER_CLIENT, answers
-        await end_all(terms)
 
 
 async def test_a_forged_cookie_counts_as_the_address(make_client: MakeClient) -> None:
@@ -100,9 +107,10 @@ async def test_a_forged_cookie_counts_as_the_address(make_client: MakeClient) ->
             )
             for n in range(PER_CLIENT + 1)
         ]
-        kinds = sorted(answer["type"] for answer in await start_all(terms))
+        answers = await start_all(terms)
+        await end_all(terms, answers)
+        kinds = sorted(answer["type"] for answer in answers)
         assert kinds == ["queued"] + ["started"] * PER_CLIENT
-        await end_all(terms)
 
 
 async def forwarded_clients(client: TestClient[Any, Any]) -> list[str]:
@@ -115,7 +123,7 @@ async def forwarded_clients(client: TestClient[Any, Any]) -> list[str]:
             for n in range(1, PER_CLIENT + 2)
         ]
         answers = await start_all(terms)
-        await end_all(terms)
+        await end_all(terms, answers)
     return sorted(answer["type"] for answer in answers)
 
 
