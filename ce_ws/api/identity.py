@@ -7,7 +7,8 @@ would share one person's caps. So the key is, in order:
 1. the bearer token, when tokens are configured and it is a valid one (an
    invalid or unconfigured one is anybody's to invent, so it counts for nothing);
 2. the browser: an HMAC-signed, HttpOnly, SameSite=Strict cookie the server
-   issues on the playground page and on the WebSocket upgrade;
+   issues with the playground page (not on the WebSocket upgrade: a socket's
+   client would then change between a browser's first socket and its next);
 3. the address: the peer's, or, when the peer is one of `CE_TRUSTED_PROXIES`,
    the one its `Forwarded` / `X-Forwarded-For` header names (the rightmost hop
    that is not itself a trusted proxy). From any other peer those headers are

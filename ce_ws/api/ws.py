@@ -23,7 +23,6 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         max_msg_size=settings.max_message_bytes,
         heartbeat=settings.heartbeat_s,
     )
-    app[IDENTITY].issue_cookie(request, ws)  # this socket's client is already known
     await ws.prepare(request)
     if len(app[CONNECTIONS]) >= settings.capacity.max_connections:
         await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
