@@ -14,7 +14,7 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ce_ws.languages import load_languages
@@ -454,6 +454,26 @@ class NetworkSettings(BaseModel):
         return block
 
 
+class IdentitySettings(BaseModel):
+    """The browser cookie that tells a class's browsers apart (ce_ws/api/identity.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Signs the cookies (32 characters at least). Unset: each process makes
+    #: its own at startup, so cookies last until a restart and differ between
+    #: replicas; set it to keep identities across both.
+    cookie_secret: SecretStr | None = None
+    cookie_name: str = Field("ce_client", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    cookie_max_age_s: float = Field(30 * 86_400, ge=60, le=400 * 86_400)
+
+    @field_validator("cookie_secret")
+    @classmethod
+    def _secret_is_long(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("CE_IDENTITY__COOKIE_SECRET must be 32 characters or more")
+        return secret
+
+
 class Settings(BaseSettings):
     """The whole configuration; see the README's configuration table."""
 
@@ -471,6 +491,9 @@ class Settings(BaseSettings):
     #: More names a request's Host may carry (bound to 0.0.0.0, the LAN name).
     allowed_hosts: list[str] = Field(default_factory=list)
     tokens: list[str] = Field(default_factory=list)
+    #: Reverse proxies (addresses or CIDR networks) whose `Forwarded` /
+    #: `X-Forwarded-For` names the client's address; from others it is ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
     max_message_bytes: int = Field(128 * KIB, ge=KIB, le=64 * MIB)
     #: A REST body must have arrived this long after its request's head (408).
     body_timeout_s: float = Field(10.0, gt=0, le=120)
@@ -496,6 +519,7 @@ class Settings(BaseSettings):
     sharing: SharingSettings = Field(default_factory=SharingSettings)
     recordings: RecordingsSettings = Field(default_factory=RecordingsSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @field_validator("public_url")
     @classmethod
@@ -505,6 +529,19 @@ class Settings(BaseSettings):
             if origin is None or origin.scheme not in ("http", "https"):
                 raise ValueError(f"CE_PUBLIC_URL={url!r} is not an http(s)://host[:port] URL")
         return url
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_networks(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"CE_TRUSTED_PROXIES entry {cidr!r} is not an address or a CIDR network"
+                    " such as 10.0.0.0/8 or ::1"
+                ) from None
+        return cidrs
 
     @field_validator("allowed_hosts")
     @classmethod

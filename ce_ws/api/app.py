@@ -18,6 +18,7 @@ from ce_ws.api.appkeys import (
     CONNECTIONS,
     ERROR_SHAPES,
     HTTP_REQUESTS,
+    IDENTITY,
     LANGUAGES,
     METRICS,
     ORIGINS,
@@ -32,6 +33,7 @@ from ce_ws.api.compat import codapi, judge0, piston
 from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
 from ce_ws.api.http_errors import client_errors
+from ce_ws.api.identity import Identity
 from ce_ws.config import Settings
 from ce_ws.languages import load_languages
 from ce_ws.logs import EventLog
@@ -69,6 +71,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
         allowed_hosts=settings.allowed_hosts,
         allowed_origins=settings.allowed_origins,
     )
+    app[IDENTITY] = Identity(settings)
     app[LANGUAGES] = languages
     app[METRICS] = metrics
     app[SANDBOX] = backend

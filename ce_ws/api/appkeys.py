@@ -7,6 +7,7 @@ from typing import Protocol
 from aiohttp import web
 
 from ce_ws.api.http import ErrorShape
+from ce_ws.api.identity import Identity
 from ce_ws.config import Settings
 from ce_ws.languages import LanguageTable
 from ce_ws.metrics import Metrics
@@ -26,6 +27,8 @@ class LiveSocket(Protocol):
 
 
 SETTINGS = web.AppKey("settings", Settings)
+#: Who a request's client is (token, browser cookie, address), for caps and rate limits.
+IDENTITY = web.AppKey("identity", Identity)
 #: The host names and origins that are the server's own (from the settings).
 ORIGINS = web.AppKey("origins", OriginPolicy)
 LANGUAGES = web.AppKey("languages", LanguageTable)

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ce_ws.api.appkeys import REFUSALS, RUNNER, SETTINGS
+from ce_ws.api.appkeys import IDENTITY, REFUSALS, RUNNER, SETTINGS
 from ce_ws.api.auth import bearer_token
 from ce_ws.api.jsonstream import PIECE, stream_json
 from ce_ws.config import Settings
@@ -225,7 +225,9 @@ async def answer_batch(
     """
     bearer = bearer_token(request)
     client = Client(
-        key=request.remote or "unknown", via=via, credentials=(bearer,) if bearer else ()
+        key=request.app[IDENTITY].client_key(request),
+        via=via,
+        credentials=(bearer,) if bearer else (),
     )
     try:
         status, body = await handle(request, client)

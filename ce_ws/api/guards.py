@@ -13,7 +13,7 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from ce_ws.api.appkeys import HTTP_REQUESTS, ORIGINS
+from ce_ws.api.appkeys import HTTP_REQUESTS, IDENTITY, ORIGINS
 from ce_ws.api.http_errors import error_shape
 from ce_ws.errors import HostNotAllowed, OriginNotAllowed, RateLimited, UnsupportedMediaType
 from ce_ws.origins import local_port
@@ -70,7 +70,7 @@ async def limit_http_per_client(request: web.Request, handler: Handler) -> web.S
     name = request.match_info.route.name
     if name is not None and name.startswith(WEBSOCKET_ROUTE):
         return await handler(request)
-    client_key = request.remote or "unknown"
+    client_key = request.app[IDENTITY].client_key(request)
     open_requests = request.app[HTTP_REQUESTS]
     if not open_requests.has_room(client_key):
         refusal = RateLimited(

@@ -18,7 +18,7 @@ from typing import Final
 
 from aiohttp import web
 
-from ce_ws.api.appkeys import RECORDINGS, ROOMS
+from ce_ws.api.appkeys import IDENTITY, RECORDINGS, ROOMS
 from ce_ws.errors import UnknownRoom
 from ce_ws.recordings.store import SUFFIX
 
@@ -76,8 +76,10 @@ def _not_found(title: str, advice: str) -> web.Response:
 
 
 async def playground(request: web.Request) -> web.FileResponse:
-    """`GET /`: the playground."""
-    return _page("index.html", PAGE_CSP)
+    """`GET /`: the playground; a browser without one gets its identity cookie here."""
+    response = _page("index.html", PAGE_CSP)
+    request.app[IDENTITY].issue_cookie(request, response)
+    return response
 
 
 async def watch(request: web.Request) -> web.StreamResponse:

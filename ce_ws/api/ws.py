@@ -7,6 +7,7 @@ from aiohttp import hdrs, web
 from ce_ws.api.appkeys import (
     CLIENT_CONNECTIONS,
     CONNECTIONS,
+    IDENTITY,
     LANGUAGES,
     RECORDINGS,
     ROOMS,
@@ -38,7 +39,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         return ws
     bearer = bearer_token(request)
     client = Client(
-        key=request.remote or "unknown", via="ws", credentials=(bearer,) if bearer else ()
+        key=request.app[IDENTITY].client_key(request),
+        via="ws",
+        credentials=(bearer,) if bearer else (),
     )
     if not app[CLIENT_CONNECTIONS].has_room(client.key):
         await _refuse_connection(ws, app[CLIENT_CONNECTIONS].per_client)

@@ -133,10 +133,12 @@ class Run:
         self._box: RunBox | None = None
         self._ending = Ending()
         self._stdin: asyncio.Queue[bytes] = asyncio.Queue(_STDIN_QUEUE_CHUNKS)
-        # The request's stdin comes first, before anything the client sends
-        # while the run starts (an `eof` included).
+        # The request's stdin goes first, before anything typed ahead (which
+        # waits in the queue until the program runs), and always fits.
         if plan.stdin:
             self._stdin.put_nowait(plan.stdin)
+        if not (terminal.tty or terminal.open_input):
+            self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
         self._controls = ControlMailbox()
         #: Set once the compiler or the program runs: controls wait for it (controls.py).
         self._live = asyncio.Event()
@@ -329,8 +331,6 @@ class Run:
             in_launcher=language.preloaded and self._settings.preload,
         )
         self._live.set()
-        if not (self.terminal.tty or self.terminal.open_input):
-            self._stdin.put_nowait(_END_OF_INPUT)  # without a terminal, input is given whole
         async with asyncio.TaskGroup() as group:
             helpers = [
                 group.create_task(self._pump_input(box)),

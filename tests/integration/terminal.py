@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -87,11 +88,16 @@ class TermClient:
                 raise AssertionError(f"{needle!r} not in output {bytes(self.output)!r}") from None
 
     async def drain(self, seconds: float) -> None:
-        """Read whatever arrives for `seconds`."""
+        """Read whatever arrives for `seconds`.
+
+        Bounded from outside: aiohttp's `receive` starts its timeout afresh
+        after each ping it answers, so a long drain would outlast `seconds`.
+        """
         deadline = time.monotonic() + seconds
         with contextlib.suppress(TimeoutError):
-            while time.monotonic() < deadline:
-                await self._read_frame(deadline)
+            async with asyncio.timeout(seconds):
+                while True:
+                    await self._read_frame(deadline)
 
     async def wait_exit(self, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
         return await self.next_message("exit", timeout=timeout)

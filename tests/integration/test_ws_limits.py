@@ -45,6 +45,7 @@ async def test_lower_limits_are_honoured(term: TermClient) -> None:
     asked = {
         "wall_ms": 5000,
         "idle_ms": 4000,
+        "cpu_ms": 3000,
         "memory_mb": 96,
         "cpus": 0.5,
         "pids": 16,
@@ -63,8 +64,9 @@ async def test_lower_limits_are_honoured(term: TermClient) -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("wall_ms", 600_001),
+        ("wall_ms", 3_600_001),  # a terminal run's maximum (CE_TERMINAL__MAX_WALL_MS)
         ("idle_ms", 10**9),
+        ("cpu_ms", 600_001),
         ("memory_mb", 4096),
         ("cpus", 8),
         ("pids", 100_000),
@@ -78,13 +80,14 @@ async def test_limit_above_maximum_is_refused(term: TermClient, name: str, value
 
 
 async def test_configured_maxima_bound_requests(make_client: MakeClient) -> None:
-    client = await make_client(maxima={"wall_ms": 2000}, defaults={"wall_ms": 1000})
+    client = await make_client(terminal={"max_wall_ms": 2000, "wall_ms": 1000})
     async with TermClient.connect(client) as term:
         assert term.hello["limits"]["maxima"]["wall_ms"] == 2000
         refused = await term.run("bash", "true", limits={"wall_ms": 3000})
         assert refused["code"] == "limit_exceeded"
         exit_message = await term.run_to_exit("bash", "sleep 10")
         assert exit_message["status"] == "timeout" and exit_message["wall_ms"] < 2500
+        assert exit_message["limit"] == "wall"
 
 
 async def test_code_over_the_size_cap_is_refused_before_any_container(

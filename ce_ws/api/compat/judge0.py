@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ce_ws.api.appkeys import LANGUAGES, REFUSALS, RUNNER, SETTINGS
+from ce_ws.api.appkeys import IDENTITY, LANGUAGES, REFUSALS, RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.api.batch import CLIENT_CLOSED_REQUEST, ClientLeft, read_body
 from ce_ws.api.compat.judge0_mapping import (
@@ -84,7 +84,7 @@ def judge0_route(handler: Handler) -> Handler:
 
 
 def _client(request: web.Request) -> Client:
-    return Client(key=request.remote or "unknown", via="judge0")
+    return Client(key=request.app[IDENTITY].client_key(request), via="judge0")
 
 
 async def _read_json(request: web.Request) -> Any:

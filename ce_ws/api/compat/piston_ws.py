@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
-from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, LANGUAGES, RUNNER, SETTINGS
+from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, IDENTITY, LANGUAGES, RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.api.compat.piston_result import piston_error, stage_end
 from ce_ws.api.compat.piston_wire import (
@@ -379,7 +379,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
     if len(app[CONNECTIONS]) >= settings.capacity.max_connections:
         await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
         return ws
-    client = Client(key=request.remote or "unknown", via="piston")
+    client = Client(key=request.app[IDENTITY].client_key(request), via="piston")
     if not app[CLIENT_CONNECTIONS].has_room(client.key):
         await ws.send_str(ErrorReport(message="too many connections from this client").to_json())
         await ws.close(code=CloseCode.POLICY, message=b"too many connections from this client")
