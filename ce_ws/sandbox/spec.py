@@ -122,7 +122,7 @@ def container_config(
         "Entrypoint": [],
         "User": SANDBOX_USER,
         "WorkingDir": "/work",
-        "Env": [*ENV, f"CE_PLOT_MAX_BYTES={settings.plot_max_bytes}"],
+        "Env": [*ENV, f"INLINE_PLOT_MAX_BYTES={settings.plot_max_bytes}"],
         "Labels": labels,
         "Tty": tty,
         "OpenStdin": True,

@@ -7,7 +7,7 @@ which the playground's terminal (xterm.js with `@xterm/addon-image`) draws.
 The figures are closed afterwards, as in a notebook, so a second `plt.show()`
 draws only what was plotted since.
 
-A figure whose PNG is above `CE_PLOT_MAX_BYTES` (set by the server) is drawn
+A figure whose PNG is above `INLINE_PLOT_MAX_BYTES` (set by the server) is drawn
 again at a lower resolution; if it still does not fit, a line of text says so
 instead. The server's output cap counts these bytes like any others.
 """
@@ -34,9 +34,9 @@ RETRIES = 3
 
 
 def max_bytes() -> int:
-    """The largest PNG to show: the server's `CE_PLOT_MAX_BYTES`, else the default."""
+    """The largest PNG to show: the server's `INLINE_PLOT_MAX_BYTES`, else the default."""
     try:
-        return max(1, int(os.environ.get("CE_PLOT_MAX_BYTES", DEFAULT_MAX_BYTES)))
+        return max(1, int(os.environ.get("INLINE_PLOT_MAX_BYTES", DEFAULT_MAX_BYTES)))
     except ValueError:
         return DEFAULT_MAX_BYTES
 

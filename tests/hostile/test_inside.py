@@ -168,7 +168,11 @@ async def test_server_secrets_are_invisible(
     outcome = await corpus.attack("python", program("secrets.py"))
     assert outcome.status == "exited", outcome.text()
     facts = outcome.facts()
-    allowed = ["HOME", "HOSTNAME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "TERM"]
+    # The image's plot backend and its size bound are the only additions.
+    allowed = [
+        "HOME", "HOSTNAME", "INLINE_PLOT_MAX_BYTES", "LANG", "MPLBACKEND", "PATH",
+        "PYTHONDONTWRITEBYTECODE", "TERM",
+    ]  # fmt: skip
     assert facts["env_keys"] == str(allowed)
     assert facts["environ_1"] == str(allowed)
     for leaked in (secret, "CE_", "DOCKER", "ce-test-"):
