@@ -160,7 +160,8 @@ def _check_host(
     ]
     binds = host.get("Binds") or []
     # The staging folder, and for compiled languages the compile cache's folder.
-    cache = rf"/\S+/ce-cache-{re.escape(owner)}:/opt/ce/cache:ro"
+    # A server beside the suite's own has `<owner>-<suffix>` as its id.
+    cache = rf"/\S+/ce-cache-{re.escape(owner)}(-[\w.-]+)?:/opt/ce/cache:ro"
     tmp_exec = ",exec" in (host.get("Tmpfs") or {}).get("/tmp", "")
     if (
         len(binds) not in {1, 2}
