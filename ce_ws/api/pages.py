@@ -29,17 +29,19 @@ STATIC_DIR: Final = Path(__file__).resolve().parents[2] / "static"
 #: is served, so a mistyped or forged link gets a clear answer at once.
 PUBLIC_ID: Final = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
-#: The playground and the watch page: their own scripts and styles (xterm and
-#: CodeMirror inject style attributes), their own origin's WebSocket, data:
-#: images (the QR code is drawn on a canvas, the icon is data:), no framing.
+#: The playground, the watch page and the replay page: their own scripts and
+#: styles (xterm and CodeMirror inject style attributes), their own origin's
+#: WebSocket, data: images (the QR code is drawn on a canvas, the icon is
+#: data:), no framing. WebAssembly may be compiled, never script evaluated:
+#: xterm's image addon decodes inline images' base64 with its own bundled
+#: module, and asciinema-player inlines its terminal emulator as one.
 PAGE_CSP: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-#: The replay page alone may compile WebAssembly: asciinema-player inlines its
-#: terminal emulator as a WASM module (no `eval` of script is allowed).
-REPLAY_CSP: Final = PAGE_CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
+#: /docs (Swagger UI) needs no WebAssembly.
+DOCS_CSP: Final = PAGE_CSP.replace(" 'wasm-unsafe-eval'", "")
 
 _NOT_FOUND_PAGE = """<!doctype html>
 <html lang="en">
@@ -116,15 +118,12 @@ async def replay(request: web.Request) -> web.StreamResponse:
             "Old recordings are removed after a while, or to make room for new ones. "
             "Ask the presenter to run the program again.",
         )
-    return _page("replay.html", REPLAY_CSP)
+    return _page("replay.html", PAGE_CSP)
 
 
 async def docs(request: web.Request) -> web.FileResponse:
-    """`GET /docs`: the OpenAPI document in Swagger UI (from npm, in static/dist/docs).
-
-    The page policy fits it: its own files, inline styles, data: images.
-    """
-    return web.FileResponse(STATIC_DIR / "docs.html", headers={"Content-Security-Policy": PAGE_CSP})
+    """`GET /docs`: the OpenAPI document in Swagger UI (from npm, in static/dist/docs)."""
+    return web.FileResponse(STATIC_DIR / "docs.html", headers={"Content-Security-Policy": DOCS_CSP})
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

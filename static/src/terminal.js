@@ -33,8 +33,8 @@ const IMAGE_LIMITS = {
   pixelLimit: 4 * 1024 * 1024, // one image: e.g. 2048 × 2048
   storageLimit: 64, // MB for every image on screen and in the scrollback
   iipSizeLimit: 8 * 1024 * 1024, // bytes of one OSC 1337 sequence
-  // No SIXEL: its decoder is WebAssembly, which only the replay page's policy
-  // allows; plots come as PNG in OSC 1337, which the browser itself decodes.
+  // No SIXEL: one decoder fewer for a program's output to reach; plots come
+  // as PNG in OSC 1337.
   sixelSupport: false,
   // No answers about the window's pixel size: the program gets only what it asked the TTY.
   enableSizeReports: false,
