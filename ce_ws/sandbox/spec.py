@@ -55,6 +55,15 @@ def engine_limits(
 NO_PROXY = "localhost,127.0.0.1,::1"
 
 
+def proxy_environment(network: NetworkAttachment | None) -> list[str]:
+    """The variables that point a networked run's programs at its proxy (none without)."""
+    if network is None:
+        return []
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+    env = [f"{name}={network.proxy_url}" for name in names]
+    return [*env, f"NO_PROXY={NO_PROXY}", f"no_proxy={NO_PROXY}"]
+
+
 def network_fields(network: NetworkAttachment | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The create body's and HostConfig's network fields: none at all, or the run's own network.
 
@@ -65,12 +74,8 @@ def network_fields(network: NetworkAttachment | None) -> tuple[dict[str, Any], d
     """
     if network is None:
         return {"NetworkDisabled": True}, {"NetworkMode": "none"}
-    proxy = network.proxy_url
-    env = [f"{name}={proxy}" for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")]
-    env += [f"NO_PROXY={NO_PROXY}", f"no_proxy={NO_PROXY}"]
     body = {
         "NetworkDisabled": False,
-        "Env": [*ENV, *env],
         "NetworkingConfig": {
             "EndpointsConfig": {network.network: {"IPAMConfig": {"IPv4Address": network.run_ip}}}
         },
@@ -122,7 +127,11 @@ def container_config(
         "Entrypoint": [],
         "User": SANDBOX_USER,
         "WorkingDir": "/work",
-        "Env": [*ENV, f"INLINE_PLOT_MAX_BYTES={settings.plot_max_bytes}"],
+        "Env": [
+            *ENV,
+            f"INLINE_PLOT_MAX_BYTES={settings.plot_max_bytes}",
+            *proxy_environment(network),
+        ],
         "Labels": labels,
         "Tty": tty,
         "OpenStdin": True,
