@@ -85,13 +85,27 @@ def project_networks() -> list[str]:
     return [network for network, owner in rows if is_ours(owner)]
 
 
-def leftovers() -> tuple[list[str], list[str]]:
-    """Containers and networks (together), and staging and cache folders, of this session."""
-    folders = [path for pattern in (STAGING_GLOB, *CACHE_GLOBS) for path in glob.glob(pattern)]
+def leftovers(*, caches: bool = True) -> tuple[list[str], list[str]]:
+    """Containers and networks (together), and staging and cache folders, of this session.
+
+    A compile cache's folder lives as long as its server: between two tests a
+    module's server may still hold one, so a check after a test leaves caches
+    out (`caches=False`); the session's last check and a server's exit
+    (`server_process`) count them.
+    """
+    patterns = (STAGING_GLOB, *CACHE_GLOBS) if caches else (STAGING_GLOB,)
+    folders = [path for pattern in patterns for path in glob.glob(pattern)]
     return project_containers() + project_networks(), folders
 
 
-def wait_until_clean(timeout_s: float = _SETTLE_S) -> tuple[list[str], list[str]]:
+def cache_folder(server_id: str) -> Path:
+    """Where a server of this id keeps its compile cache."""
+    return Path(f"/tmp/ce-cache-{server_id}")
+
+
+def wait_until_clean(
+    timeout_s: float = _SETTLE_S, *, caches: bool = True
+) -> tuple[list[str], list[str]]:
     """Leftovers after giving in-flight cleanups up to `timeout_s` to finish."""
-    wait_until(lambda: not any(leftovers()), timeout_s=timeout_s)
-    return leftovers()
+    wait_until(lambda: not any(leftovers(caches=caches)), timeout_s=timeout_s)
+    return leftovers(caches=caches)

@@ -51,7 +51,7 @@ def no_leak_after_test(
     left: so that sweep must have found nothing either.
     """
     yield
-    containers, staging = wait_until_clean()
+    containers, staging = wait_until_clean(caches=False)  # a module's server may still run
     assert (containers, staging) == ([], []), f"test left behind {containers} {staging}"
     swept = [r.getMessage() for r in caplog.records if SHUTDOWN_SWEEP in r.getMessage()]
     assert not swept, f"runs left these for the shutdown sweep: {swept}"

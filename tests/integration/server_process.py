@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ce_ws.sandbox.docker import SHUTDOWN_SWEEP
 from tests.helpers import free_port, wait_healthy
-from tests.leftovers import TEST_SERVER_ID
+from tests.leftovers import TEST_SERVER_ID, cache_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 _START_TIMEOUT_S = 20.0
@@ -103,6 +103,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _assert_clean_exit(server: ServerProcess) -> None:
+    assert not cache_folder(server.server_id).exists(), "its compile cache outlived it"
     log = server.log()
     assert server.process.returncode == 0, f"exit {server.process.returncode}:\n{log[-4000:]}"
     for sign in (SHUTDOWN_SWEEP, "Traceback (most recent call last)"):
