@@ -43,7 +43,7 @@ async def test_slow_requests_beyond_the_per_address_cap_are_refused_at_once(
         for _ in range(3)
     ]
     await eventually(
-        lambda: not client.app[HTTP_REQUESTS].has_room(SLOW_CLIENT),
+        lambda: not client.app[HTTP_REQUESTS].has_room(f"addr:{SLOW_CLIENT}"),  # its identity
         what="the server holding the three slow requests",
     )
     began = time.monotonic()
