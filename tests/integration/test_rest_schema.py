@@ -52,6 +52,10 @@ def test_every_response_is_documented_and_none_is_a_server_error(
 UNDOCUMENTED = {
     "/": "the playground page (HTML)",
     "/static": "the page's assets",
+    "/watch/{room}": "a room's watch page (HTML)",
+    "/replay/{recording}": "a recording's replay page (HTML)",
+    "/embed.js": "the snippet widget's script (JavaScript, not REST)",
+    "/embed/{name}": "the widget's lazily loaded chunks",
     # A compatibility surface's document leaves itself out, as its original has none.
     "/piston/openapi.json": "the Piston document itself",
     "/judge0/openapi.json": "the Judge0 document itself",
