@@ -265,7 +265,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
 @st.composite
 def fuzzed_messages(draw: st.DrawFn) -> dict[str, Any]:
     """One client message: a known (or unknown) type, each field random or plausible."""
-    kind = draw(st.sampled_from([*FIELDS, "share", "RUN"]) | json_values)
+    kind = draw(st.sampled_from([*FIELDS, "teleport", "RUN"]) | json_values)  # two unknown types
     message: dict[str, Any] = {"type": kind}
     for name in FIELDS.get(kind, []) if isinstance(kind, str) else []:
         if draw(st.booleans()):
