@@ -16,6 +16,7 @@ from aiohttp import WSMessage, WSMsgType, web
 from ce_ws import __version__
 from ce_ws.api.auth import authorized
 from ce_ws.api.sharing import Sharing
+from ce_ws.api.socket_delivery import tcp_delivery
 from ce_ws.config import Settings
 from ce_ws.errors import AlreadyRunning, CeError, NotRunning, RateLimited, Unauthorized
 from ce_ws.languages import LanguageTable
@@ -48,6 +49,7 @@ from ce_ws.protocol import (
 from ce_ws.recordings.store import RecordingStore
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import TokenBucket, control_budget
+from ce_ws.runs.broadcast import Delivery
 from ce_ws.runs.run import Terminal
 from ce_ws.runs.runner import Client, RunHandle, Runner
 from ce_ws.runs.tee import Tee
@@ -101,6 +103,10 @@ class SocketClient:
             for stream, decoder in self._decoders.items():
                 await self._send_text(decoder.decode(b"", final=True), stream)
         await self._deliver(message.to_json())
+
+    def delivery(self) -> Delivery:
+        """As a room's viewer: whether the peer still takes what it was sent."""
+        return tcp_delivery(self._ws.get_extra_info("socket"))
 
     async def send_output(self, data: bytes, stream: StreamId) -> None:
         if self._text_output:

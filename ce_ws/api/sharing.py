@@ -27,7 +27,7 @@ from ce_ws.protocol import (
 )
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.rooms.room import Room
-from ce_ws.runs.broadcast import Subscriber, Viewer
+from ce_ws.runs.broadcast import Viewer, ViewerSink
 from ce_ws.runs.tee import Tap
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class Sharing:
         settings: Settings,
         watch_base: str,
         send: Callable[[ServerMessage], Awaitable[None]],
-        viewer_sink: Subscriber,
+        viewer_sink: ViewerSink,
     ) -> None:
         self._ws = ws
         self._client_key = client_key

@@ -36,7 +36,7 @@ from ce_ws.protocol import (
     Viewers,
     Watching,
 )
-from ce_ws.runs.broadcast import Fanout, Subscriber, Viewer, ViewerBounds
+from ce_ws.runs.broadcast import Fanout, Viewer, ViewerBounds, ViewerSink
 from ce_ws.types import StreamId
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class Room:
 
     # -- the viewers' side ---------------------------------------------------
 
-    def watch(self, sink: Subscriber, watcher: Watcher) -> Viewer:
+    def watch(self, sink: ViewerSink, watcher: Watcher) -> Viewer:
         """A new viewer: `watching`, the replay when a run is live, then the live stream."""
         if self.state is RoomState.CLOSED:
             raise UnknownRoom("this room is closed")

@@ -10,9 +10,12 @@ for a viewer:
   alike) is *resynced*: its queue is dropped and replaced by one replay (the
   fan-out's greeting, a terminal reset and the recent output), which redraws
   its screen once it catches up;
-- a viewer stuck in one send for longer than its stall limit (it reads
-  nothing) is *dropped*: its `on_drop` says why (a room closes it 1013). One
-  that reads, however slowly, is resynced as often as it falls behind.
+- a viewer whose reader has taken nothing of what waits for it for longer
+  than its stall limit (it reads nothing) is *dropped*: its `on_drop` says
+  why (a room closes it 1013). One that reads, however slowly, is resynced as
+  often as it falls behind. The sink says how much its reader took
+  (`ViewerSink.delivery`); a socket's sink asks the kernel, since the bytes
+  a stalled reader never takes wait in socket buffers, not in a send.
 
 So a viewer can never slow the program, the owner or another viewer, and
 never holds more than its bound in server memory.
@@ -46,6 +49,23 @@ class Subscriber(Protocol):
 
     async def send_output(self, data: bytes, stream: StreamId) -> None:
         """Output bytes; for the owner, awaiting this is the program's backpressure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How far a viewer's reader has got with what was handed to its sink."""
+
+    #: Bytes handed over are still waiting for the reader.
+    waiting: bool
+    #: Bytes the reader has taken so far; only ever grows.
+    taken: int
+
+
+class ViewerSink(Subscriber, Protocol):
+    """A viewer's subscriber, which can tell whether its reader keeps up."""
+
+    def delivery(self) -> Delivery:
+        """What the reader has taken, and whether more waits for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +131,7 @@ class Viewer:
 
     def __init__(
         self,
-        sink: Subscriber,
+        sink: ViewerSink,
         *,
         bounds: ViewerBounds,
         replay: Replay,
@@ -126,6 +146,10 @@ class Viewer:
         self._ready = asyncio.Event()
         self._closing = False
         self._last_send = 0.0
+        self._sending = False
+        #: The reader's last progress: bytes taken, and when they were (or when nothing waited).
+        self._taken = 0
+        self._progressed_at = time.monotonic()
         self.dropped: str | None = None
         self._task = asyncio.create_task(self._deliver())
 
@@ -188,15 +212,23 @@ class Viewer:
                 await asyncio.sleep(wait)
             item = self._next_item()
             self._last_send = time.monotonic()
+            self._sending = True
             try:
-                async with asyncio.timeout(self._bounds.stall_s):
-                    await self._send(item)
-            except TimeoutError:
-                self.drop(f"took over {self._bounds.stall_s:g} s to take one frame")
-                return
+                await self._send(item)
             except (ConnectionError, RuntimeError) as exc:
                 self.drop(f"went away ({exc})")
                 return
+            finally:
+                self._sending = False
+
+    def check_stall(self, now: float) -> None:
+        """Drop the viewer if its reader has taken nothing waiting for it within `stall_s`."""
+        delivery = self._sink.delivery()
+        if delivery.taken != self._taken or not (delivery.waiting or self._sending):
+            self._taken = delivery.taken
+            self._progressed_at = now
+        elif now - self._progressed_at > self._bounds.stall_s:
+            self.drop(f"took nothing of its frames for over {self._bounds.stall_s:g} s")
 
     def _next_item(self) -> _Item:
         """The oldest item; output queued behind it joins it in one frame.
@@ -244,6 +276,8 @@ class Fanout:
         #: Whether the replay redraws a terminal (else it is the greeting alone).
         self.replays_output = True
         self._viewers: set[Viewer] = set()
+        #: Checks every viewer for a stall while there are viewers: one timer, not one a send.
+        self._sweep: asyncio.Task[None] | None = None
 
     @property
     def viewers(self) -> int:
@@ -260,7 +294,7 @@ class Fanout:
         """A new screen (a new run): forget the old output."""
         self._buffer = ReplayBuffer(self._replay_bytes)
 
-    def attach(self, sink: Subscriber, *, on_drop: Callable[[str], None]) -> Viewer:
+    def attach(self, sink: ViewerSink, *, on_drop: Callable[[str], None]) -> Viewer:
         """Add a viewer; it starts with a replay of the current screen."""
 
         def dropped(why: str) -> None:
@@ -270,7 +304,17 @@ class Fanout:
         viewer = Viewer(sink, bounds=self._bounds, replay=self.replay, on_drop=dropped)
         self._viewers.add(viewer)
         viewer.resync()
+        if self._sweep is None or self._sweep.done():
+            self._sweep = asyncio.create_task(self._sweep_stalled())
         return viewer
+
+    async def _sweep_stalled(self) -> None:
+        """Until the last viewer leaves: drop the ones whose reader stalled."""
+        while self._viewers:
+            await asyncio.sleep(self._bounds.stall_s / 4)
+            now = time.monotonic()
+            for viewer in list(self._viewers):
+                viewer.check_stall(now)
 
     def detach(self, viewer: Viewer) -> None:
         """Remove a viewer (idempotent); what it had queued is dropped."""
@@ -292,6 +336,8 @@ class Fanout:
     async def aclose(self, timeout_s: float = 1.0) -> None:
         """Let viewers take what is queued (bounded), then stop them."""
         viewers, self._viewers = list(self._viewers), set()
+        if self._sweep is not None:
+            self._sweep.cancel()
         await asyncio.gather(*(viewer.aclose(timeout_s) for viewer in viewers))
 
 
@@ -308,7 +354,7 @@ class Broadcast:
     def viewers(self) -> int:
         return self._fanout.viewers
 
-    def attach(self, sink: Subscriber, *, on_drop: Callable[[str], None]) -> Viewer:
+    def attach(self, sink: ViewerSink, *, on_drop: Callable[[str], None]) -> Viewer:
         """Add a viewer; it starts with a replay of the current screen."""
         return self._fanout.attach(sink, on_drop=on_drop)
 

@@ -26,6 +26,10 @@ class Program:
     source: str
     args: list[str] = field(default_factory=list)
     stdin: str | None = None
+    #: Type `stdin` once this output appears, not with the run: the terminal
+    #: echoes typed keys at once, so a prompt and the echo of input sent before
+    #: it would interleave by the interpreter's start-up time.
+    stdin_after: bytes | None = None
     #: Wait for this output, then send SIGINT.
     interrupt_after: bytes | None = None
     #: More files, beside main.py: name → content.
@@ -69,7 +73,8 @@ CORPUS: dict[str, Program] = {
         "import os, sys\nsys.stdout.write('no newline, no flush')\nos._exit(0)"
     ),
     "input_from_stdin": Program(
-        "name = input('name? ')\nprint('hi', name)\nprint(input())", stdin="Ada\nsecond line\n"
+        "name = input('name? ')\nprint('hi', name)\nprint(input())", stdin="Ada\nsecond line\n",
+        stdin_after=b"name? ",
     ),
     "read_all_stdin_lines": Program(
         "import sys\nfor n, line in enumerate(sys.stdin):\n    print(n, line.rstrip())\n"
@@ -155,7 +160,7 @@ def _run_fields(program: Program) -> dict[str, Any]:
         main = {"name": "main.py", "content": program.source}
     extra = [{"name": name, "content": text} for name, text in program.extra_files.items()]
     fields: dict[str, Any] = {"files": [main, *extra], "args": program.args}
-    if program.stdin is not None:
+    if program.stdin is not None and program.stdin_after is None:
         fields["stdin"] = program.stdin
     return fields
 
@@ -165,6 +170,9 @@ async def run_once(client: Any, program: Program) -> tuple[bytes, tuple[Any, ...
     async with TermClient.connect(client) as term:
         started = await term.run("python", **_run_fields(program))
         assert started["type"] == "started", started
+        if program.stdin_after is not None and program.stdin is not None:
+            await term.expect(program.stdin_after)
+            await term.keys(program.stdin)
         if program.interrupt_after is not None:
             await term.expect(program.interrupt_after)
             await term.send(type="signal", signal="SIGINT")

@@ -4,28 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from ce_ws.protocol import Pong, ServerMessage
-from ce_ws.runs.broadcast import TERMINAL_RESET, Broadcast, ReplayBuffer, ViewerBounds
-from ce_ws.types import STDOUT, StreamId
+from ce_ws.protocol import Pong
+from ce_ws.runs.broadcast import TERMINAL_RESET, Broadcast, Delivery, ReplayBuffer, ViewerBounds
+from ce_ws.types import STDOUT
 from tests.helpers import eventually
-
-
-class Sink:
-    """A subscriber that records what it got; `gate` cleared makes it stall."""
-
-    def __init__(self) -> None:
-        self.output = bytearray()
-        self.messages: list[ServerMessage] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
-
-    async def send(self, message: ServerMessage) -> None:
-        await self.gate.wait()
-        self.messages.append(message)
-
-    async def send_output(self, data: bytes, stream: StreamId) -> None:
-        await self.gate.wait()
-        self.output += data
+from tests.unit.sinks import Sink
 
 
 def test_replay_keeps_the_last_bytes_from_a_whole_line() -> None:
@@ -113,7 +96,34 @@ async def test_viewer_stuck_in_one_send_is_dropped() -> None:
     reasons: list[str] = []
     broadcast.attach(stuck, on_drop=reasons.append)
     await eventually(lambda: bool(reasons))
-    assert "took over" in reasons[0]
+    assert "took nothing" in reasons[0]
+
+
+class UnreadSocket(Sink):
+    """Sends return at once (socket buffers take them), but its reader takes nothing."""
+
+    def delivery(self) -> Delivery:
+        return Delivery(waiting=bool(self.output), taken=0)
+
+
+async def test_viewer_whose_reader_takes_nothing_is_dropped_though_its_sends_return() -> None:
+    owner, unread = Sink(), UnreadSocket()
+    broadcast = Broadcast(owner, replay_bytes=1024, bounds=ViewerBounds(stall_s=0.05))
+    reasons: list[str] = []
+    broadcast.attach(unread, on_drop=reasons.append)
+    await broadcast.output(b"hello\r\n", STDOUT)
+    await eventually(lambda: bool(reasons))
+    assert "took nothing" in reasons[0] and broadcast.viewers == 0
+
+
+async def test_idle_viewer_with_nothing_waiting_is_never_dropped() -> None:
+    owner, idle = Sink(), Sink()
+    broadcast = Broadcast(owner, replay_bytes=1024, bounds=ViewerBounds(stall_s=0.02))
+    reasons: list[str] = []
+    broadcast.attach(idle, on_drop=reasons.append)
+    await asyncio.sleep(0.2)
+    assert reasons == [] and broadcast.viewers == 1
+    await broadcast.aclose()
 
 
 async def test_late_joiner_sees_the_current_screen_then_the_live_stream() -> None:

@@ -12,7 +12,6 @@ from ce_ws.protocol import (
     CodeMessage,
     Exit,
     RoomClosed,
-    ServerMessage,
     Started,
     Status,
     Watching,
@@ -20,30 +19,15 @@ from ce_ws.protocol import (
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.rooms.room import RoomState
 from ce_ws.runs.broadcast import TERMINAL_RESET
-from ce_ws.types import STDOUT, StreamId
+from ce_ws.types import STDOUT
 from tests.helpers import eventually
+from tests.unit.sinks import Sink
 
 STARTED = Started(run_id="r1", language="python", version="3", limits={})
 EXIT = Exit(
     run_id="r1", stage="run", status=Status.EXITED, exit_code=0, signal=None,
     wall_ms=1, output_bytes=3, truncated=False,
 )  # fmt: skip
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[ServerMessage] = []
-        self.output = bytearray()
-        self.gate = asyncio.Event()
-        self.gate.set()
-
-    async def send(self, message: ServerMessage) -> None:
-        await self.gate.wait()
-        self.messages.append(message)
-
-    async def send_output(self, data: bytes, stream: StreamId) -> None:
-        await self.gate.wait()
-        self.output += data
 
 
 class Presenter(Sink):
@@ -104,7 +88,7 @@ async def test_a_stalled_viewer_is_dropped_and_its_connection_told() -> None:
     for _ in range(20):
         room.output(b"z" * 1000, STDOUT)
     await eventually(lambda: bool(watcher.left))
-    assert watcher.left[0] is not None and "took over" in watcher.left[0]
+    assert watcher.left[0] is not None and "took nothing" in watcher.left[0]
     assert room.viewers == 0
     await room.close("unshared")
 

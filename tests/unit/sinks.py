@@ -1,0 +1,31 @@
+"""A recording fake of a run's subscriber, for the broadcast's and the rooms' unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ce_ws.protocol import ServerMessage
+from ce_ws.runs.broadcast import Delivery
+from ce_ws.types import StreamId
+
+
+class Sink:
+    """Records what it got; `gate` cleared makes its reader stall (every send waits)."""
+
+    def __init__(self) -> None:
+        self.output = bytearray()
+        self.messages: list[ServerMessage] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send(self, message: ServerMessage) -> None:
+        await self.gate.wait()
+        self.messages.append(message)
+
+    async def send_output(self, data: bytes, stream: StreamId) -> None:
+        await self.gate.wait()
+        self.output += data
+
+    def delivery(self) -> Delivery:
+        # What it holds is taken; a send waiting at the gate is the viewer's to see.
+        return Delivery(waiting=False, taken=len(self.output) + len(self.messages))
