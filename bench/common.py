@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiodocker
 import aiohttp
 
 from bench.stats import Table
+from ce_ws.config import Runtime
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +67,27 @@ def rotated(items: Sequence[T], shift: int) -> list[T]:
     """`items` starting at position `shift`: interleaved modes take turns going first."""
     shift %= len(items)
     return [*items[shift:], *items[:shift]]
+
+
+@dataclass(frozen=True, slots=True)
+class PerRuntime(Generic[S]):
+    """A benchmark measured once per runtime: how to sample, tabulate and summarise."""
+
+    measure: Callable[[BenchContext, Runtime, int], Awaitable[S]]
+    table: Callable[[str, S], Table]
+    headline: Callable[[str, S], list[str]]
+    raw: Callable[[S], Any]
+
+
+async def run_per_runtime(
+    ctx: BenchContext, result: BenchResult, reps: dict[Runtime, int], steps: PerRuntime[S]
+) -> BenchResult:
+    """Measure under each runtime in turn; its table, headline and raw figures go in `result`."""
+    began = time.monotonic()
+    for runtime, count in reps.items():
+        samples = await steps.measure(ctx, runtime, count)
+        result.tables.append(steps.table(runtime, samples))
+        result.headline += steps.headline(runtime, samples)
+        result.data[runtime] = steps.raw(samples)
+    result.seconds = time.monotonic() - began
+    return result

@@ -14,7 +14,6 @@ Under gVisor (`runsc`) the same again when the runtime is registered.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ import aiodocker
 
 from bench.baseline import Timing
 from bench.client import BenchError, Session
-from bench.common import BenchContext, BenchResult, rotated
+from bench.common import BenchContext, BenchResult, PerRuntime, rotated, run_per_runtime
 from bench.engine import BASELINE_OWNER, idle_count, wait_settled
 from bench.programs import (
     BASH_HELLO,
@@ -82,6 +81,7 @@ Samples = dict[str, dict[str, list[Timing]]]
 
 
 async def _measure(ctx: BenchContext, runtime: Runtime, reps: int) -> Samples:
+    say(f"languages[{runtime}]: {reps} samples per row")
     server_id = f"ce-bench-languages-{runtime}"
     samples: Samples = {case.name: {mode: [] for mode in case.modes} for case in CASES}
     defaults = limits_env("DEFAULTS", runtime_limits(runtime))
@@ -186,12 +186,5 @@ async def run(ctx: BenchContext) -> BenchResult:
     runtimes: dict[Runtime, int] = {"runc": ctx.reps(7, 2)}
     if ctx.gvisor:
         runtimes["runsc"] = ctx.reps(5, 1)
-    began = time.monotonic()
-    for runtime, reps in runtimes.items():
-        say(f"languages[{runtime}]: {reps} samples per row")
-        samples = await _measure(ctx, runtime, reps)
-        result.tables.append(_table(runtime, samples))
-        result.headline += _headline(runtime, samples)
-        result.data[runtime] = _raw(samples)
-    result.seconds = time.monotonic() - began
-    return result
+    steps = PerRuntime(measure=_measure, table=_table, headline=_headline, raw=_raw)
+    return await run_per_runtime(ctx, result, runtimes, steps)

@@ -16,7 +16,6 @@ Under gVisor (`runsc`) the same again when the runtime is registered.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from bench.baseline import Timing, baseline_config, docker_run, docker_run_argv, engine_floor
 from bench.baseline import staged as staged_program
 from bench.client import BenchError, Session
-from bench.common import BenchContext, BenchResult, rotated
+from bench.common import BenchContext, BenchResult, PerRuntime, rotated, run_per_runtime
 from bench.engine import BASELINE_OWNER, idle_count, wait_settled
 from bench.programs import C_HELLO, PYTHON_HELLO, Program
 from bench.progress import Ticker, say
@@ -216,11 +215,5 @@ async def run(ctx: BenchContext) -> BenchResult:
     runtimes: dict[Runtime, int] = {"runc": ctx.reps(15, 3)}
     if ctx.gvisor:
         runtimes["runsc"] = ctx.reps(8, 2)
-    began = time.monotonic()
-    for runtime, reps in runtimes.items():
-        samples = await _measure(ctx, runtime, reps)
-        result.tables.append(_table(runtime, samples))
-        result.headline += _headline(runtime, samples)
-        result.data[runtime] = _raw(samples)
-    result.seconds = time.monotonic() - began
-    return result
+    steps = PerRuntime(measure=_measure, table=_table, headline=_headline, raw=_raw)
+    return await run_per_runtime(ctx, result, runtimes, steps)
