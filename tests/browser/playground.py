@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 
+from playwright.async_api import Dialog, Page, expect
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, expect
 
 # The first run may wait for a container to start; compiling C takes a moment.
 RUN_TIMEOUT_MS = 60_000
@@ -99,3 +99,25 @@ async def click_terminal_text(page: Page, text: str) -> None:
     x, y = box["x"] + 20, box["y"] + box["height"] / 2
     await page.mouse.move(x, y)
     await page.mouse.click(x, y)
+
+
+def refuse_dialogs(page: Page) -> list[str]:
+    """Dismiss every dialog the page opens; the list fills with their messages."""
+    prompts: list[str] = []
+
+    async def refuse(dialog: Dialog) -> None:
+        prompts.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", refuse)
+    return prompts
+
+
+async def check_links_are_guarded(page: Page, prompts: list[str]) -> None:
+    """After LINK_ATTACK ran: the `javascript:` link does nothing, the web link only asks."""
+    await click_terminal_text(page, "SCRIPT-LINK")
+    async with page.expect_event("dialog"):
+        await click_terminal_text(page, "WEB-LINK")
+    assert len(prompts) == 1  # the javascript: link asked nothing and did nothing
+    assert "https://example.com/page" in prompts[0]
+    assert len(page.context.pages) == 1  # refused: nothing opened

@@ -8,36 +8,28 @@ are the browser's to judge.
 
 from __future__ import annotations
 
-import contextlib
 import html
-import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, running_server
+from tests.browser.conftest import ROOT
+from tests.browser.origins import (
+    Origins,
+    chromium_page,
+    served_on_both_origins,
+    server_allowing_one_origin,
+)
 from tests.conftest import SpecRecorder
-from tests.helpers import free_port
 from tests.integration.rest import named, parse_metrics
-from tests.leftovers import TEST_SERVER_ID
 
 WIDGET = ROOT / "node_modules" / "@antonz" / "codapi" / "dist"
-ALLOWED_HOST = "127.0.0.2"
-DENIED_HOST = "127.0.0.3"
 RESULT_TIMEOUT_MS = 30_000
 PYTHON_SNIPPET = 'print("hello from", "codapi")'
 C_SNIPPET = "int main(void) { return undefined_name; }"
-
-
-@dataclass(frozen=True)
-class Origins:
-    server: str
-    allowed: str
-    denied: str
 
 
 def _page(server: str) -> str:
@@ -56,12 +48,8 @@ def _page(server: str) -> str:
 
 @pytest.fixture(scope="module")
 def origins(page_assets: None, engine_session: SpecRecorder) -> Iterator[Origins]:
-    """The real server, allowing the page's origin on 127.0.0.2 (and not 127.0.0.3's)."""
-    page_port = free_port()
-    allowed, denied = f"http://{ALLOWED_HOST}:{page_port}", f"http://{DENIED_HOST}:{page_port}"
-    server_id = f"{TEST_SERVER_ID}-browser-codapi"
-    with running_server(free_port(), server_id, CE_ALLOWED_ORIGINS=json.dumps([allowed])) as server:
-        yield Origins(server, allowed, denied)
+    with server_allowing_one_origin("codapi") as origins:
+        yield origins
 
 
 @pytest.fixture
@@ -74,32 +62,14 @@ async def page_servers(origins: Origins) -> AsyncIterator[None]:
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_static("/codapi/", WIDGET)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    for origin in (origins.allowed, origins.denied):
-        host, port = origin.removeprefix("http://").split(":")
-        await web.TCPSite(runner, host, int(port)).start()
-    try:
+    async with served_on_both_origins(app, origins):
         yield
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
 async def browser_page(page_servers: None, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    """A fresh headless Chromium page, saved as a screenshot at the end."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        page = await browser.new_page(viewport={"width": 1000, "height": 600})
-        try:
-            yield page
-        finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            with contextlib.suppress(Exception):
-                await page.screenshot(path=ARTIFACTS / f"{request.node.name}.png")
-            await browser.close()
+    async with chromium_page(request, viewport={"width": 1000, "height": 600}) as page:
+        yield page
 
 
 async def _runs_so_far(server: str) -> float:

@@ -8,26 +8,25 @@ answers and the WebSocket's origin check.
 
 from __future__ import annotations
 
-import contextlib
 import html
-import json
 import re
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp import web
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, Request, WebSocket, async_playwright, expect
+from playwright.async_api import Page, Request, WebSocket, expect
 
-from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, running_server
+from tests.browser.origins import (
+    Origins,
+    chromium_page,
+    served_on_both_origins,
+    server_allowing_one_origin,
+)
 from tests.conftest import SpecRecorder
 from tests.helpers import free_port
-from tests.leftovers import TEST_SERVER_ID
 
-ALLOWED_HOST = "127.0.0.2"
-DENIED_HOST = "127.0.0.3"
 # The first run may wait for a container to start; compiling C takes a moment.
 RUN_TIMEOUT_MS = 60_000
 
@@ -60,13 +59,6 @@ except KeyboardInterrupt:
     print("caught Ctrl-C")"""
 
 
-@dataclass(frozen=True)
-class Origins:
-    server: str
-    allowed: str
-    denied: str
-
-
 def _snippet(snippet_id: str, language: str, code: str, *attributes: str) -> str:
     extra = "".join(f" {attribute}" for attribute in attributes)
     return (
@@ -93,12 +85,8 @@ document.addEventListener('ce-exit', (event) => window.exits.push({{id: event.ta
 
 @pytest.fixture(scope="module")
 def origins(page_assets: None, engine_session: SpecRecorder) -> Iterator[Origins]:
-    """The real server, allowing the course page's origin on 127.0.0.2 (and not 127.0.0.3's)."""
-    page_port = free_port()
-    allowed, denied = f"http://{ALLOWED_HOST}:{page_port}", f"http://{DENIED_HOST}:{page_port}"
-    server_id = f"{TEST_SERVER_ID}-browser-embed"
-    with running_server(free_port(), server_id, CE_ALLOWED_ORIGINS=json.dumps([allowed])) as server:
-        yield Origins(server, allowed, denied)
+    with server_allowing_one_origin("embed") as origins:
+        yield origins
 
 
 @pytest.fixture
@@ -127,37 +115,20 @@ async def page_server(origins: Origins) -> AsyncIterator[None]:
     app = web.Application()
     for path in pages:
         app.router.add_get(path, page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    for origin in (origins.allowed, origins.denied):
-        host, port = origin.removeprefix("http://").split(":")
-        await web.TCPSite(runner, host, int(port)).start()
-    try:
+    async with served_on_both_origins(app, origins):
         yield
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
 async def browser_page(page_server: None, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    """A fresh headless Chromium page, saved as a screenshot at the end."""
-    scheme = getattr(request, "param", "light")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        page = await browser.new_page(
-            viewport={"width": 1000, "height": 900},
-            color_scheme=scheme,  # type: ignore[arg-type]
-            permissions=["clipboard-read", "clipboard-write"],
-        )
-        try:
-            yield page
-        finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            with contextlib.suppress(Exception):
-                await page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
-            await browser.close()
+    async with chromium_page(
+        request,
+        full_page=True,
+        viewport={"width": 1000, "height": 900},
+        color_scheme=getattr(request, "param", "light"),
+        permissions=["clipboard-read", "clipboard-write"],
+    ) as page:
+        yield page
 
 
 def _sockets(page: Page) -> list[WebSocket]:

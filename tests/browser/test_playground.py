@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from playwright.async_api import Dialog, expect
+from playwright.async_api import expect
 
 from tests.browser.conftest import ARTIFACTS, OpenPage, running_server
 from tests.browser.playground import (
     CLIPBOARD_AND_TITLE_ATTACK,
     LINK_ATTACK,
+    check_links_are_guarded,
     choose_language,
-    click_terminal_text,
     editor_text,
+    refuse_dialogs,
     replace_code,
     terminal_text,
     wait_for_status,
@@ -146,25 +147,12 @@ async def test_terminal_links_open_only_http_and_only_after_confirmation(
 ) -> None:
     page = await open_page()
     await wait_until_ready(page)
-    prompts: list[str] = []
-
-    async def refuse(dialog: Dialog) -> None:
-        prompts.append(dialog.message)
-        await dialog.dismiss()
-
-    page.on("dialog", refuse)
+    prompts = refuse_dialogs(page)
     await choose_language(page, "python")
     await replace_code(page, LINK_ATTACK)
     await page.click("#run")
     await wait_for_status(page, "exited 0")
-
-    await click_terminal_text(page, "SCRIPT-LINK")
-    async with page.expect_event("dialog"):
-        await click_terminal_text(page, "WEB-LINK")
-
-    assert len(prompts) == 1  # the javascript: link asked nothing and did nothing
-    assert "https://example.com/page" in prompts[0]
-    assert len(page.context.pages) == 1  # refused: nothing opened
+    await check_links_are_guarded(page, prompts)
 
 
 async def test_switching_language_loads_its_example_until_the_code_is_edited(

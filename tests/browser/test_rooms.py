@@ -10,15 +10,16 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import Dialog, Page, WebSocket, expect
+from playwright.async_api import Page, WebSocket, expect
 
 from tests.browser.conftest import OpenPage, running_server
 from tests.browser.playground import (
     CLIPBOARD_AND_TITLE_ATTACK,
     LINK_ATTACK,
     RUN_TIMEOUT_MS,
+    check_links_are_guarded,
     choose_language,
-    click_terminal_text,
+    refuse_dialogs,
     replace_code,
     terminal_text,
     wait_for_status,
@@ -176,13 +177,7 @@ async def test_program_output_gets_no_further_on_a_viewers_page_than_on_the_pres
     presenter, [viewer] = await present_with_viewers(open_page, 1)
     title = await viewer.title()
     await viewer.evaluate("navigator.clipboard.writeText('left alone')")
-    prompts: list[str] = []
-
-    async def refuse(dialog: Dialog) -> None:
-        prompts.append(dialog.message)
-        await dialog.dismiss()
-
-    viewer.on("dialog", refuse)
+    prompts = refuse_dialogs(viewer)
     await replace_code(presenter, CLIPBOARD_AND_TITLE_ATTACK + LINK_ATTACK)
     await presenter.click("#run")
     await wait_for_terminal(viewer, "WEB-LINK")
@@ -191,12 +186,7 @@ async def test_program_output_gets_no_further_on_a_viewers_page_than_on_the_pres
     assert await viewer.evaluate("navigator.clipboard.readText()") == "left alone"
     assert await viewer.title() == title
     assert "pwned" not in await terminal_text(viewer)
-    await click_terminal_text(viewer, "SCRIPT-LINK")
-    async with viewer.expect_event("dialog"):
-        await click_terminal_text(viewer, "WEB-LINK")
-    assert len(prompts) == 1  # the javascript: link asked nothing and did nothing
-    assert "https://example.com/page" in prompts[0]
-    assert len(viewer.context.pages) == 1  # refused: nothing opened
+    await check_links_are_guarded(viewer, prompts)
 
 
 async def test_open_in_my_playground_runs_the_copy_in_the_viewers_own_terminal(
