@@ -9,7 +9,15 @@ from typing import Any
 
 from ce_ws.config import Settings
 from ce_ws.errors import SandboxError
-from ce_ws.image import RECIPE_LABEL, image_created, image_pending_updates, recipe_hash
+from ce_ws.image import (
+    PROXY_RECIPE,
+    RECIPE_LABEL,
+    RUNTIME_RECIPE,
+    Recipe,
+    image_created,
+    image_pending_updates,
+    recipe_hash,
+)
 from ce_ws.runc import CVE, cve_2024_21626, debian_changelog
 from ce_ws.sandbox.engine import Engine
 
@@ -65,19 +73,23 @@ async def _check(settings: Settings) -> list[tuple[bool, str, str]]:
                 "run `bash scripts/ensure-engine.sh` as root to register runsc",
             )
         )
-        labels = await engine.image_labels(settings.sandbox.image)
-        current = labels is not None and labels.get(RECIPE_LABEL) == recipe_hash()
-        state = "absent" if labels is None else ("current" if current else "out of date")
-        checks.append(
-            (
-                current,
-                f"runtime image {settings.sandbox.image}: {state}",
-                "run `python -m ce_ws image`",
-            )
-        )
+        checks.append(await _image_check(engine, "runtime", settings.sandbox.image, RUNTIME_RECIPE))
+        if settings.network.policies:  # without a policy no egress proxy ever starts
+            image = settings.network.proxy_image
+            checks.append(await _image_check(engine, "egress proxy", image, PROXY_RECIPE))
     finally:
         await engine.close()
     return checks
+
+
+async def _image_check(
+    engine: Engine, role: str, image: str, recipe: Recipe
+) -> tuple[bool, str, str]:
+    """Whether `image` is there and built from the recipe in this checkout."""
+    labels = await engine.image_labels(image)
+    current = labels is not None and labels.get(RECIPE_LABEL) == recipe_hash(recipe)
+    state = "absent" if labels is None else ("current" if current else "out of date")
+    return current, f"{role} image {image}: {state}", "run `python -m ce_ws image`"
 
 
 def days_since(created: datetime, now: datetime) -> float:

@@ -225,6 +225,25 @@ def test_doctor_reports_every_check_and_passes() -> None:
         assert needed in result.stdout
 
 
+def test_doctor_checks_the_egress_proxy_image_once_a_network_policy_is_set() -> None:
+    def doctor(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ce_ws", "doctor"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, **env},
+        )
+
+    policy = json.dumps({"pypi": ["pypi.org:443"]})
+    assert "egress proxy image" not in doctor().stdout
+    found = doctor(CE_NETWORK__POLICIES=policy)
+    assert "[ok  ] egress proxy image code-executor-proxy: current" in found.stdout, found.stdout
+    missing = doctor(CE_NETWORK__POLICIES=policy, CE_NETWORK__PROXY_IMAGE="ce-no-such-proxy-image")
+    assert missing.returncode == 1
+    assert "egress proxy image ce-no-such-proxy-image: absent" in missing.stdout, missing.stdout
+
+
 def test_doctor_names_the_runc_version_and_whether_it_carries_the_cve_2024_21626_fix() -> None:
     """This host's runc is Debian's 1.1.5 with the fix backported (named in its changelog)."""
     components = subprocess.run(
