@@ -20,9 +20,9 @@ run: setup
 	$(PY) -m ce_ws serve
 
 test: setup browser lint
-	$(PY) -m pytest tests --ignore=tests/faults
+	$(PY) -m pytest tests --ignore=tests/faults --durations=25
 	@echo "[test] again without the warm pool: every run takes the cold path"
-	CE_POOL__ENABLED=false $(PY) -m pytest tests/integration tests/hostile $(POOL_FIXED)
+	CE_POOL__ENABLED=false $(PY) -m pytest tests/integration tests/hostile $(POOL_FIXED) --durations=15
 	@echo "[test] faults last: they stop and start a scratch engine of their own"
 	$(PY) -m pytest tests/faults
 
