@@ -51,10 +51,13 @@ sys.stdout.write("\\x1b]0;pwned\\x07")
 print("exited 0 (forged)")"""
 EDITABLE = "print(6 * 7)"
 EDITED = 'print(input("word? ") * 2)'
+# Short sleeps: Ctrl-C landing between the print and a long sleep's system call
+# would wait for that sleep (CPython checks its handlers between calls).
 SLEEPER = """import time
 print("ticking", flush=True)
 try:
-    time.sleep(600)
+    for _ in range(12000):
+        time.sleep(0.05)
 except KeyboardInterrupt:
     print("caught Ctrl-C")"""
 

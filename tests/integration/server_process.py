@@ -26,6 +26,13 @@ class ServerProcess:
     port: int
     server_id: str
     log_path: Path
+    #: SIGTERM was sent: the server is stopping (a second one would kill it mid-shutdown).
+    stopping: bool = False
+
+    def terminate(self) -> None:
+        """Ask the server to shut down (SIGTERM), as a service manager would."""
+        self.process.send_signal(signal.SIGTERM)
+        self.stopping = True
 
     def log(self) -> str:
         """Everything the server wrote to stderr so far (its log)."""
@@ -54,7 +61,7 @@ def server_process(
     clean_exit: bool = True,
     **env: str,
 ) -> Iterator[ServerProcess]:
-    """Start `python -m ce_ws serve`; SIGTERM it (if still alive) on exit.
+    """Start `python -m ce_ws serve`; SIGTERM it (unless `terminate` did) on exit.
 
     With `clean_exit`, a server that stopped on SIGTERM must have logged no
     traceback and no shutdown sweep (every run removed what it made itself).
@@ -84,22 +91,24 @@ def server_process(
         except AssertionError as exc:
             raise AssertionError(f"{exc}; its log:\n{server.log()[-4000:]}") from None
         yield server
-        if clean_exit and process.poll() is None:
-            _stop(process)
+        if clean_exit:
+            _stop(server)
             _assert_clean_exit(server)
     finally:
         if process.poll() is None:
-            _stop(process)
+            _stop(server)
         log_path.unlink(missing_ok=True)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
+def _stop(server: ServerProcess) -> None:
+    """SIGTERM (unless a test sent it already), then wait for the exit; kill after 30 s."""
+    if server.process.poll() is None and not server.stopping:
+        server.terminate()
     try:
-        process.wait(timeout=30)
+        server.process.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        server.process.kill()
+        server.process.wait()
 
 
 def _assert_clean_exit(server: ServerProcess) -> None:

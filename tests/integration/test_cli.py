@@ -75,10 +75,14 @@ def test_typed_input_is_echoed_and_read(
 def test_ctrl_c_goes_to_the_program(
     server: ServerProcess, on_terminal: list[PtyCe], tmp_path: Path
 ) -> None:
+    # Short sleeps, not input(): Ctrl-C landing between the prompt and the read's
+    # system call would wait for a line (CPython checks its handlers between calls).
     code = (
-        "import sys\n"
+        "import sys, time\n"
         "try:\n"
-        "    input('ready> ')\n"
+        "    print('ready> ', end='', flush=True)\n"
+        "    for _ in range(600):\n"
+        "        time.sleep(0.05)\n"
         "except KeyboardInterrupt:\n"
         "    print('caught ctrl-c')\n"
         "    sys.exit(5)\n"
@@ -173,7 +177,7 @@ def test_a_server_shutting_down_ends_ce_with_69(on_terminal: list[PtyCe], tmp_pa
     with server_process(CE_POOL__ENABLED="false") as own:
         ce = start(on_terminal, "run", write(tmp_path, _WAITS), server=own.url)
         ce.expect(b"waiting")
-        own.process.send_signal(signal.SIGTERM)
+        own.terminate()
         assert ce.wait() == 69
     assert b"ce: the server could not run the program: the server is shutting down" in ce.screen
     assert ce.stty() == ce.settings_before

@@ -100,12 +100,16 @@ CORPUS: dict[str, Program] = {
     "sys_exit_big": Program("import sys\nsys.exit(258)"),
     "os_exit": Program("import os\nprint('x', flush=True)\nos._exit(7)"),
     "raise_keyboard_interrupt": Program("print('start')\nraise KeyboardInterrupt"),
+    # Short sleeps: a signal that lands between the print and the sleep's system
+    # call waits for the sleep to end (CPython checks its handlers only between them).
     "sigint_while_sleeping": Program(
-        "import time\nprint('ready', flush=True)\ntime.sleep(30)", interrupt_after=b"ready"
+        "import time\nprint('ready', flush=True)\nfor _ in range(600):\n    time.sleep(0.05)",
+        interrupt_after=b"ready",
     ),
     "sigint_caught": Program(
-        "import time\ntry:\n    print('ready', flush=True)\n    time.sleep(30)\n"
-        "except KeyboardInterrupt:\n    print('caught')\n    raise SystemExit(4)",
+        "import time\ntry:\n    print('ready', flush=True)\n    for _ in range(600):\n"
+        "        time.sleep(0.05)\nexcept KeyboardInterrupt:\n    print('caught')\n"
+        "    raise SystemExit(4)",
         interrupt_after=b"ready",
     ),
     "atexit_order": Program(

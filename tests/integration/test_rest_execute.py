@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import Any
 
 import aiohttp
@@ -152,7 +151,7 @@ async def test_server_shutdown_ends_a_rest_run_with_error() -> None:
                         break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
-            server.process.send_signal(signal.SIGTERM)
+            server.terminate()
             async with await posted as response:
                 assert response.status == 200
                 result = await response.json()

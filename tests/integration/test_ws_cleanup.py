@@ -54,7 +54,7 @@ async def test_server_shutdown_reports_and_removes_every_run() -> None:
                 await term.expect(b"running")
                 assert len((await asyncio.to_thread(run_remains, started["run_id"]))[0]) == 1
                 terms.append(term)
-            server.process.send_signal(signal.SIGTERM)
+            server.terminate()
             for term in terms:
                 exit_message = await term.wait_exit(timeout=20)
                 assert exit_message["status"] == "error"
