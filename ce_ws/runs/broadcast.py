@@ -88,6 +88,9 @@ class ViewerBounds:
     #: what arrives meanwhile goes in the next frame, so hundreds of viewers
     #: take a bounded share of the loop and the presenter keeps its pace.
     frame_interval_s: float = 0.0
+    #: The same while the program floods (a frame held more output than a
+    #: replay): viewers then get a redrawn screen this often, not every frame.
+    flood_frame_interval_s: float = 0.0
 
 
 class ReplayBuffer:
@@ -297,26 +300,29 @@ class Viewer:
             await self._sink.send(item)
 
 
-def _frame(items: Sequence[_Item], max_output: int) -> list[_Item]:
+def _frame(items: Sequence[_Item], max_output: int) -> tuple[list[_Item], bool]:
     """What a frame interval published, as few items as keep its order.
 
     Output of one stream in a row joins into one item, built once for every
     viewer. A stretch of output longer than `max_output` (a flood) becomes
     its own replay: a terminal reset and its last bytes from a whole line, so
     each viewer is handed at most a screenful per frame however fast the
-    program writes.
+    program writes. Also says whether that happened (the program floods).
     """
     frame: list[_Item] = []
     stretch: list[bytes] = []
     stream: StreamId = STDOUT
+    flooded = False
 
     def close_stretch() -> None:
+        nonlocal flooded
         if not stretch:
             return
         size = sum(len(chunk) for chunk in stretch)
         if size <= max_output:
             frame.append((b"".join(stretch), stream))
         else:
+            flooded = True
             tail = ReplayBuffer(max_output)
             for chunk in stretch:
                 tail.add(chunk)
@@ -333,7 +339,7 @@ def _frame(items: Sequence[_Item], max_output: int) -> list[_Item]:
             close_stretch()
             frame.append(item)
     close_stretch()
-    return frame
+    return frame, flooded
 
 
 class Fanout:
@@ -365,6 +371,10 @@ class Fanout:
         self._viewers: set[Viewer] = set()
         #: What was published since the writer's last round.
         self._gathered: list[_Item] = []
+        #: Output bytes in `_gathered`: past a viewer's bound it is compacted (`_frame`).
+        self._gathered_bytes = 0
+        #: Whether output flooded since the writer's last round.
+        self._flooded = False
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         #: Checks every viewer for a stall while there are viewers: one timer, not one a send.
@@ -421,6 +431,9 @@ class Fanout:
         self._buffer.add(data)
         if self._viewers:
             self._gathered.append((data, stream))
+            self._gathered_bytes += len(data)
+            if self._gathered_bytes > self._bounds.queue_bytes:
+                self._compact_gathered()
             self._wake.set()
 
     async def aclose(self, timeout_s: float = 1.0) -> None:
@@ -434,25 +447,36 @@ class Fanout:
 
     def _write_gathered(self) -> None:
         """Hand what was gathered to every viewer at once, without yielding (a join, a close)."""
-        frame = self._take_frame()
+        frame, _ = self._take_frame()
         for viewer in list(self._viewers):
             viewer.take(frame)
 
-    def _take_frame(self) -> list[_Item]:
-        gathered, self._gathered = self._gathered, []
-        return _frame(gathered, self._replay_bytes) if gathered else []
+    def _compact_gathered(self) -> None:
+        """A flood between two rounds: what waits for them shrinks to its replay."""
+        self._gathered, flooded = _frame(self._gathered, self._replay_bytes)
+        self._flooded = self._flooded or flooded
+        self._gathered_bytes = sum(len(i[0]) for i in self._gathered if isinstance(i, tuple))
+
+    def _take_frame(self) -> tuple[list[_Item], bool]:
+        """The frame for a round, and whether output flooded since the last one."""
+        gathered, self._gathered, self._gathered_bytes = self._gathered, [], 0
+        frame, flooded = _frame(gathered, self._replay_bytes)
+        flooded, self._flooded = flooded or self._flooded, False
+        return frame, flooded
 
     async def _write(self) -> None:
         """Until the last viewer leaves: one round over the viewers per frame interval."""
-        last_round = -self._bounds.frame_interval_s
+        next_round = 0.0
         while self._viewers:
             await self._wake.wait()
             self._wake.clear()
-            wait = last_round + self._bounds.frame_interval_s - time.monotonic()
-            if wait > 0:
+            if (wait := next_round - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
-            last_round = time.monotonic()
-            frame = self._take_frame()
+            frame, flooded = self._take_frame()
+            interval = self._bounds.frame_interval_s
+            if flooded:
+                interval = max(interval, self._bounds.flood_frame_interval_s)
+            next_round = time.monotonic() + interval
             viewers = list(self._viewers)
             slice_began = time.monotonic()
             for index, viewer in enumerate(viewers):
