@@ -73,8 +73,7 @@ CORPUS: dict[str, Program] = {
         "import os, sys\nsys.stdout.write('no newline, no flush')\nos._exit(0)"
     ),
     "input_from_stdin": Program(
-        "name = input('name? ')\nprint('hi', name)\nprint(input())",
-        stdin="Ada\nsecond line\n",
+        "name = input('name? ')\nprint('hi', name)\nprint(input())", stdin="Ada\nsecond line\n",
         stdin_after=b"name? ",
     ),
     "read_all_stdin_lines": Program(
