@@ -2,10 +2,14 @@
 
 The owner (the socket or REST call that started the run) is awaited for every
 frame, so its pace is the program's pace: that is the backpressure the
-contract promises. Every other subscriber (a room's viewer) gets its own
-bounded queue and sender task, held by a `Fanout`. Publishing never waits
+contract promises. Every other subscriber (a room's viewer) is held by a
+`Fanout`: publishing only gathers what goes out, and one writer task hands
+each frame (at most one per frame interval, its bytes built once) to every
+viewer, written at once where the sink can take it. Publishing never waits
 for a viewer:
 
+- what a viewer's sink cannot take at once is queued, and sent by awaiting
+  the sink in a task of that viewer's own until its queue is empty;
 - a viewer whose queue passes its byte bound (output and control messages
   alike) is *resynced*: its queue is dropped and replaced by one replay (the
   fan-out's greeting, a terminal reset and the recent output), which redraws
@@ -133,8 +137,9 @@ class ReplayBuffer:
 
 
 _Item = ServerMessage | tuple[bytes, StreamId]
-#: What redraws a viewer's screen: the items a resync queues.
-Replay = Callable[[], Sequence[_Item]]
+#: What redraws a viewer's screen (the items a resync queues), and the number
+#: of the first frame it does not hold yet.
+Replay = Callable[[], tuple[Sequence[_Item], int]]
 
 
 def _weight(item: _Item) -> int:
@@ -166,6 +171,8 @@ class Viewer:
         self._queue: deque[_Item] = deque()
         self._queued_bytes = 0
         self._closing = False
+        #: Frames before this one are in what it was given (its replay): skipped.
+        self._first_frame = 0
         #: Awaits the sink for what it could not take at once; None while it takes frames.
         self._sender: asyncio.Task[None] | None = None
         #: The reader's last progress: bytes taken, and when they were (or when nothing waited).
@@ -194,20 +201,24 @@ class Viewer:
         self._queued_bytes += size
         return False
 
-    def take(self, frame: Sequence[_Item]) -> None:
-        """One frame's items: queued (bounded), then handed over as far as the sink takes them."""
-        resynced = False
+    def take(self, number: int, frame: Sequence[_Item]) -> None:
+        """Frame `number`: queued (bounded), then handed over as far as the sink takes it.
+
+        A frame its replay holds already is skipped: it joined, or was
+        resynced, after that frame was cut (even within it).
+        """
         for item in frame:
-            # A resync's replay holds all output published so far, the frame's included.
-            if not (resynced and isinstance(item, tuple)):
-                resynced = self.put(item) or resynced
+            if number < self._first_frame:
+                break
+            self.put(item)
         self.flush()
 
     def resync(self) -> None:
         """Redraw from the replay buffer: on joining, or when asked."""
         self._queue.clear()
         self._queued_bytes = 0
-        for item in self._replay():
+        items, self._first_frame = self._replay()
+        for item in items:
             self._queue.append(item)
             self._queued_bytes += _weight(item)
 
@@ -369,11 +380,15 @@ class Fanout:
         #: Whether the replay redraws a terminal (else it is the greeting alone).
         self.replays_output = True
         self._viewers: set[Viewer] = set()
-        #: What was published since the writer's last round.
+        #: Frames cut since the writer's last round (a viewer joined or was
+        #: resynced: its replay holds what came before), with their numbers.
+        self._frames: list[tuple[int, list[_Item]]] = []
+        self._next_frame = 0
+        #: What was published since the last frame was cut.
         self._gathered: list[_Item] = []
         #: Output bytes in `_gathered`: past a viewer's bound it is compacted (`_frame`).
         self._gathered_bytes = 0
-        #: Whether output flooded since the writer's last round.
+        #: Whether output flooded in the frames cut since the writer's last round.
         self._flooded = False
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -402,9 +417,7 @@ class Fanout:
             self._viewers.discard(viewer)
             on_drop(why)
 
-        # What was gathered before it joined is in its replay already.
-        self._write_gathered()
-        viewer = Viewer(sink, bounds=self._bounds, replay=self.replay, on_drop=dropped)
+        viewer = Viewer(sink, bounds=self._bounds, replay=self._viewer_replay, on_drop=dropped)
         self._viewers.add(viewer)
         viewer.resync()
         self._wake.set()
@@ -441,15 +454,17 @@ class Fanout:
         for task in (self._writer, self._sweep):
             if task is not None:
                 task.cancel()
-        self._write_gathered()
+        frames, _ = self._take_frames()
+        for viewer in self._viewers:
+            for number, frame in frames:
+                viewer.take(number, frame)
         viewers, self._viewers = list(self._viewers), set()
         await asyncio.gather(*(viewer.aclose(timeout_s) for viewer in viewers))
 
-    def _write_gathered(self) -> None:
-        """Hand what was gathered to every viewer at once, without yielding (a join, a close)."""
-        frame, _ = self._take_frame()
-        for viewer in list(self._viewers):
-            viewer.take(frame)
+    def _viewer_replay(self) -> tuple[list[_Item], int]:
+        """A viewer's replay, which holds all output published so far: it skips the frames cut."""
+        self._cut_frame()
+        return self.replay(), self._next_frame
 
     def _compact_gathered(self) -> None:
         """A flood between two rounds: what waits for them shrinks to its replay."""
@@ -457,12 +472,22 @@ class Fanout:
         self._flooded = self._flooded or flooded
         self._gathered_bytes = sum(len(i[0]) for i in self._gathered if isinstance(i, tuple))
 
-    def _take_frame(self) -> tuple[list[_Item], bool]:
-        """The frame for a round, and whether output flooded since the last one."""
-        gathered, self._gathered, self._gathered_bytes = self._gathered, [], 0
-        frame, flooded = _frame(gathered, self._replay_bytes)
-        flooded, self._flooded = flooded or self._flooded, False
-        return frame, flooded
+    def _cut_frame(self) -> None:
+        """What was gathered becomes the next frame."""
+        if not self._gathered:
+            return
+        frame, flooded = _frame(self._gathered, self._replay_bytes)
+        self._frames.append((self._next_frame, frame))
+        self._next_frame += 1
+        self._flooded = self._flooded or flooded
+        self._gathered, self._gathered_bytes = [], 0
+
+    def _take_frames(self) -> tuple[list[tuple[int, list[_Item]]], bool]:
+        """The frames for a round, and whether output flooded in them."""
+        self._cut_frame()
+        frames, self._frames = self._frames, []
+        flooded, self._flooded = self._flooded, False
+        return frames, flooded
 
     async def _write(self) -> None:
         """Until the last viewer leaves: one round over the viewers per frame interval."""
@@ -472,7 +497,7 @@ class Fanout:
             self._wake.clear()
             if (wait := next_round - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
-            frame, flooded = self._take_frame()
+            frames, flooded = self._take_frames()
             interval = self._bounds.frame_interval_s
             if flooded:
                 interval = max(interval, self._bounds.flood_frame_interval_s)
@@ -480,9 +505,9 @@ class Fanout:
             viewers = list(self._viewers)
             slice_began = time.monotonic()
             for index, viewer in enumerate(viewers):
-                if frame:
-                    viewer.take(frame)
-                elif viewer.has_backlog:
+                for number, frame in frames:
+                    viewer.take(number, frame)
+                if viewer.has_backlog:
                     viewer.flush()
                 if index % _SLICE_CHECK == 0 and time.monotonic() - slice_began > _SLICE_S:
                     # Let the owner's sends (and everything else) run.

@@ -204,3 +204,24 @@ async def test_the_writer_yields_to_the_loop_between_slices_of_viewers() -> None
     rounds = {s.written_at_tick[-1] for s in sockets}
     assert len(rounds) >= 4
     await broadcast.aclose()
+
+
+async def test_a_viewer_joining_mid_round_leaves_every_viewer_its_frames_once_in_order() -> None:
+    owner = Sink()
+    broadcast = Broadcast(owner, replay_bytes=1024)
+    sockets = [SlowSocket([0], cost_s=0.0002) for _ in range(64)]
+    for socket in sockets:
+        broadcast.attach(socket, on_drop=lambda why: None)
+    await eventually(lambda: all(s.output == TERMINAL_RESET for s in sockets))
+    await broadcast.output(b"one ", STDOUT)
+    # The writer yields within its round: some viewers have the frame, some not yet.
+    await eventually(lambda: any(s.output.endswith(b"one ") for s in sockets), every_s=0)
+    assert not all(s.output.endswith(b"one ") for s in sockets)
+    await broadcast.output(b"two ", STDOUT)
+    late = Sink()
+    broadcast.attach(late, on_drop=lambda why: None)
+    await broadcast.output(b"three", STDOUT)
+    everyone = [*sockets, late]
+    await eventually(lambda: all(s.output.endswith(b"three") for s in everyone))
+    assert all(s.output == TERMINAL_RESET + b"one two three" for s in everyone)
+    await broadcast.aclose()
