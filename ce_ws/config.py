@@ -326,6 +326,10 @@ class SharingSettings(BaseModel):
     #: The shortest time between two frames to one viewer; output arriving
     #: meanwhile joins the next frame (a keystroke's echo after a pause goes at once).
     viewer_frame_ms: int = Field(10, ge=0, le=1_000)
+    #: The same while the program floods (more output in a frame than a
+    #: replay): each viewer then gets its redrawn screen this often, so
+    #: hundreds of viewers never take the presenter's share of the machine.
+    viewer_flood_frame_ms: int = Field(100, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _queue_holds_a_replay(self) -> SharingSettings:

@@ -15,6 +15,7 @@ from aiohttp import WSMessage, WSMsgType, web
 
 from ce_ws import __version__
 from ce_ws.api.auth import authorized
+from ce_ws.api.direct_frames import writable_transport, write_frame
 from ce_ws.api.sharing import Sharing
 from ce_ws.api.socket_delivery import tcp_delivery
 from ce_ws.config import Settings
@@ -99,22 +100,47 @@ class SocketClient:
         self._decoders: dict[StreamId, codecs.IncrementalDecoder] = {}
 
     async def send(self, message: ServerMessage) -> None:
-        if isinstance(message, Exit):
-            for stream, decoder in self._decoders.items():
-                await self._send_text(decoder.decode(b"", final=True), stream)
-        await self._deliver(message.to_json())
+        for frame in self._message_frames(message):
+            await self._deliver(frame)
+
+    async def send_output(self, data: bytes, stream: StreamId) -> None:
+        for frame in self._output_frames(data, stream):
+            await self._deliver(frame)
 
     def delivery(self) -> Delivery:
         """As a room's viewer: whether the peer still takes what it was sent."""
         return tcp_delivery(self._ws.get_extra_info("socket"))
 
-    async def send_output(self, data: bytes, stream: StreamId) -> None:
+    def send_now(self, message: ServerMessage) -> bool:
+        """As a room's viewer: written at once unless the socket's transport is paused."""
+        if (transport := writable_transport(self._ws)) is None:
+            return self._ws.closed  # a closing socket drops it, as `send` would
+        for frame in self._message_frames(message):
+            write_frame(transport, frame)
+        return True
+
+    def send_output_now(self, data: bytes, stream: StreamId) -> bool:
+        """As a room's viewer: written at once unless the socket's transport is paused."""
+        if (transport := writable_transport(self._ws)) is None:
+            return self._ws.closed
+        for frame in self._output_frames(data, stream):
+            write_frame(transport, frame)
+        return True
+
+    def _message_frames(self, message: ServerMessage) -> list[str | bytes]:
+        frames: list[str | bytes] = []
+        if isinstance(message, Exit):
+            for stream, decoder in self._decoders.items():
+                frames += self._text_frames(decoder.decode(b"", final=True), stream)
+        frames.append(message.to_json())
+        return frames
+
+    def _output_frames(self, data: bytes, stream: StreamId) -> list[str | bytes]:
         if self._text_output:
-            await self._send_text(self._decoder(stream).decode(data), stream)
-        elif self._tty:
-            await self._deliver(data)
-        else:
-            await self._deliver(bytes([stream]) + data)
+            return self._text_frames(self._decoder(stream).decode(data), stream)
+        if self._tty:
+            return [data]
+        return [bytes([stream]) + data]
 
     def _decoder(self, stream: StreamId) -> codecs.IncrementalDecoder:
         key = STDOUT if self._tty else stream
@@ -122,10 +148,11 @@ class SocketClient:
             self._decoders[key] = codecs.getincrementaldecoder("utf-8")("replace")
         return self._decoders[key]
 
-    async def _send_text(self, text: str, stream: StreamId) -> None:
-        if text:
-            name = None if self._tty else _STREAM_NAMES[OutputStream(stream)]
-            await self._deliver(Output(data=text, stream=name).to_json())
+    def _text_frames(self, text: str, stream: StreamId) -> list[str | bytes]:
+        if not text:
+            return []
+        name = None if self._tty else _STREAM_NAMES[OutputStream(stream)]
+        return [Output(data=text, stream=name).to_json()]
 
     async def _deliver(self, frame: str | bytes) -> None:
         # A socket that is closing drops what the run still sends: the

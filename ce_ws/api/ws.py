@@ -32,6 +32,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         protocols=(SUBPROTOCOL,),
         max_msg_size=settings.max_message_bytes,
         heartbeat=settings.heartbeat_s,
+        # No permessage-deflate: terminal frames are small, and deflating each
+        # one costs zlib CPU per frame per socket, which a room pays once per
+        # viewer for every frame its presenter's program writes.
+        compress=False,
     )
     await ws.prepare(request)
     if len(app[CONNECTIONS]) >= settings.capacity.max_connections:

@@ -100,6 +100,7 @@ class Room:
                 queue_bytes=settings.viewer_queue_bytes,
                 stall_s=settings.viewer_stall_s,
                 frame_interval_s=settings.viewer_frame_ms / 1000,
+                flood_frame_interval_s=settings.viewer_flood_frame_ms / 1000,
             ),
             greeting=lambda: [self._watching()],
         )

@@ -26,6 +26,17 @@ class Sink:
         await self.gate.wait()
         self.output += data
 
+    def send_now(self, message: ServerMessage) -> bool:
+        # Like a socket whose transport is paused, a closed gate makes the viewer await.
+        if self.gate.is_set():
+            self.messages.append(message)
+        return self.gate.is_set()
+
+    def send_output_now(self, data: bytes, stream: StreamId) -> bool:
+        if self.gate.is_set():
+            self.output += data
+        return self.gate.is_set()
+
     def delivery(self) -> Delivery:
         # What it holds is taken; a send waiting at the gate is the viewer's to see.
         return Delivery(waiting=False, taken=len(self.output) + len(self.messages))

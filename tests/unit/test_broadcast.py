@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from ce_ws.protocol import Pong
 from ce_ws.runs.broadcast import TERMINAL_RESET, Broadcast, Delivery, ReplayBuffer, ViewerBounds
-from ce_ws.types import STDOUT
+from ce_ws.types import STDOUT, StreamId
 from tests.helpers import eventually
 from tests.unit.sinks import Sink
 
@@ -148,3 +149,79 @@ async def test_detached_viewer_gets_nothing_more() -> None:
     await broadcast.output(b"later", STDOUT)
     await asyncio.sleep(0.02)
     assert viewer_sink.output == TERMINAL_RESET
+
+
+async def test_a_flood_reaches_a_viewer_as_its_redrawn_end_not_every_byte() -> None:
+    owner, watcher = Sink(), Sink()
+    bounds = ViewerBounds(queue_bytes=4096, frame_interval_s=0.01, flood_frame_interval_s=0.05)
+    broadcast = Broadcast(owner, replay_bytes=1024, bounds=bounds)
+    broadcast.attach(watcher, on_drop=lambda why: None)
+    for index in range(1000):  # 10 kB, faster than any frame
+        await broadcast.output(f"line {index:04}\n".encode(), STDOUT)
+    await eventually(lambda: watcher.output.endswith(b"line 0999\n"))
+    assert len(owner.output) == 10_000
+    # Its joining replay (a reset), then the flood's own replay: a reset and at most 1 KiB.
+    assert watcher.output.count(TERMINAL_RESET) == 2
+    assert len(watcher.output) <= 2 * len(TERMINAL_RESET) + 1024
+    await broadcast.aclose()
+
+
+class SlowSocket(Sink):
+    """Takes each frame at once, but writing it costs the loop `cost_s` (a syscall, say)."""
+
+    def __init__(self, ticks: list[int], cost_s: float) -> None:
+        super().__init__()
+        self._ticks = ticks
+        self._cost_s = cost_s
+        self.written_at_tick: list[int] = []
+
+    def send_output_now(self, data: bytes, stream: StreamId) -> bool:
+        began = time.perf_counter()
+        while time.perf_counter() - began < self._cost_s:
+            pass
+        self.written_at_tick.append(self._ticks[0])
+        return super().send_output_now(data, stream)
+
+
+async def test_the_writer_yields_to_the_loop_between_slices_of_viewers() -> None:
+    ticks = [0]
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0)
+            ticks[0] += 1
+
+    owner = Sink()
+    broadcast = Broadcast(owner, replay_bytes=1024)
+    sockets = [SlowSocket(ticks, cost_s=0.0002) for _ in range(64)]
+    for socket in sockets:
+        broadcast.attach(socket, on_drop=lambda why: None)
+    ticker = asyncio.create_task(tick())
+    await broadcast.output(b"frame\r\n", STDOUT)
+    await eventually(lambda: all(s.output.endswith(b"frame\r\n") for s in sockets))
+    ticker.cancel()
+    # 64 writes of 0.2 ms are one round; the loop ran other tasks within it.
+    rounds = {s.written_at_tick[-1] for s in sockets}
+    assert len(rounds) >= 4
+    await broadcast.aclose()
+
+
+async def test_a_viewer_joining_mid_round_leaves_every_viewer_its_frames_once_in_order() -> None:
+    owner = Sink()
+    broadcast = Broadcast(owner, replay_bytes=1024)
+    sockets = [SlowSocket([0], cost_s=0.0002) for _ in range(64)]
+    for socket in sockets:
+        broadcast.attach(socket, on_drop=lambda why: None)
+    await eventually(lambda: all(s.output == TERMINAL_RESET for s in sockets))
+    await broadcast.output(b"one ", STDOUT)
+    # The writer yields within its round: some viewers have the frame, some not yet.
+    await eventually(lambda: any(s.output.endswith(b"one ") for s in sockets), every_s=0)
+    assert not all(s.output.endswith(b"one ") for s in sockets)
+    await broadcast.output(b"two ", STDOUT)
+    late = Sink()
+    broadcast.attach(late, on_drop=lambda why: None)
+    await broadcast.output(b"three", STDOUT)
+    everyone = [*sockets, late]
+    await eventually(lambda: all(s.output.endswith(b"three") for s in everyone))
+    assert all(s.output == TERMINAL_RESET + b"one two three" for s in everyone)
+    await broadcast.aclose()
