@@ -80,9 +80,6 @@ async def test_a_soak_leaves_nothing_and_nothing_grows(tmp_path: Path) -> None:
     pings = [sample.ping_ms for sample in report.samples]
     third = len(pings) // 3
     ping = statistics.median(pings[2 * third :]) - statistics.median(pings[third : 2 * third])
-    print(
-        f"per 1,000 runs: Python heap {heap:.1f} MiB, RSS {rss:.1f} MiB, fds {fds:.1f}; ping +{ping:.1f} ms"
-    )
     assert heap <= MAX_HEAP_MIB_PER_1000, (
         f"the Python heap grows {heap:.1f} MiB per 1,000 runs (RSS {rss:.1f}): "
         "something is kept per run"
