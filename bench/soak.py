@@ -54,6 +54,8 @@ DISCONNECTED = "disconnected"
 _RUN_TIMEOUT_S = 90.0
 _EXAMPLES_KEPT = 3
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=_RUN_TIMEOUT_S)
+#: Where a server that measures its own Python heap (tests.traced_server) writes it.
+HEAP_FILE_ENV = "CODE_EXECUTOR_TEST_HEAP_FILE"
 
 SOAK_ENV = {
     # Codapi's own 5 s step budget (the default) is its widget's; 16 runs at once
@@ -348,6 +350,8 @@ class Sample:
     rss_bytes: int
     open_fds: int
     ping_ms: float
+    #: What the server's Python heap holds after a full collection, when it reports it.
+    python_heap_bytes: int | None = None
 
 
 @dataclass
@@ -405,15 +409,26 @@ async def _ping_ms(session: Session) -> float:
     return (time.perf_counter() - began) * 1000
 
 
+def _python_heap(heap_file: Path | None) -> int | None:
+    if heap_file is None or not heap_file.exists():
+        return None
+    return int(heap_file.read_text())
+
+
 async def _sampler(
-    driver: Driver, report: SoakReport, done: Callable[[], int], stop: asyncio.Event
+    driver: Driver,
+    report: SoakReport,
+    done: Callable[[], int],
+    stop: asyncio.Event,
+    heap_file: Path | None,
 ) -> None:
     probe = await driver.session()
     try:
         while not stop.is_set():
             pid = driver.server.process.pid
             ping = await _ping_ms(probe)
-            report.samples.append(Sample(done(), driver.server.rss_bytes(), _open_fds(pid), ping))
+            rss, fds, heap = driver.server.rss_bytes(), _open_fds(pid), _python_heap(heap_file)
+            report.samples.append(Sample(done(), rss, fds, ping, heap))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SAMPLE_EVERY_S)
     finally:
@@ -425,6 +440,7 @@ async def _drive_all(
     server: BenchServer,
     report: SoakReport,
     plan: list[tuple[Case, int]],
+    heap_file: Path | None,
 ) -> None:
     queue: asyncio.Queue[tuple[Case, int]] = asyncio.Queue()
     for item in plan:
@@ -455,7 +471,9 @@ async def _drive_all(
                     f"{sum(report.unexpected.values())} unexpected"
                 )
 
-    sampler = asyncio.create_task(_sampler(Driver(http, server), report, lambda: finished, stop))
+    sampler = asyncio.create_task(
+        _sampler(Driver(http, server), report, lambda: finished, stop, heap_file)
+    )
     try:
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     finally:
@@ -483,18 +501,21 @@ async def soak(
     server_id: str = SERVER_ID,
     pool: bool = True,
     module: str = "ce_ws",
+    heap_file: Path | None = None,
 ) -> SoakReport:
     """Drive `runs` seeded cases through a fresh server; measure what stayed behind.
 
-    `module` serves (`python -m <module> serve`): a test passes its spec recorder.
+    `module` serves (`python -m <module> serve`): a test passes its spec recorder,
+    or, with `heap_file`, its server that writes its Python heap there (tests.traced_server).
     """
     report = SoakReport(runs=runs, seed=seed)
     report.engine_containers_before = await _engine_count(docker)
-    env = server_env(server_id, pool=pool, **SOAK_ENV)
+    heap_env = {HEAP_FILE_ENV: str(heap_file)} if heap_file is not None else {}
+    env = server_env(server_id, pool=pool, **SOAK_ENV, **heap_env)
     began = time.monotonic()
     async with bench_server(env, module=module) as server:
         report.pool_size = await idle_count(docker, server_id)
-        await _drive_all(http, server, report, plan_for(runs, seed))
+        await _drive_all(http, server, report, plan_for(runs, seed), heap_file)
         report.seconds = time.monotonic() - began
         leaks = await leaks_while_up(docker, server_id, report.pool_size)
         report.leaked_containers, report.leaked_staging = leaks.containers, leaks.staging

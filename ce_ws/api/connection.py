@@ -16,6 +16,7 @@ from aiohttp import WSMessage, WSMsgType, web
 from ce_ws import __version__
 from ce_ws.api.auth import authorized
 from ce_ws.api.direct_frames import writable_transport, write_frame
+from ce_ws.api.messages import send_message
 from ce_ws.api.sharing import Sharing
 from ce_ws.api.socket_delivery import tcp_delivery
 from ce_ws.config import Settings
@@ -199,7 +200,6 @@ class Connection:
             rooms=rooms,
             settings=settings,
             watch_base=base_url,
-            send=self._send,
             viewer_sink=SocketClient(ws, text_output=False),
         )
 
@@ -310,8 +310,7 @@ class Connection:
                 assert_never(message)
 
     async def _send(self, message: ServerMessage) -> None:
-        if not self._ws.closed:
-            await self._ws.send_str(message.to_json())
+        await send_message(self._ws, message)
 
     async def _send_error(self, exc: CeError) -> None:
         log.info("refused %s: %s", exc.code, exc.message)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from ce_ws.api.messages import send_message
 from ce_ws.config import Settings
 from ce_ws.errors import BadMessage, CodeTooLarge, ReadOnly, UnknownRoom
 from ce_ws.protocol import (
@@ -48,7 +48,6 @@ class Sharing:
         rooms: RoomRegistry,
         settings: Settings,
         watch_base: str,
-        send: Callable[[ServerMessage], Awaitable[None]],
         viewer_sink: ViewerSink,
     ) -> None:
         self._ws = ws
@@ -56,7 +55,6 @@ class Sharing:
         self._rooms = rooms
         self._settings = settings
         self._watch_base = watch_base
-        self._send = send
         self._viewer_sink = viewer_sink
         self._room: Room | None = None
         self._watched: tuple[Room, Viewer] | None = None
@@ -88,7 +86,7 @@ class Sharing:
                 self._room = self._rooms.take_back(message.room, message.key, self)
         elif self._room is None:
             self._room = self._rooms.open(client_key=self._client_key, presenter=self)
-        await self._send(self._shared(self._room))
+        await send_message(self._ws, self._shared(self._room))
 
     async def code(self, message: CodeMessage) -> None:
         """The editor's content, for the viewers; size-capped like a run's code."""
@@ -130,7 +128,7 @@ class Sharing:
     # -- the room's callbacks (Presenter and Watcher) ------------------------
 
     async def send(self, message: ServerMessage) -> None:
-        await self._send(message)
+        await send_message(self._ws, message)
 
     def room_lost(self) -> None:
         self._room = None

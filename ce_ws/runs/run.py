@@ -385,8 +385,16 @@ class Run:
             if data == _END_OF_INPUT:
                 await box.close_stdin()
                 stdin_closed = True
-            else:
+                continue
+            try:
                 await box.write(data)
+            except SandboxError as exc:
+                # The attach closed under the write: the program ended before
+                # its input reached it (a Piston job's stdin behind a hello
+                # world), or the engine went away. Either way the input has
+                # nowhere to go, and how the run ended is the exit's to say.
+                log.info("run %s: stdin dropped: %s", self.run_id, exc.message)
+                stdin_closed = True
 
     async def _watch_deadline(self) -> None:
         await self._end(await self._deadline.passed())
