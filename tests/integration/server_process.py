@@ -29,10 +29,19 @@ class ServerProcess:
     #: SIGTERM was sent: the server is stopping (a second one would kill it mid-shutdown).
     stopping: bool = False
 
+    #: SIGKILLed by the test: it could not exit cleanly, and is not asked to.
+    crashed: bool = False
+
     def terminate(self) -> None:
         """Ask the server to shut down (SIGTERM), as a service manager would."""
         self.process.send_signal(signal.SIGTERM)
         self.stopping = True
+
+    def crash(self) -> None:
+        """Kill the server outright (SIGKILL) and wait until it is gone."""
+        self.process.kill()
+        self.process.wait()
+        self.crashed = True
 
     def log(self) -> str:
         """Everything the server wrote to stderr so far (its log)."""
@@ -91,7 +100,7 @@ def server_process(
         except AssertionError as exc:
             raise AssertionError(f"{exc}; its log:\n{server.log()[-4000:]}") from None
         yield server
-        if clean_exit:
+        if clean_exit and not server.crashed:
             _stop(server)
             _assert_clean_exit(server)
     finally:

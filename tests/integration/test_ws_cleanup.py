@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -73,8 +71,7 @@ async def test_restart_after_sigkill_reaps_what_the_crash_left() -> None:
         async with TermClient.connect_url(server.ws_url) as term:
             started = await term.run("bash", "echo running; sleep 100")
             await term.expect(b"running")
-            os.kill(server.process.pid, signal.SIGKILL)
-            server.process.wait()
+            server.crash()
     containers, staged = await asyncio.to_thread(run_remains, started["run_id"])
     assert len(containers) == 1 and staged, "the crash should leave its run behind"
     crashed_containers, crashed_folders = await asyncio.to_thread(leftovers, caches=False)

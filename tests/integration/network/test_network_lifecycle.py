@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import time
 from typing import Any
 
@@ -44,8 +42,7 @@ async def test_restart_after_sigkill_removes_the_proxy_and_networks(upstream: Up
         async with TermClient.connect_url(server.ws_url) as term:
             await term.run("bash", "echo running; sleep 100", network="web")
             await term.expect(b"running")
-            os.kill(server.process.pid, signal.SIGKILL)
-            server.process.wait()
+            server.crash()
     crashed, _ = await asyncio.to_thread(leftovers)
     assert len(crashed) == 4, crashed  # the run, two proxies, the run's network
     with server_process(server_id=server_id, **_network_env(upstream)):
