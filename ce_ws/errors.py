@@ -140,3 +140,7 @@ class EngineUnreachable(SandboxError):
 
 class SandboxNotFound(SandboxError):
     """The engine has no such container or image (already removed counts as done)."""
+
+
+class SandboxStopped(SandboxError):
+    """The container has stopped (the program ended): its exit is on its way."""

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ce_ws.errors import CeError
+from ce_ws.errors import CeError, SandboxStopped
 from ce_ws.sandbox.base import RunBox
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,9 @@ async def deliver_controls(
                 await box.signal(control.name)
         except CeError as exc:
             log.info("%s not delivered: %s", control, exc.message)
-            # Once the run ends, the engine failing is expected: nothing to tell.
-            if not ending():
+            # Once the run ends, or its program has (the container stopped and
+            # the exit is on its way), the engine failing is expected: nothing to tell.
+            if not ending() and not isinstance(exc, SandboxStopped):
                 await refused(exc)
         except Exception:
             # A bug must not end the run (or stop the next controls).

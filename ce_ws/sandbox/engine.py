@@ -18,7 +18,7 @@ import aiohttp
 from aiodocker.containers import DockerContainer
 
 from ce_ws.config import SandboxSettings
-from ce_ws.errors import EngineUnreachable, SandboxError, SandboxNotFound
+from ce_ws.errors import EngineUnreachable, SandboxError, SandboxNotFound, SandboxStopped
 from ce_ws.sandbox.compile_cache import CompileCache
 from ce_ws.sandbox.events import EngineEvents
 from ce_ws.sandbox.staging import staging_dirs
@@ -49,12 +49,20 @@ def engine_errors(action: str) -> Iterator[None]:
     except aiodocker.DockerError as exc:
         if exc.status == _CANNOT_CONNECT:
             raise unreachable(action, exc.message) from exc
-        error = SandboxNotFound if exc.status == 404 else SandboxError
-        raise error(f"container engine refused to {action}: {exc.message}") from exc
+        raise _refusal(exc)(f"container engine refused to {action}: {exc.message}") from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise unreachable(action, str(exc)) from exc
     except TimeoutError as exc:
         raise SandboxError(f"container engine did not {action} in time") from exc
+
+
+def _refusal(exc: aiodocker.DockerError) -> type[SandboxError]:
+    """What an engine's refusal says became of the container."""
+    if exc.status == 404:
+        return SandboxNotFound
+    if exc.status == 409 and "is not running" in exc.message:
+        return SandboxStopped
+    return SandboxError
 
 
 def unreachable(action: str, detail: str) -> EngineUnreachable:

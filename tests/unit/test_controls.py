@@ -6,14 +6,17 @@ The proof against the real engine is tests/hostile/test_control_messages.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import get_args
 
 import pytest
 
+from ce_ws.errors import CeError, SandboxError, SandboxStopped
 from ce_ws.protocol import Signal as SignalName
 from ce_ws.protocol import Status
 from ce_ws.runs.admission import TokenBucket
-from ce_ws.runs.controls import ControlMailbox, Resize, Signal
+from ce_ws.runs.controls import ControlMailbox, Resize, Signal, deliver_controls
+from tests.helpers import eventually
 from tests.unit.test_run import RecordingBox, make_run
 
 CONTRACT_SIGNALS: tuple[str, ...] = get_args(SignalName)
@@ -151,3 +154,33 @@ async def test_a_resize_before_the_run_stage_is_its_starting_size() -> None:
     run.resize(100, 30)  # still pending: nothing to post yet
     await run.execute()
     assert [e for e in events if e.startswith("resize")] == ["resize 100x30"]
+
+
+class StoppedBox:
+    """A box whose program has just ended: the engine refuses controls (409 not running)."""
+
+    async def resize(self, cols: int, rows: int) -> None:
+        raise SandboxStopped("container engine refused to resize the terminal: is not running")
+
+    async def signal(self, name: str) -> None:
+        raise SandboxError("container engine refused to send SIGINT: something else")
+
+
+async def test_a_control_refused_because_the_program_just_ended_is_not_reported() -> None:
+    """Its exit is on its way; an `internal` error before it would be a false alarm."""
+    mailbox, live, refusals = ControlMailbox(), asyncio.Event(), []
+    live.set()
+
+    async def refused(exc: CeError) -> None:
+        refusals.append(exc)
+
+    task = asyncio.create_task(
+        deliver_controls(mailbox, StoppedBox(), live=live, ending=lambda: False, refused=refused)  # type: ignore[arg-type]
+    )
+    mailbox.put(Resize(100, 30))
+    mailbox.put(Signal("SIGINT"))
+    await eventually(lambda: len(refusals) == 1)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert [type(exc) for exc in refusals] == [SandboxError]  # the signal's; the resize's not
