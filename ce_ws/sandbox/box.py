@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import asdict
 from typing import Any
 
@@ -26,7 +27,7 @@ from ce_ws.sandbox.compile_cache import CompileCache
 from ce_ws.sandbox.engine import OWNER_LABEL, PROFILE_LABEL, RUN_LABEL, Engine, engine_errors
 from ce_ws.sandbox.spec import DETACH_KEYS, SANDBOX_USER, container_config
 from ce_ws.sandbox.staging import StagingDir
-from ce_ws.types import COMPILER, STDOUT, OutputSink, StreamId
+from ce_ws.types import COMPILER, STDERR, STDOUT, OutputSink, StreamId
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,10 @@ ATTACH_LOST = (
 )
 READY_MARKER = b"\x1e[ce-ready]"
 GO_MARKER = b"\x1e[ce-go]"
-# Only the launcher writes before "go"; a few KiB covers it with room to spare.
+# Only the launcher writes to stdout before "go"; a few KiB covers it with room to spare.
 _MAX_PRELUDE = 4096
+# The program's stderr that overtakes "go" (see `_read_through`) is kept up to this.
+_MAX_EARLY_STDERR = 1 << 20
 # How long a compiler killed by a signal may wait for its container to be
 # reported stopped too (gVisor's whole sandbox dies with its memory limit).
 _BOX_DEATH_GRACE_S = 1.0
@@ -77,7 +80,10 @@ class Box:
         self._staging = staging
         self._container: DockerContainer | None = None
         self._stream: Stream | None = None
-        self._pending = b""
+        #: The launcher's stdout read past one marker, not yet searched for the next.
+        self._prelude = b""
+        #: Program output read while waiting for "go", in arrival order.
+        self._pending: deque[tuple[StreamId, bytes]] = deque()
         self._last_usage = Usage(None, None)
         self._size: tuple[int, int] | None = None
         self._files: list[tuple[str, bytes]] = []
@@ -134,23 +140,38 @@ class Box:
                 if self.profile.tty:
                     await self._container.resize(h=size[1], w=size[0])
                     self._size = size
-                await self._skip_through(READY_MARKER)
+                self._prelude = await self._read_through(READY_MARKER, keep_stderr=False)
 
     async def stage(self, files: list[tuple[str, bytes]]) -> None:
         """Write the program's files; called once, before "go"."""
         self._files = files
         await asyncio.to_thread(self._staging.write_files, files)
 
-    async def _skip_through(self, marker: bytes) -> None:
-        # Before GO only the launcher writes, so nothing skipped here is the user's.
-        prelude = self._pending
+    async def _read_through(self, marker: bytes, *, keep_stderr: bool) -> bytes:
+        """Read the launcher's stdout through `marker`'s line; returns what follows it.
+
+        Only the launcher writes to stdout before its marker, so nothing
+        skipped there is the user's. Stderr is another pipe, which the engine
+        reads apart: once "go" is written the program runs, and its first
+        words on stderr can reach us before "go" does. They are the program's
+        output (`keep_stderr`); before "ready" no program runs, so whatever
+        is on stderr then is the launcher's, logged and dropped.
+        """
+        prelude, self._prelude = self._prelude, b""
+        early_stderr = 0
         while marker not in prelude:
             message = await self._live_stream().read_out()
-            if message is None or len(prelude) > _MAX_PRELUDE:
+            if message is None or len(prelude) > _MAX_PRELUDE or early_stderr > _MAX_EARLY_STDERR:
                 raise SandboxError("the runtime image's launcher did not answer")
-            prelude += message.data
+            if message.stream != STDERR:
+                prelude += message.data
+            elif keep_stderr:
+                self._pending.append((STDERR, message.data))
+                early_stderr += len(message.data)
+            else:
+                log.warning("box %s: the launcher wrote on stderr: %r", self.box_id, message.data)
         rest = prelude.split(marker, 1)[1]
-        self._pending = rest.split(b"\n", 1)[1] if b"\n" in rest else b""
+        return rest.split(b"\n", 1)[1] if b"\n" in rest else b""
 
     async def compile(
         self, argv: list[str], *, binary: str, timeout_s: float, sink: OutputSink
@@ -262,13 +283,13 @@ class Box:
         line = json.dumps(order).encode() + b"\n"
         await self.write(line)
         with engine_errors("start the program"):
-            await self._skip_through(GO_MARKER)
+            if output := await self._read_through(GO_MARKER, keep_stderr=True):
+                self._pending.append((STDOUT, output))
 
     async def read(self) -> tuple[StreamId, bytes] | None:
         """The next chunk of program output and its stream; None at the end."""
         if self._pending:
-            chunk, self._pending = self._pending, b""
-            return STDOUT, chunk
+            return self._pending.popleft()
         with engine_errors("stream output"):
             message = await self._live_stream().read_out()
         return None if message is None else (message.stream, message.data)

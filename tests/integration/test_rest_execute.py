@@ -61,6 +61,27 @@ async def test_stdout_and_stderr_come_back_apart_and_interleaved(
     assert result["output_bytes"] == len(result["output"])
 
 
+#: Each writes to stderr first, at once: its words can reach the server before "go".
+STDERR_FIRST = {
+    "python": "import sys\nsys.stderr.write('boom\\n')\nsys.exit(1)",
+    "bash": "echo boom >&2; exit 1",
+}
+
+
+@pytest.mark.parametrize("language", sorted(STDERR_FIRST))
+async def test_a_programs_first_words_on_stderr_are_never_lost(
+    make_client: Any, language: str
+) -> None:
+    # Stderr is a pipe apart from the launcher's stdout: a preloaded Python
+    # lost its first stderr line about one run in four before the fix.
+    client = await make_client(capacity={"runs_per_minute": 1000})
+    results = [
+        await execute(client, language=language, code=STDERR_FIRST[language]) for _ in range(30)
+    ]
+    assert [r["stderr"] for r in results if r["stderr"] != "boom\n"] == []
+    assert {(r["status"], r["exit_code"]) for r in results} == {("exited", 1)}
+
+
 async def test_stdin_is_closed_after_the_whole_input(client: TestClient[Any, Any]) -> None:
     code = "import sys\nlines = sys.stdin.read().splitlines()\nprint(len(lines), lines[-1])"
     result = await execute(client, language="python", code=code, stdin="a\nb\nlast\n")
