@@ -213,11 +213,9 @@ async def _ws_kill(driver: Driver, rng: random.Random) -> str:
     return await _over_ws(driver, language, TICKING[language], kill)
 
 
-def _ws_signal(
-    name: str, languages: tuple[str, ...] = tuple(TICKING)
-) -> Callable[[Driver, random.Random], Awaitable[str]]:
+def _ws_signal(name: str) -> Callable[[Driver, random.Random], Awaitable[str]]:
     async def drive(driver: Driver, rng: random.Random) -> str:
-        language = rng.choice(sorted(languages))
+        language = rng.choice(sorted(TICKING))
         delay = rng.uniform(0.05, 0.5)
 
         async def signal(session: Session) -> None:
@@ -323,9 +321,7 @@ CASES = (
     Case("disconnect mid-run", "WebSocket", 8, _expect(DISCONNECTED), _ws_disconnect),
     Case("kill", "WebSocket", 6, _expect("killed"), _ws_kill),
     # SIGINT/SIGTERM end the program by its own (default) handling: `exited` with the signal.
-    # Python only for SIGINT: the signal reaches bash alone, not its foreground `sleep`,
-    # and bash then goes on with its loop (a known defect: Ctrl-C as a keystroke works).
-    Case("SIGINT", "WebSocket", 4, EXITED, _ws_signal("SIGINT", ("python",))),
+    Case("SIGINT", "WebSocket", 4, EXITED, _ws_signal("SIGINT")),
     Case("SIGTERM", "WebSocket", 4, EXITED, _ws_signal("SIGTERM")),
     Case("SIGKILL", "WebSocket", 3, _expect("killed"), _ws_signal("SIGKILL")),
     Case("output flood 512 KiB", "WebSocket", 4, EXITED, _ws_output_flood),

@@ -21,6 +21,7 @@ SANDBOX_USER = "65534:65534"
 LAUNCHER = "/opt/ce/launch"
 ENV_KEYS = {
     "TERM", "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "INLINE_PLOT_MAX_BYTES",
+    "TINI_KILL_PROCESS_GROUP",
 }  # fmt: skip
 #: What a networked run's container gets on top: the proxy variables.
 PROXY_ENV_KEYS = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"}

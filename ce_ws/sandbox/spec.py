@@ -32,6 +32,10 @@ ENV = (
     "PYTHONDONTWRITEBYTECODE=1",
     # The image's matplotlib backend: plt.show() draws inline in the terminal.
     "MPLBACKEND=module://ce_inline_plot",
+    # The engine's init forwards a signal to the program's whole process
+    # group, as Ctrl-C in a terminal does: a shell script's foreground
+    # `sleep` gets SIGINT too, so the script stops instead of looping on.
+    "TINI_KILL_PROCESS_GROUP=1",
 )
 
 

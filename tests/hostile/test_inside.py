@@ -168,10 +168,11 @@ async def test_server_secrets_are_invisible(
     outcome = await corpus.attack("python", program("secrets.py"))
     assert outcome.status == "exited", outcome.text()
     facts = outcome.facts()
-    # The image's plot backend and its size bound are the only additions.
+    # The image's plot backend and its size bound, and the init's signal
+    # forwarding, are the only additions.
     allowed = [
         "HOME", "HOSTNAME", "INLINE_PLOT_MAX_BYTES", "LANG", "MPLBACKEND", "PATH",
-        "PYTHONDONTWRITEBYTECODE", "TERM",
+        "PYTHONDONTWRITEBYTECODE", "TERM", "TINI_KILL_PROCESS_GROUP",
     ]  # fmt: skip
     assert facts["env_keys"] == str(allowed)
     assert facts["environ_1"] == str(allowed)

@@ -64,6 +64,19 @@ async def test_ctrl_c_ends_a_c_program_with_sigint(term: TermClient, how: str) -
     assert exit_message["signal"] == "SIGINT" and exit_message["exit_code"] == 130
 
 
+@pytest.mark.parametrize("pipes", [False, True])
+async def test_sigint_stops_a_shell_loop_as_ctrl_c_would(term: TermClient, pipes: bool) -> None:
+    # The signal reaches the loop's foreground `sleep` too: bash, waiting
+    # for it, ends only when its child died of SIGINT as well.
+    terminal = {"tty": False} if pipes else {}
+    await term.run("bash", "echo looping; while true; do sleep 1; done", **terminal)
+    await term.expect(b"looping")
+    await term.send(type="signal", signal="SIGINT")
+    exit_message = await term.wait_exit(timeout=5)
+    assert exit_message["status"] == "exited"
+    assert exit_message["signal"] == "SIGINT" and exit_message["exit_code"] == 130
+
+
 CATCHABLE = ["SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGTSTP"]
 SIGNAL_REPORTER = f"""
 import signal, sys, time
