@@ -28,6 +28,12 @@ class EndReason:
 #: The run stage's own clocks, as their watchdogs record them.
 WALL_TIMEOUT = EndReason(Status.TIMEOUT, limit=Limit.WALL)
 IDLE_TIMEOUT = EndReason(Status.IDLE_TIMEOUT, limit=Limit.IDLE)
+#: Under gVisor a program that reaches its process limit takes the sandbox down with it.
+PROCESS_LIMIT = EndReason(
+    Status.KILLED,
+    "the program started more processes than its limit allows (a fork bomb?),"
+    " and the sandbox stopped it",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,8 @@ def classify(reason: EndReason | None, box_exit: BoxExit | None) -> EndReason:
         return reason
     if box_exit is None:
         return EndReason(Status.ERROR, "the run ended without an exit status")
+    if box_exit.process_limit_reached:
+        return PROCESS_LIMIT
     if box_exit.oom_killed and box_exit.signal == "SIGKILL":
         return EndReason(Status.OOM, "the program reached its memory limit")
     if box_exit.oom_killed:

@@ -54,6 +54,8 @@ _STDIN_QUEUE_CHUNKS = 64
 # programs), then once a second (idle sessions must cost next to nothing).
 _USAGE_FIRST_SAMPLE_S = 0.05
 _USAGE_SAMPLE_S = 1.0
+# ... and while the box nears its process limit (see `Usage.nears_process_limit`).
+_USAGE_NEAR_PIDS_S = 0.01
 _EXIT_SEND_TIMEOUT_S = 5.0
 #: What a client is told when a defect of this server ended its run.
 INTERNAL_FAILURE = (
@@ -403,12 +405,15 @@ class Run:
         """Sample the box's cgroup: the memory peak for the `exit`, the CPU time for its limit."""
         delay = _USAGE_FIRST_SAMPLE_S
         while True:
-            self._cpu.read((await box.sample_usage()).cpu_ns)
+            usage = await box.sample_usage()
+            self._cpu.read(usage.cpu_ns)
             if self._cpu.spent:
                 await self._end(self._cpu.reason())
                 return
             await asyncio.sleep(min(delay, self._cpu.next_reading_s()))
             delay = min(2 * delay, _USAGE_SAMPLE_S)
+            if usage.nears_process_limit and not usage.forks_refused:
+                delay = _USAGE_NEAR_PIDS_S
 
     # -- ending ------------------------------------------------------------
 

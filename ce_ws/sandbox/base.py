@@ -8,7 +8,7 @@ machine without Docker. `ce_ws.sandbox.docker` is the real backend.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from ce_ws.config import RunLimits, Runtime
@@ -23,6 +23,38 @@ class Usage:
     cpu_ns: int | None
     #: Processes the kernel killed for reaching the memory limit, so far.
     oom_kills: int | None = None
+    #: Tasks in the container now, and the most its pids limit allows.
+    processes: int | None = None
+    process_limit: int | None = None
+    #: New processes the pids limit refused, so far.
+    forks_refused: int | None = None
+
+    @property
+    def nears_process_limit(self) -> bool:
+        """Past half the pids limit: a fork bomb may be growing.
+
+        Under gVisor nothing refuses one before the limit takes the whole
+        sandbox down, and the cgroup that would say so goes with it: the run
+        samples often from here on (`Box` judges by the last sample).
+        """
+        if self.processes is None or not self.process_limit:
+            return False
+        return 2 * self.processes >= self.process_limit
+
+    def with_processes_of(self, earlier: Usage) -> Usage:
+        """This sample, with the pids readings of `earlier` where it has none.
+
+        The engine removes a dead container's cgroups one controller at a
+        time: a last sample can find the memory readings but not the pids ones.
+        """
+        if self.processes is not None:
+            return self
+        return replace(
+            self,
+            processes=earlier.processes,
+            process_limit=earlier.process_limit,
+            forks_refused=earlier.forks_refused,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +114,8 @@ class BoxExit:
     signal: str | None
     oom_killed: bool
     usage: Usage = field(default_factory=lambda: Usage(None, None))
+    #: The whole sandbox died at its process limit (gVisor), not the program by itself.
+    process_limit_reached: bool = False
 
 
 class RunBox(Protocol):

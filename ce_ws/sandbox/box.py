@@ -46,6 +46,8 @@ GO_MARKER = b"\x1e[ce-go]"
 _MAX_PRELUDE = 4096
 # The program's stderr that overtakes "go" (see `_read_through`) is kept up to this.
 _MAX_EARLY_STDERR = 1 << 20
+# The exit code of a Go program's fatal runtime error: gVisor's Sentry is one.
+_GO_RUNTIME_FATAL = 2
 # How long a compiler killed by a signal may wait for its container to be
 # reported stopped too (gVisor's whole sandbox dies with its memory limit).
 _BOX_DEATH_GRACE_S = 1.0
@@ -368,7 +370,7 @@ class Box:
         """Read the cgroup now (off the event loop); remembered for `wait_exit`."""
         usage = await asyncio.to_thread(read_usage, self.id)
         if usage.memory_peak_bytes is not None:
-            self._last_usage = usage
+            self._last_usage = usage.with_processes_of(self._last_usage)
         return self._last_usage
 
     async def wait_exit(self) -> BoxExit:
@@ -385,6 +387,7 @@ class Box:
         state = info.get("State", {})
         oom = bool(state.get("OOMKilled")) or self._engine.events.was_oom_killed(self.id)
         signal = signal_of_exit_code(code)
+        usage = self._last_usage
         if (
             signal is not None
             and not oom
@@ -395,8 +398,23 @@ class Box:
             exit_code=code,
             signal=signal,
             oom_killed=oom,
-            usage=self._last_usage,
+            usage=usage,
+            process_limit_reached=self._died_at_process_limit(code, oom, usage),
         )
+
+    def _died_at_process_limit(self, code: int, oom: bool, usage: Usage) -> bool:
+        """Whether gVisor's Sentry died at the pids limit (its Go runtime then exits 2).
+
+        gVisor counts no processes of its own: a fork bomb grows until the
+        Sentry cannot create a host thread, and the whole sandbox ends with
+        the exit code a program could give too. The pids cgroup tells them
+        apart: it refused a new task, or its last sample (taken often near
+        the limit: `Usage.nears_process_limit`) was past half of it.
+        The cgroup vanishes with the sandbox, often before a later sample.
+        """
+        if self.profile.runtime != "runsc" or code != _GO_RUNTIME_FATAL or oom:
+            return False
+        return bool(usage.forks_refused) or usage.nears_process_limit
 
     async def destroy(self) -> None:
         """Remove the container, then the staging folder; bounded, never raises.

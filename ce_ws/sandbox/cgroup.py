@@ -1,4 +1,4 @@
-"""Reads a container's memory peak and CPU time from the host's cgroup files.
+"""Reads a container's memory peak, CPU time and refused forks from the host's cgroup files.
 
 The engine's stats are gone once a container stops, so the session samples
 these while the run is alive and keeps the last reading.
@@ -20,7 +20,8 @@ def _first_int(candidates: list[Path], *, key: str | None = None) -> int | None:
         except OSError:
             continue
         if key is None:
-            return int(text.split()[0])
+            first = text.split()[0]
+            return int(first) if first.isdigit() else None  # pids.max may say "max"
         for line in text.splitlines():
             name, _, value = line.partition(" ")
             if name == key:
@@ -47,4 +48,12 @@ def read_usage(container_id: str) -> Usage:
         + [d / "memory.events" for d in v2_dirs],
         key="oom_kill",
     )
-    return Usage(memory_peak_bytes=memory, cpu_ns=cpu_ns, oom_kills=oom_kills)
+    pids_dirs = [CGROUP_ROOT / "pids" / "docker" / container_id, *v2_dirs]
+    return Usage(
+        memory_peak_bytes=memory,
+        cpu_ns=cpu_ns,
+        oom_kills=oom_kills,
+        processes=_first_int([d / "pids.current" for d in pids_dirs]),
+        process_limit=_first_int([d / "pids.max" for d in pids_dirs]),
+        forks_refused=_first_int([d / "pids.events" for d in pids_dirs], key="max"),
+    )

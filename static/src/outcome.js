@@ -71,7 +71,8 @@ export function plainOutcome(exit, limits = {}) {
         ? `Output limit of ${formatBytes(limits.output_bytes)} reached — the program was stopped`
         : 'Output limit reached — the program was stopped';
     case 'killed':
-      return 'Stopped by you';
+      // A message says who stopped it when it was not you (gVisor's process limit).
+      return exit.message ? `Stopped: ${exit.message}` : 'Stopped by you';
     case 'error':
       return `The server could not run the program${exit.message ? `: ${exit.message}` : ''}`;
     default:

@@ -28,6 +28,8 @@ test('every exit status has its sentence', () => {
   assert.equal(said({ status: 'oom' }), 'Stopped: used more than 256 MiB of memory');
   assert.match(said({ status: 'output_limit' }), /^Output limit of 1 MiB reached/);
   assert.equal(said({ status: 'killed' }), 'Stopped by you');
+  assert.equal(said({ status: 'killed', message: 'the program started more processes than its limit allows' }),
+    'Stopped: the program started more processes than its limit allows');
   assert.match(said({ status: 'error', message: 'engine down' }), /could not run the program: engine down/);
 });
 

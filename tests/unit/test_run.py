@@ -17,7 +17,7 @@ from ce_ws.config import RunLimits, Settings
 from ce_ws.languages import load_languages
 from ce_ws.protocol import Exit, Limit, ServerMessage, Status
 from ce_ws.runs.broadcast import Broadcast
-from ce_ws.runs.outcome import EndReason, classify
+from ce_ws.runs.outcome import PROCESS_LIMIT, EndReason, classify
 from ce_ws.runs.plan import RunPlan
 from ce_ws.runs.run import INTERNAL_FAILURE, Run, RunState, Terminal
 from ce_ws.sandbox.base import BoxExit, BoxPlan, CompileExit, Usage
@@ -284,6 +284,8 @@ async def test_a_run_cannot_go_back_to_an_earlier_state() -> None:
         (None, BoxExit(137, "SIGKILL", oom_killed=True), Status.OOM),
         (None, BoxExit(0, None, oom_killed=True), Status.EXITED),
         (None, BoxExit(139, "SIGSEGV", oom_killed=False), Status.EXITED),
+        (None, BoxExit(2, None, oom_killed=False, process_limit_reached=True), Status.KILLED),
+        (Status.TIMEOUT, BoxExit(2, None, False, process_limit_reached=True), Status.TIMEOUT),
         (None, None, Status.ERROR),
     ],
 )
@@ -292,6 +294,32 @@ def test_classification_prefers_our_reason_then_oom_then_exit(
 ) -> None:
     recorded = EndReason(reason) if reason is not None else None
     assert classify(recorded, box_exit).status is status
+
+
+def test_a_sandbox_that_died_at_its_process_limit_says_so() -> None:
+    verdict = classify(None, BoxExit(2, None, oom_killed=False, process_limit_reached=True))
+    assert verdict == PROCESS_LIMIT and verdict.message is not None
+    assert "more processes than its limit allows" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("processes", "limit", "near"),
+    [(None, 448, False), (223, 448, False), (224, 448, True), (10, None, False), (10, 0, False)],
+)
+def test_a_box_nears_its_process_limit_past_half_of_it(
+    processes: int | None, limit: int | None, near: bool
+) -> None:
+    usage = Usage(1024, 1, processes=processes, process_limit=limit)
+    assert usage.nears_process_limit is near
+
+
+def test_a_last_sample_without_pids_readings_keeps_the_earlier_ones() -> None:
+    earlier = Usage(1024, 1, processes=300, process_limit=448, forks_refused=1)
+    assert Usage(2048, 2).with_processes_of(earlier) == Usage(
+        2048, 2, processes=300, process_limit=448, forks_refused=1
+    )
+    fresh = Usage(2048, 2, processes=5, process_limit=448, forks_refused=0)
+    assert fresh.with_processes_of(earlier) is fresh
 
 
 class DefectiveBox(RecordingBox):

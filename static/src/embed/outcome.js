@@ -32,7 +32,9 @@ const WORDS = {
     tone: 'warn',
     text: `Stopped: the program printed more than ${limits.output_bytes != null ? formatBytes(limits.output_bytes) : 'its output limit'}.`,
   }),
-  killed: () => ({ tone: 'warn', text: 'Stopped.' }),
+  killed: (exit) => (exit.message
+    ? { tone: 'error', text: `Stopped: ${exit.message}.` }
+    : { tone: 'warn', text: 'Stopped.' }),
 };
 
 /** `{tone, text}` for an `exit` message; `limits` (from `started`) names the limit that was hit. */
