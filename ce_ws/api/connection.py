@@ -51,7 +51,7 @@ from ce_ws.protocol import (
 from ce_ws.recordings.store import RecordingStore
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import TokenBucket, control_budget
-from ce_ws.runs.broadcast import Delivery
+from ce_ws.runs.fanout import Delivery
 from ce_ws.runs.run import Terminal
 from ce_ws.runs.runner import Client, RunHandle, Runner
 from ce_ws.runs.tee import Tee

@@ -27,7 +27,7 @@ from ce_ws.protocol import (
 )
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.rooms.room import Room
-from ce_ws.runs.broadcast import Viewer, ViewerSink
+from ce_ws.runs.fanout import Viewer, ViewerSink
 from ce_ws.runs.tee import Tap
 
 log = logging.getLogger(__name__)

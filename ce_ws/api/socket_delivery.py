@@ -15,7 +15,7 @@ import struct
 import termios
 from typing import Any
 
-from ce_ws.runs.broadcast import Delivery
+from ce_ws.runs.fanout import Delivery
 
 #: `struct tcp_info` up to `tcpi_bytes_acked`: eight u8, 24 u32, then the u64 pacing rates.
 _BYTES_ACKED = struct.Struct("=8B24I2QQ")

@@ -36,7 +36,7 @@ from ce_ws.protocol import (
     Viewers,
     Watching,
 )
-from ce_ws.runs.broadcast import Fanout, Viewer, ViewerBounds, ViewerSink
+from ce_ws.runs.fanout import Fanout, Viewer, ViewerBounds, ViewerSink
 from ce_ws.types import StreamId
 
 log = logging.getLogger(__name__)

@@ -26,11 +26,11 @@ from ce_ws.config import SandboxSettings
 from ce_ws.errors import CeError, SandboxError
 from ce_ws.languages import BINARY_PATH
 from ce_ws.protocol import ErrorMessage, Exit, Stage, Started, Status
-from ce_ws.runs.broadcast import Broadcast
 from ce_ws.runs.controls import ControlMailbox, Resize, Signal, deliver_controls
 from ce_ws.runs.cpu_clock import CpuClock
 from ce_ws.runs.deadline import Deadline
 from ce_ws.runs.ending import Ending
+from ce_ws.runs.fanout import Subscriber
 from ce_ws.runs.outcome import (
     WALL_TIMEOUT,
     EndReason,
@@ -112,7 +112,7 @@ class Run:
         *,
         sandbox: Sandbox,
         settings: SandboxSettings,
-        broadcast: Broadcast,
+        owner: Subscriber,
         terminal: Terminal,
         observer: RunObserver,
     ) -> None:
@@ -120,13 +120,14 @@ class Run:
         #: Until a box exists the run has an id of its own; then it is the box's.
         self.run_id = uuid.uuid4().hex
         self.state = RunState.PENDING
-        self.broadcast = broadcast
+        #: Awaited for every message and every chunk: its pace is the program's.
+        self.owner = owner
         self.terminal = terminal
         self._sandbox = sandbox
         self._settings = settings
         self._observer = observer
         self._meter = OutputMeter(
-            broadcast.output, cap=plan.limits.output_bytes, flow_control=terminal.flow_control
+            owner.send_output, cap=plan.limits.output_bytes, flow_control=terminal.flow_control
         )
         self._deadline = Deadline(
             wall_s=plan.limits.wall_ms / 1000, idle_s=plan.limits.idle_ms / 1000
@@ -215,7 +216,7 @@ class Run:
             async with self._open_box() as box:
                 self._observer.container_started(time.monotonic() - self._admitted)
                 self._box, self.run_id = box, box.box_id
-                await self.broadcast.message(self._started())
+                await self.owner.send(self._started())
                 # A kill or abort while the box was starting had nothing to kill yet.
                 if self._ending.reason is None and await self._compile_stage(box):
                     box_exit = await self._run_stage(box)
@@ -258,7 +259,7 @@ class Run:
                 await asyncio.wait({controls})
 
     async def _control_refused(self, error: CeError) -> None:
-        await self.broadcast.owner.send(ErrorMessage(code=error.code, message=error.message))
+        await self.owner.send(ErrorMessage(code=error.code, message=error.message))
 
     def _box_plan(self) -> BoxPlan:
         language = self.plan.language
@@ -289,7 +290,7 @@ class Run:
         self._enter(RunState.COMPILING)
         self._live.set()
         self._stage = "compile"
-        await self.broadcast.message(Stage(stage="compile"))
+        await self.owner.send(Stage(stage="compile"))
         argv = language.compile_argv([name for name, _ in self.plan.files])
         kills: list[asyncio.Task[None]] = []  # at most one: at the output cap
         try:
@@ -322,7 +323,7 @@ class Run:
 
     async def _run_stage(self, box: RunBox) -> BoxExit:
         self._stage = "run"
-        await self.broadcast.message(Stage(stage="run"))
+        await self.owner.send(Stage(stage="run"))
         self._deadline.start()
         self._enter(RunState.RUNNING)
         if self.terminal.tty:
@@ -459,7 +460,7 @@ class Run:
         self.mark_ended()
         try:
             async with asyncio.timeout(_EXIT_SEND_TIMEOUT_S):
-                await self.broadcast.message(message)
+                await self.owner.send(message)
         except (TimeoutError, ConnectionError) as exc:
             log.info("exit of run %s not delivered: %r", self.run_id, exc)
         return message

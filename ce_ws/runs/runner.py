@@ -4,8 +4,9 @@ Every surface (the WebSocket, REST, and whatever adapter comes next) calls
 `Runner.start` with the request it parsed, the subscriber that owns the run,
 and who the client is. Planning, the rate limit, admission and telemetry
 happen here, once, for all of them; the surface only translates its wire
-format. The `RunHandle` it gets back carries the run's controls and its
-broadcast (for more subscribers), and `outcome()` gives its `exit`.
+format. The `RunHandle` it gets back carries the run's controls, and
+`outcome()` gives its `exit`. More subscribers than the owner (a room, a
+recorder) are taps beside it (tee.py), chosen by the surface.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ce_ws.errors import Busy, CeError
 from ce_ws.languages import Language, LanguageTable
 from ce_ws.protocol import ErrorMessage, Exit, Queued, RunRequest
 from ce_ws.runs.admission import Admission, RateLimiter
-from ce_ws.runs.broadcast import Broadcast, Subscriber, ViewerBounds
+from ce_ws.runs.fanout import Subscriber
 from ce_ws.runs.plan import plan_run
 from ce_ws.runs.run import Run, RunState, Terminal
 from ce_ws.sandbox.base import Sandbox
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 #: How long runs still going after the shutdown grace get to remove their boxes.
 _CANCEL_GRACE_S = 10.0
-#: Output kept per run to redraw a late subscriber's screen.
-DEFAULT_REPLAY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +62,6 @@ class RunHandle:
     @property
     def state(self) -> RunState:
         return self._run.state
-
-    @property
-    def broadcast(self) -> Broadcast:
-        return self._run.broadcast
 
     @property
     def ended(self) -> bool:
@@ -193,7 +188,7 @@ class Runner:
             plan,
             sandbox=self._sandbox,
             settings=self._settings.sandbox,
-            broadcast=Broadcast(owner, replay_bytes=DEFAULT_REPLAY_BYTES, bounds=ViewerBounds()),
+            owner=owner,
             terminal=terminal,
             observer=telemetry.run(plan.language.name),
         )
@@ -224,7 +219,7 @@ class Runner:
         except CeError as exc:  # no slot: the line was full, or none came in time
             telemetry.refused(exc)
             with contextlib.suppress(ConnectionError):
-                await run.broadcast.owner.send(
+                await run.owner.send(
                     ErrorMessage(code=exc.code, message=exc.message, field=exc.field)
                 )
             raise
@@ -243,7 +238,7 @@ class Runner:
 
         async def tell_position(position: int) -> None:
             with contextlib.suppress(ConnectionError):
-                await run.broadcast.owner.send(Queued(position=position))
+                await run.owner.send(Queued(position=position))
 
         try:
             async with asyncio.timeout(queue_wait_s) as deadline:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ce_ws.protocol import Exit, ServerMessage
-from ce_ws.runs.broadcast import Subscriber
+from ce_ws.runs.fanout import Subscriber
 from ce_ws.types import StreamId
 
 

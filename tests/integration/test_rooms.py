@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ce_ws.runs.broadcast import TERMINAL_RESET
+from ce_ws.runs.fanout import TERMINAL_RESET
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
 

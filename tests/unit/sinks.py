@@ -1,11 +1,11 @@
-"""A recording fake of a run's subscriber, for the broadcast's and the rooms' unit tests."""
+"""A recording fake of a run's subscriber, for the fan-out's and the rooms' unit tests."""
 
 from __future__ import annotations
 
 import asyncio
 
 from ce_ws.protocol import ServerMessage
-from ce_ws.runs.broadcast import Delivery
+from ce_ws.runs.fanout import Delivery
 from ce_ws.types import StreamId
 
 

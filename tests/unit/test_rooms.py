@@ -18,7 +18,7 @@ from ce_ws.protocol import (
 )
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.rooms.room import RoomState
-from ce_ws.runs.broadcast import TERMINAL_RESET
+from ce_ws.runs.fanout import TERMINAL_RESET
 from ce_ws.types import STDOUT
 from tests.helpers import eventually
 from tests.unit.sinks import Sink

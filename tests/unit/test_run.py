@@ -16,7 +16,6 @@ import pytest
 from ce_ws.config import RunLimits, Settings
 from ce_ws.languages import load_languages
 from ce_ws.protocol import Exit, Limit, ServerMessage, Status
-from ce_ws.runs.broadcast import Broadcast
 from ce_ws.runs.outcome import PROCESS_LIMIT, EndReason, classify
 from ce_ws.runs.plan import RunPlan
 from ce_ws.runs.run import INTERNAL_FAILURE, Run, RunState, Terminal
@@ -144,7 +143,7 @@ def make_run(language: str, box: RecordingBox, events: list[str], **limits: Any)
         plan,
         sandbox=RecordingSandbox(box),
         settings=Settings().sandbox,
-        broadcast=Broadcast(RecordingClient(events), replay_bytes=1024),
+        owner=RecordingClient(events),
         terminal=Terminal(),
         observer=Unobserved(),
     )

@@ -1,9 +1,10 @@
-"""A run's output as a broadcast: one owner who paces it, any number of bounded viewers.
+"""A run's output fanned out: any number of bounded viewers beside the owner who paces it.
 
-The owner (the socket or REST call that started the run) is awaited for every
-frame, so its pace is the program's pace: that is the backpressure the
-contract promises. Every other subscriber (a room's viewer) is held by a
-`Fanout`: publishing only gathers what goes out, and one writer task hands
+The owner (the socket or REST call that started the run, a `Subscriber`) is
+awaited for every frame by the run itself, so its pace is the program's pace:
+that is the backpressure the contract promises. Every other subscriber (a
+room's viewer) is held by a `Fanout`, which a tap beside the owner feeds
+(tee.py): publishing only gathers what goes out, and one writer task hands
 each frame (at most one per frame interval, its bytes built once) to every
 viewer, written at once where the sink can take it. Publishing never waits
 for a viewer:
@@ -521,39 +522,3 @@ class Fanout:
             now = time.monotonic()
             for viewer in list(self._viewers):
                 viewer.check_stall(now)
-
-
-class Broadcast:
-    """The run's output: its owner awaited, its viewers fanned out beside it."""
-
-    def __init__(
-        self, owner: Subscriber, *, replay_bytes: int, bounds: ViewerBounds | None = None
-    ) -> None:
-        self.owner = owner
-        self._fanout = Fanout(replay_bytes=replay_bytes, bounds=bounds)
-
-    @property
-    def viewers(self) -> int:
-        return self._fanout.viewers
-
-    def attach(self, sink: ViewerSink, *, on_drop: Callable[[str], None]) -> Viewer:
-        """Add a viewer; it starts with a replay of the current screen."""
-        return self._fanout.attach(sink, on_drop=on_drop)
-
-    def detach(self, viewer: Viewer) -> None:
-        """Remove a viewer (idempotent); what it had queued is dropped."""
-        self._fanout.detach(viewer)
-
-    async def message(self, message: ServerMessage) -> None:
-        """A control message: queued for each viewer, then sent to the owner."""
-        self._fanout.message(message)
-        await self.owner.send(message)
-
-    async def output(self, data: bytes, stream: StreamId) -> None:
-        """Output: kept for replays, queued for each viewer, then awaited by the owner."""
-        self._fanout.output(data, stream)
-        await self.owner.send_output(data, stream)
-
-    async def aclose(self, timeout_s: float = 1.0) -> None:
-        """After the run: let viewers take what is queued (bounded), then stop them."""
-        await self._fanout.aclose(timeout_s)
