@@ -64,6 +64,18 @@ _SIGNAL_NUMBERS = {
 }  # fmt: skip
 
 
+def _after_line(prelude: bytes, marker: bytes) -> bytes | None:
+    """What follows `marker`'s line once that whole line is read; None until then.
+
+    A terminal may hand the marker over in one chunk and its line's end in
+    the next: the rest of the line is the launcher's too, never output.
+    """
+    _, found, rest = prelude.partition(marker)
+    if not found or b"\n" not in rest:
+        return None
+    return rest.split(b"\n", 1)[1]
+
+
 def signal_of_exit_code(code: int) -> str | None:
     """The signal behind an init's 128+N exit code, if any."""
     return _SIGNAL_NUMBERS.get(code - 128) if code > 128 else None
@@ -161,7 +173,7 @@ class Box:
         """
         prelude, self._prelude = self._prelude, b""
         early_stderr = 0
-        while marker not in prelude:
+        while (after := _after_line(prelude, marker)) is None:
             message = await self._live_stream().read_out()
             if message is None or len(prelude) > _MAX_PRELUDE or early_stderr > _MAX_EARLY_STDERR:
                 raise SandboxError("the runtime image's launcher did not answer")
@@ -172,8 +184,7 @@ class Box:
                 early_stderr += len(message.data)
             else:
                 log.warning("box %s: the launcher wrote on stderr: %r", self.box_id, message.data)
-        rest = prelude.split(marker, 1)[1]
-        return rest.split(b"\n", 1)[1] if b"\n" in rest else b""
+        return after
 
     async def compile(
         self, argv: list[str], *, binary: str, timeout_s: float, sink: OutputSink
