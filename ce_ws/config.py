@@ -154,6 +154,19 @@ class SandboxSettings(BaseModel):
         DEFAULT_RUNSC_MEMORY_HEADROOM_MB, ge=0, le=MAX_RUNSC_MEMORY_HEADROOM_MB
     )
 
+    @field_validator("docker_url")
+    @classmethod
+    def _docker_url_is_a_local_socket(cls, url: str) -> str:
+        # Staging folders are bind-mounted from this host's disk, so the
+        # engine must run here: only its Unix socket is ever right.
+        if not url.startswith("unix:///"):
+            raise ValueError(
+                f"CE_SANDBOX__DOCKER_URL={url!r}: only a local engine's socket, "
+                "unix:///path/to/docker.sock, is supported (runs mount folders of "
+                "this machine, so the engine must run on it)"
+            )
+        return url
+
     def runtime_for(self, language: str) -> Runtime:
         """The runtime that runs `language` (a canonical name)."""
         return self.language_runtimes.get(language, self.runtime)

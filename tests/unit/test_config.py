@@ -72,6 +72,7 @@ def test_a_bad_setting_is_named_with_its_variable_and_no_traceback(
         ("CE_PUBLIC_URL", "ftp://ce.example.org", "is not an http(s)://host[:port] URL"),
         ("CE_ALLOWED_HOSTS", '["box.lan:8080"]', "'box.lan:8080' is not a host name"),
         ("CE_ALLOWED_HOSTS", '["https://box.lan"]', "'https://box.lan' is not a host name"),
+        ("CE_SANDBOX__DOCKER_URL", "tcp://127.0.0.1:2375", "only a local engine's socket"),
     ],
 )  # fmt: skip
 def test_bad_structured_settings_are_explained_too(
