@@ -5,15 +5,20 @@ import os, sys
 
 mode, token = sys.argv[1], sys.argv[2]
 skip = ("/proc", "/sys")
-candidates = []
-for root, dirs, _ in os.walk("/", onerror=lambda e: None):
-    dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
-    if os.access(root, os.W_OK):
-        candidates.append(root)
+
+
+def walk():
+    # /proc and /sys are never written to; walking them under gVisor can take
+    # the run's whole CPU budget.
+    for root, dirs, files in os.walk("/", onerror=lambda e: None):
+        dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
+        yield root, files
+
+
 marker = f".ce-persist-{token}"
 if mode == "write":
     written = []
-    for directory in candidates:
+    for directory in [root for root, _ in walk() if os.access(root, os.W_OK)]:
         try:
             with open(os.path.join(directory, marker), "w") as f:
                 f.write(token)
@@ -27,9 +32,5 @@ else:
         for d in ("/tmp", "/dev/shm", "/work", "/", "/var/tmp", os.environ.get("HOME", "/tmp"))
         if os.path.exists(os.path.join(d, marker))
     ]
-    found += [
-        r
-        for r, _, files in os.walk("/", onerror=lambda e: None)
-        if marker in files and not r.startswith(skip)
-    ]
+    found += [root for root, files in walk() if marker in files]
     print(f"found={sorted(set(found))}")
