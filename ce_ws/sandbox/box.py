@@ -25,7 +25,7 @@ from ce_ws.sandbox.base import BoxExit, BoxProfile, CompileExit, Usage
 from ce_ws.sandbox.cgroup import read_usage
 from ce_ws.sandbox.compile_cache import CompileCache
 from ce_ws.sandbox.engine import OWNER_LABEL, PROFILE_LABEL, RUN_LABEL, Engine, engine_errors
-from ce_ws.sandbox.spec import DETACH_KEYS, SANDBOX_USER, container_config
+from ce_ws.sandbox.spec import DETACH_KEYS, SANDBOX_USER, container_config, engine_limits
 from ce_ws.sandbox.staging import StagingDir
 from ce_ws.types import COMPILER, STDERR, STDOUT, OutputSink, StreamId
 
@@ -79,6 +79,22 @@ def _after_line(prelude: bytes, marker: bytes) -> bytes | None:
 def signal_of_exit_code(code: int) -> str | None:
     """The signal behind an init's 128+N exit code, if any."""
     return _SIGNAL_NUMBERS.get(code - 128) if code > 128 else None
+
+
+def killed_at_memory_limit(
+    signal: str | None, *, sent_kill: bool, usage: Usage, memory_limit_bytes: int
+) -> bool:
+    """Whether the kernel's OOM killer ended the box, though no `oom` event said so.
+
+    Under load the engine's `oom` event can come after the exit. The cgroup
+    then still tells: it counted an OOM kill, or a SIGKILL that this server
+    never sent came with the memory peak at the limit.
+    """
+    if usage.oom_kills:
+        return True
+    if signal != "SIGKILL" or sent_kill or usage.memory_peak_bytes is None:
+        return False
+    return usage.memory_peak_bytes >= memory_limit_bytes
 
 
 class Box:
@@ -405,6 +421,17 @@ class Box:
             and await self._engine.events.stopped_by_engine(self.id, signal)
         ):
             raise SandboxError(STOPPED_BY_ENGINE)
+        # The wait above may have brought a late `oom` event; the cgroup may
+        # have told it before it vanished.
+        oom = oom or self._engine.events.was_oom_killed(self.id)
+        oom = oom or killed_at_memory_limit(
+            signal,
+            sent_kill=self._engine.events.sent_kill(self.id),
+            usage=usage,
+            memory_limit_bytes=engine_limits(
+                self._engine.settings, self.profile.limits, self.profile.runtime
+            )[0],
+        )
         return BoxExit(
             exit_code=code,
             signal=signal,

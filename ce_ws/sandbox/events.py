@@ -80,17 +80,23 @@ class EngineEvents:
     def has_died(self, container_id: str) -> bool:
         return container_id in self._died
 
+    def sent_kill(self, container_id: str) -> bool:
+        """Whether this server asked the engine to signal this container."""
+        return bool(self._kills_sent.get(container_id))
+
     async def stopped_by_engine(self, container_id: str, signal_name: str) -> bool:
         """Whether the engine killed this container on its own (or vanished meanwhile).
 
         A stopping engine sends SIGTERM, then SIGKILL; an exit by one of them
-        that this server did not ask for waits briefly for the engine's event.
+        that this server did not ask for waits briefly for the engine's event,
+        or for its `oom` event: the kernel's OOM kill is an unasked SIGKILL too.
         """
-        unasked = signal_name in ("SIGTERM", "SIGKILL") and not self._kills_sent.get(container_id)
+        unasked = signal_name in ("SIGTERM", "SIGKILL") and not self.sent_kill(container_id)
         if unasked:
+            told = (self._stopped_by_engine, self._oom_killed)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_FOREIGN_KILL_GRACE_S):
-                    while container_id not in self._stopped_by_engine and self.reachable:
+                    while all(container_id not in record for record in told) and self.reachable:
                         self._news.clear()
                         await self._news.wait()
         return container_id in self._stopped_by_engine or not self.reachable

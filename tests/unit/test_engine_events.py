@@ -120,3 +120,19 @@ async def test_a_die_event_is_told_and_forgotten_with_its_container() -> None:
     events.forget("c1")
     assert not events.has_died("c1")
     await events._docker.close()
+
+
+async def test_an_unasked_sigkill_waits_for_the_oom_event_and_is_not_the_engines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The kernel's OOM kill is a SIGKILL this server never sent: the wait for
+    # the engine's word ends as soon as the late `oom` event is in.
+    monkeypatch.setattr(events_module, "_FOREIGN_KILL_GRACE_S", 60)
+    events = _events()
+    events.track("greedy")
+    waiting = asyncio.create_task(events.stopped_by_engine("greedy", "SIGKILL"))
+    await asyncio.sleep(0)
+    events._record({"Action": "oom", "Actor": {"ID": "greedy"}})
+    assert not await asyncio.wait_for(waiting, timeout=5)
+    assert events.was_oom_killed("greedy") and not events.sent_kill("greedy")
+    await events._docker.close()
