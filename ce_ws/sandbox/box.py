@@ -421,16 +421,19 @@ class Box:
             and await self._engine.events.stopped_by_engine(self.id, signal)
         ):
             raise SandboxError(STOPPED_BY_ENGINE)
-        # The wait above may have brought a late `oom` event; the cgroup may
-        # have told it before it vanished.
-        oom = oom or self._engine.events.was_oom_killed(self.id)
-        oom = oom or killed_at_memory_limit(
-            signal,
-            sent_kill=self._engine.events.sent_kill(self.id),
-            usage=usage,
-            memory_limit_bytes=engine_limits(
-                self._engine.settings, self.profile.limits, self.profile.runtime
-            )[0],
+        # The wait above may have brought a late `oom` event, or the cgroup
+        # told of the kill before it vanished.
+        oom = (
+            oom
+            or self._engine.events.was_oom_killed(self.id)
+            or killed_at_memory_limit(
+                signal,
+                sent_kill=self._engine.events.sent_kill(self.id),
+                usage=usage,
+                memory_limit_bytes=engine_limits(
+                    self._engine.settings, self.profile.limits, self.profile.runtime
+                )[0],
+            )
         )
         return BoxExit(
             exit_code=code,
