@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 
@@ -95,8 +96,21 @@ def serve(settings: Settings, *, on_container_created: CreationHook | None = Non
     print(f"Code Executor on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
     sandbox = DockerSandbox(settings, load_languages(), on_created=on_container_created)
     app = create_app(settings, sandbox=sandbox)
+    app.on_startup.append(_freeze_startup_heap)
     web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
+
+
+async def _freeze_startup_heap(app: web.Application) -> None:
+    """Keep what startup built (modules, schemas, the pool) out of every later collection.
+
+    Those objects live as long as the process. Left in the collector's oldest
+    generation, each full collection walks them all: ~80 ms with the loop
+    stopped, measured while 200 viewers watched a room (bench fanout). Frozen,
+    a full collection walks only what the server made since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 if __name__ == "__main__":
