@@ -14,12 +14,12 @@ STAMP  := $(VENV)/.installed
 COLD_PATH := tests/hostile $(filter-out tests/integration/test_ws_fuzz.py,$(wildcard tests/integration/test_ws_*.py)) \
 	tests/integration/test_compile_cache.py tests/integration/test_type_ahead.py
 
-.PHONY: run test setup engine image assets browser lint unit bench doctor clean-leftovers
+.PHONY: run test setup engine image assets browser balancer lint unit bench doctor clean-leftovers
 
 run: setup
 	$(PY) -m ce_ws serve
 
-test: setup browser lint
+test: setup browser balancer lint
 	$(PY) -m pytest tests --ignore=tests/faults --durations=25
 	@echo "[test] again without the warm pool: every run takes the cold path"
 	CE_POOL__ENABLED=false $(PY) -m pytest $(COLD_PATH) --durations=15
@@ -45,7 +45,10 @@ assets:
 	@bash scripts/build-assets.sh
 
 browser:
-	@bash scripts/ensure-browser.sh
+	@bash scripts/ensure-package.sh /usr/bin/chromium chromium
+
+balancer:
+	@bash scripts/ensure-package.sh /usr/sbin/nginx nginx
 
 lint: $(STAMP)
 	$(PY) -m ruff check ce_ws tests bench

@@ -47,7 +47,9 @@ OpenPage = Callable[..., Awaitable[Page]]
 def page_assets() -> None:
     """The bundle the page loads (the build is a no-op when it is current)."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/ensure-browser.sh` as root")
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `bash scripts/ensure-package.sh /usr/bin/chromium chromium` as root"
+        )
     if shutil.which("npm") is None:
         pytest.fail("npm is missing: install Node.js to build the page's assets")
     subprocess.run(["bash", str(ROOT / "scripts" / "build-assets.sh")], cwd=ROOT, check=True)
