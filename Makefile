@@ -14,12 +14,12 @@ STAMP  := $(VENV)/.installed
 COLD_PATH := tests/hostile $(filter-out tests/integration/test_ws_fuzz.py,$(wildcard tests/integration/test_ws_*.py)) \
 	tests/integration/test_compile_cache.py tests/integration/test_type_ahead.py
 
-.PHONY: run test setup engine image assets browser balancer lint unit bench doctor clean-leftovers
+.PHONY: run test setup engine image assets browser deploy-checks lint unit bench doctor clean-leftovers
 
 run: setup
 	$(PY) -m ce_ws serve
 
-test: setup browser balancer lint
+test: setup browser deploy-checks lint
 	$(PY) -m pytest tests --ignore=tests/faults --durations=25
 	@echo "[test] again without the warm pool: every run takes the cold path"
 	CE_POOL__ENABLED=false $(PY) -m pytest $(COLD_PATH) --durations=15
@@ -47,8 +47,10 @@ assets:
 browser:
 	@bash scripts/ensure-package.sh /usr/bin/chromium chromium
 
-balancer:
+# What the tests of deploy/ run: a real nginx, and systemd's unit checker.
+deploy-checks:
 	@bash scripts/ensure-package.sh /usr/sbin/nginx nginx
+	@bash scripts/ensure-package.sh /usr/bin/systemd-analyze systemd
 
 lint: $(STAMP)
 	$(PY) -m ruff check ce_ws tests bench

@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None, *, on_container_created: CreationHook | 
         " or Debian has newer packages",
     )
     image.add_argument("--force", action="store_true", help="rebuild even when current")
+    commands.add_parser(
+        "server-image",
+        help="build the server's own image (code-executor-server) from this checkout",
+    )
     commands.add_parser("doctor", help="check the engine, runtimes and image; say how to fix")
     args = parser.parse_args(argv)
     try:
@@ -48,6 +52,11 @@ def main(argv: list[str] | None = None, *, on_container_created: CreationHook | 
 
         build(settings.sandbox.image, force=args.force)
         build(settings.network.proxy_image, recipe=PROXY_RECIPE, force=args.force)
+        return 0
+    if args.command == "server-image":
+        from ce_ws.server_image import build_server_image
+
+        build_server_image(settings.sandbox.image)
         return 0
     from ce_ws.doctor import doctor
 

@@ -142,7 +142,7 @@ def _run(argv: list[str], **kwargs: object) -> None:
     subprocess.run(argv, check=True, **kwargs)  # type: ignore[call-overload]
 
 
-def _newest_base(image: str, recipe: Recipe) -> str | None:
+def newest_base(image: str, recipe: Recipe) -> str | None:
     """The most recently refreshed base of this recipe, if any is local."""
     result = subprocess.run(
         ["docker", "image", "ls", "--format", "{{ .Tag }}", f"{image}-base"],
@@ -174,7 +174,7 @@ def build(image: str, *, recipe: Recipe = RUNTIME_RECIPE, force: bool = False) -
             )
             return False
         progress.stage(f"{len(pending)} newer in the archive: {', '.join(map(str, pending[:8]))}")
-    base = _newest_base(image, recipe)
+    base = newest_base(image, recipe)
     if base is not None and not (archive and image_pending_updates(base, archive)):
         progress.stage(f"reusing base image {base} (same package list, no pending update)")
     else:

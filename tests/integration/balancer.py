@@ -60,7 +60,9 @@ def site_for(replica_ports: list[int], listen_port: int) -> str:
 @contextlib.contextmanager
 def nginx_in_front(replica_ports: list[int]) -> Iterator[str]:
     """nginx balancing over the replicas on `replica_ports`; yields its base URL."""
-    assert NGINX.exists(), f"{NGINX} is missing: run `make balancer` (or apt-get install nginx)"
+    assert NGINX.exists(), (
+        f"{NGINX} is missing: run `make deploy-checks` (or apt-get install nginx)"
+    )
     prefix = Path(tempfile.mkdtemp(prefix="nginx-ce-test-"))
     prefix.chmod(0o755)  # its workers run as nobody
     port = free_port()
