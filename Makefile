@@ -47,9 +47,11 @@ assets:
 browser:
 	@bash scripts/ensure-package.sh /usr/bin/chromium chromium
 
-# What the tests of deploy/ run: a real nginx, and systemd's unit checker.
+# What the tests of deploying several replicas run: a real nginx, a real
+# Redis, and systemd's unit checker.
 deploy-checks:
 	@bash scripts/ensure-package.sh /usr/sbin/nginx nginx
+	@bash scripts/ensure-package.sh /usr/bin/redis-server redis-server
 	@bash scripts/ensure-package.sh /usr/bin/systemd-analyze systemd
 
 lint: $(STAMP)

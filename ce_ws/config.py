@@ -501,6 +501,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65_535)
     server_id: str = Field("ce-default", pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
+    #: Redis shared by replicas (`redis://host:port/db`, `rediss://`, `unix://`):
+    #: Judge0 submissions are kept there, so any replica answers a token. Unset:
+    #: this server keeps them alone (`CE_JUDGE0__DATABASE`).
+    redis_url: str | None = None
     allowed_origins: list[str] = Field(default_factory=list)
     #: Where browsers reach the server when that is not its own address, e.g.
     #: a TLS proxy's `https://ce.example.org`: its origin and host are its own.
@@ -545,6 +549,16 @@ class Settings(BaseSettings):
             origin = parse_origin(url, path_allowed=True)
             if origin is None or origin.scheme not in ("http", "https"):
                 raise ValueError(f"CE_PUBLIC_URL={url!r} is not an http(s)://host[:port] URL")
+        return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_is_redis(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"CE_REDIS_URL={url!r} must start with redis://, rediss:// or unix://"
+                " (e.g. redis://127.0.0.1:6379/0)"
+            )
         return url
 
     @field_validator("trusted_proxies")

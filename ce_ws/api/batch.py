@@ -156,7 +156,7 @@ async def run_to_end(
     Raises the `CeError` that refuses it, or `ClientLeft`.
     """
     collector = BatchCollector()
-    handle = request.app[RUNNER].start(
+    handle = await request.app[RUNNER].start(
         run_request,
         owner=collector,
         client=client,

@@ -361,7 +361,7 @@ class Connection:
             tee.resize(message.tty.cols, message.tty.rows)
         # The previous run may still be removing its container: the Runner
         # tracks it until it is gone.
-        self._run = self._runner.start(
+        self._run = await self._runner.start(
             message,
             owner=tee,
             client=self._client,

@@ -170,12 +170,12 @@ class RateLimiter:
     def check(self, client: str) -> None:
         """Take one token for a new event, or raise `RateLimited`."""
         if not self._bucket(client).take():
-            raise self._refusal()
+            raise self.refusal()
 
     def check_left(self, client: str) -> None:
         """Raise `RateLimited` if `client` has no token left; takes none."""
         if not self._bucket(client).has_token():
-            raise self._refusal()
+            raise self.refusal()
 
     def spend(self, client: str) -> None:
         """Take one token if one is left: an event that already happened."""
@@ -186,7 +186,8 @@ class RateLimiter:
             self._forget_refilled()
         return self._buckets.setdefault(client, TokenBucket(self._per_minute))
 
-    def _refusal(self) -> RateLimited:
+    def refusal(self) -> RateLimited:
+        """What a client past its limit is told."""
         return RateLimited(f"more than {self._per_minute} {self._events} a minute; slow down")
 
     def _forget_refilled(self) -> None:

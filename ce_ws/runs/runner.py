@@ -21,10 +21,11 @@ from ce_ws.config import Settings
 from ce_ws.errors import Busy, CeError
 from ce_ws.languages import Language, LanguageTable
 from ce_ws.protocol import ErrorMessage, Exit, Queued, RunRequest
-from ce_ws.runs.admission import Admission, RateLimiter
+from ce_ws.runs.admission import Admission
 from ce_ws.runs.fanout import Subscriber
 from ce_ws.runs.plan import plan_run
 from ce_ws.runs.run import Run, RunState, Terminal
+from ce_ws.runs.shared_rate import run_rate_limit
 from ce_ws.sandbox.base import Sandbox
 from ce_ws.telemetry import ClientTelemetry, Telemetry, Via
 
@@ -145,7 +146,7 @@ class Runner:
         self._languages = languages
         self._telemetry = telemetry
         self.admission = Admission(settings.capacity)
-        self._rate_limiter = RateLimiter(settings.capacity.runs_per_minute)
+        self._rate_limit = run_rate_limit(settings)
         self._runs: set[RunHandle] = set()
         self._closing = False
 
@@ -159,7 +160,7 @@ class Runner:
         """Runs not yet over (queued, running, or removing their box)."""
         return len(self._runs)
 
-    def start(
+    async def start(
         self,
         request: RunRequest,
         *,
@@ -180,7 +181,7 @@ class Runner:
                 credentials=client.credentials,
                 terminal=terminal.tty,
             )
-            self._rate_limiter.check(client.key)
+            await self._rate_limit.check(client.key)
         except CeError as exc:
             telemetry.refused(exc)
             raise
@@ -267,3 +268,4 @@ class Runner:
         await asyncio.gather(*(handle.wait_done(grace_s) for handle in handles))
         # Whatever did not end in time is cancelled; its box is still removed.
         await asyncio.gather(*(handle.cancel() for handle in handles if not handle.done()))
+        await self._rate_limit.aclose()

@@ -73,6 +73,7 @@ def test_a_bad_setting_is_named_with_its_variable_and_no_traceback(
         ("CE_ALLOWED_HOSTS", '["box.lan:8080"]', "'box.lan:8080' is not a host name"),
         ("CE_ALLOWED_HOSTS", '["https://box.lan"]', "'https://box.lan' is not a host name"),
         ("CE_SANDBOX__DOCKER_URL", "tcp://127.0.0.1:2375", "only a local engine's socket"),
+        ("CE_REDIS_URL", "127.0.0.1:6379", "must start with redis://, rediss:// or unix://"),
     ],
 )  # fmt: skip
 def test_bad_structured_settings_are_explained_too(

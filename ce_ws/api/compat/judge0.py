@@ -28,8 +28,9 @@ from ce_ws.api.compat.judge0_mapping import (
     config_info,
 )
 from ce_ws.api.compat.judge0_openapi import PREFIX, judge0_openapi_document
+from ce_ws.api.compat.judge0_redis import RedisJudge0Store
 from ce_ws.api.compat.judge0_service import Judge0Service
-from ce_ws.api.compat.judge0_store import Judge0Store
+from ce_ws.api.compat.judge0_store import Judge0Store, SubmissionStore
 from ce_ws.api.compat.judge0_views import parse_fields, submission_view
 from ce_ws.api.compat.judge0_wire import (
     Judge0Invalid,
@@ -41,6 +42,7 @@ from ce_ws.api.compat.judge0_wire import (
 from ce_ws.api.guards import require_json, require_own_origin
 from ce_ws.api.http import http_status
 from ce_ws.api.jsonstream import stream_json
+from ce_ws.config import Settings
 from ce_ws.errors import BadMessage, CeError
 from ce_ws.runs.plan import plan_run
 from ce_ws.runs.runner import Client
@@ -298,9 +300,7 @@ def add_routes(app: web.Application) -> None:
     """Called by `create_app` once its keys are set: the routes, the service and its cleanup."""
     settings = app[SETTINGS]
     app[JUDGE0_LANGUAGES] = Judge0Languages(app[LANGUAGES])
-    app[JUDGE0] = Judge0Service(
-        store=Judge0Store(settings.judge0), runner=app[RUNNER], settings=settings
-    )
+    app[JUDGE0] = Judge0Service(store=_store(settings), runner=app[RUNNER], settings=settings)
     app.cleanup_ctx.append(judge0_submissions)
     router = app.router
     router.add_post(f"{PREFIX}/submissions", create)
@@ -316,7 +316,15 @@ def add_routes(app: web.Application) -> None:
     router.add_route("*", f"{PREFIX}/{{tail:.*}}", not_found)
 
 
+def _store(settings: Settings) -> SubmissionStore:
+    """Redis when replicas share one (`CE_REDIS_URL`), else this server's SQLite file."""
+    if settings.redis_url is None:
+        return Judge0Store(settings.judge0)
+    return RedisJudge0Store(settings.judge0, url=settings.redis_url, server_id=settings.server_id)
+
+
 async def judge0_submissions(app: web.Application) -> AsyncIterator[None]:
-    """The service's life: at the end (after the Runner's), results kept and the store closed."""
+    """The service's life: the store opened, and at the end (after the Runner's), results kept and the store closed."""
+    await app[JUDGE0].start()
     yield
     await app[JUDGE0].aclose(grace_s=app[SETTINGS].shutdown_grace_s)

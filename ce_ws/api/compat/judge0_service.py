@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from ce_ws.api.batch import BatchCollector
 from ce_ws.api.compat.judge0_mapping import Judge0Result, Judge0Status, judge0_result
-from ce_ws.api.compat.judge0_store import Judge0Store, Judge0Submission
+from ce_ws.api.compat.judge0_store import Judge0Submission, SubmissionStore
 from ce_ws.api.compat.judge0_wire import ParsedSubmission
 from ce_ws.config import Settings
 from ce_ws.errors import CeError
@@ -68,7 +68,7 @@ class _ClientSlots:
 class Judge0Service:
     """Every Judge0 submission of this server: the live ones here, the rest in the store."""
 
-    def __init__(self, *, store: Judge0Store, runner: Runner, settings: Settings) -> None:
+    def __init__(self, *, store: SubmissionStore, runner: Runner, settings: Settings) -> None:
         self._store = store
         self._runner = runner
         self._settings = settings
@@ -128,7 +128,7 @@ class Judge0Service:
         collector = _Collector(on_started=live.processing)
         async with self._client_slot(client.key):
             try:
-                handle = self._runner.start(
+                handle = await self._runner.start(
                     parsed.run_request(self._settings),
                     owner=collector,
                     client=client,
@@ -162,6 +162,13 @@ class Judge0Service:
             slots.users -= 1
             if not slots.users:
                 del self._slots[key]
+
+    async def start(self) -> None:
+        """At startup: the store ends what this server left unfinished, if it can now."""
+        try:
+            await self._store.start()
+        except CeError as exc:  # Redis down: its first use later ends them instead
+            log.warning("Judge0 submissions left by an earlier run not ended yet: %s", exc)
 
     async def aclose(self, grace_s: float) -> None:
         """At shutdown, after the Runner: let results be kept (bounded), end the rest, close."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -83,6 +83,21 @@ class Judge0Submission(BaseModel):
         )
 
 
+class SubmissionStore(Protocol):
+    """Where submissions are kept: this file (one server), or Redis (every replica)."""
+
+    async def start(self) -> None:
+        """At startup; a store that opens lazily does nothing yet."""
+
+    async def put(self, submission: Judge0Submission) -> None: ...
+
+    async def get_many(self, tokens: list[str]) -> dict[str, Judge0Submission]: ...
+
+    async def end_unfinished(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Judge0Store:
     """The submissions database: one thread, one connection, bounded retention."""
 
@@ -103,6 +118,9 @@ class Judge0Store:
             self._connection = connection
             self._end_unfinished(connection)
         return self._connection
+
+    async def start(self) -> None:
+        """Nothing yet: the file is opened (and its leftovers ended) on first use."""
 
     async def put(self, submission: Judge0Submission) -> None:
         """Insert or replace a submission, then forget what retention lets go."""

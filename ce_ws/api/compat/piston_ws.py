@@ -284,7 +284,7 @@ class PistonSession:
             self._runner.refused(self._client, exc)
             raise
         owner = PistonSocket(self._ws, language)
-        self._run = self._runner.start(
+        self._run = await self._runner.start(
             asked,
             owner=owner,
             client=self._client,
