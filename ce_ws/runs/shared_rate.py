@@ -7,13 +7,15 @@ same on every replica: a signed cookie (the replicas share
 `CE_COOKIE_SECRET`) or its address.
 
 When Redis does not answer, each replica counts alone (`RateLimiter`)
-until it answers again: the limit then holds per replica, never not at all,
+until it answers again, asking it at most every few seconds so no run waits
+on a Redis that is away: the limit then holds per replica, never not at all,
 and runs go on. That is logged once per outage.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Protocol
 
 import redis.asyncio as redis
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: How long one check may wait for Redis before this replica counts alone.
 _TIMEOUT_S = 0.5
+#: While Redis is away, how often a check asks it again.
+_RETRY_S = 5.0
 #: KEYS[1] the client's bucket; ARGV[1] tokens a second, ARGV[2] the burst.
 #: Returns 1 when a token was taken.
 _TAKE = """
@@ -82,8 +86,12 @@ class SharedRunRateLimit:
         )
         self._take = self._redis.register_script(_TAKE)
         self._alone = False
+        self._retry_at = 0.0
 
     async def check(self, client: str) -> None:
+        if self._alone and time.monotonic() < self._retry_at:
+            self._local.check(client)
+            return
         try:
             taken = await self._take(keys=[f"ce:runs-a-minute:{client}"],
                                      args=[self._per_minute / 60, self._per_minute])  # fmt: skip
@@ -91,6 +99,7 @@ class SharedRunRateLimit:
             if not self._alone:
                 log.warning("Redis does not answer (%s): runs a minute counted per replica", exc)
                 self._alone = True
+            self._retry_at = time.monotonic() + _RETRY_S
             self._local.check(client)
             return
         if self._alone:
