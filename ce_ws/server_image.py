@@ -25,17 +25,25 @@ SERVER_IMAGE = "code-executor-server"
 #: What of the checkout the server needs at run time.
 _APP_PARTS = ("ce_ws", "static", "docker")
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules")
-#: The image's interpreter (Debian bookworm's python3), for pip's choice of wheels.
-_TARGET = ("--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+#: The image's interpreter, Debian bookworm's python3 3.11.2 (its updates keep
+#: that version), for pip's choice of wheels.
+_TARGET = ("--python-version", "3.11.2", "--implementation", "cp", "--abi", "cp311",
            "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
            "--platform", "any")  # fmt: skip
 
 
+#: Needed by the requirements under Python 3.11.3 only (aiohttp's and redis's
+#: `python_full_version < "3.11.3"`), which the image's 3.11.2 is. `pip
+#: download` judges such markers by the host's own interpreter, whatever
+#: `--python-version` says, so they are asked for by name.
+_BELOW_3_11_3 = ["async-timeout>=4.0.3"]
+
+
 def dependencies() -> list[str]:
-    """The server's requirements, as pyproject.toml names them."""
+    """The server's requirements, as pyproject.toml names them, and what 3.11.2 adds."""
     with (ROOT / "pyproject.toml").open("rb") as file:
         required: list[str] = tomllib.load(file)["project"]["dependencies"]
-    return required
+    return [*required, *_BELOW_3_11_3]
 
 
 def build_server_image(runtime_image: str, tag: str = SERVER_IMAGE) -> None:
