@@ -75,7 +75,7 @@ def build_server_image(runtime_image: str, tag: str = SERVER_IMAGE) -> None:
         shutil.copy(DOCKER_DIR / "server" / "Dockerfile", context / "Dockerfile")
         stage(f"docker build {tag} on top of {base}")
         subprocess.run(
-            ["docker", "build", "--quiet", "--network=none", "--build-arg", f"BASE={base}",
+            ["docker", "build", "--quiet", "--force-rm", "--network=none", "--build-arg", f"BASE={base}",
              "-t", tag, str(context)],
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip

@@ -223,9 +223,23 @@ class Corpus:
         while True:
             removing = ended.is_set()
             found = await asyncio.to_thread(staging_deviation, path, files, removing=removing)
+            if (
+                found is not None
+                and not removing
+                and await self._being_removed(run_id, path, files)
+            ):
+                # The server removes the folder once the container is gone, which
+                # can be before this client has read the `exit` it sent first.
+                found = None
             if found is not None and found not in deviations:
                 deviations.append(found)
             await asyncio.sleep(_WATCH_EVERY_S)
+
+    @staticmethod
+    async def _being_removed(run_id: str, path: Path, files: dict[str, bytes]) -> bool:
+        """Whether what was found is the folder's removal: entries only missing, container gone."""
+        as_removal = await asyncio.to_thread(staging_deviation, path, files, removing=True)
+        return as_removal is None and (await asyncio.to_thread(run_remains, run_id))[0] == []
 
     async def _assert_gone(self, run_id: str) -> None:
         async def gone() -> bool:
