@@ -96,14 +96,14 @@ def serve(settings: Settings, *, on_container_created: CreationHook | None = Non
     from ce_ws.api.app import create_app
     from ce_ws.languages import load_languages
     from ce_ws.logs import configure_event_log
-    from ce_ws.sandbox.docker import DockerSandbox
+    from ce_ws.sandbox.fleet import EngineFleet
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     configure_event_log()
     print(f"Code Executor on http://{settings.host}:{settings.port}/", file=sys.stderr, flush=True)
-    sandbox = DockerSandbox(settings, load_languages(), on_created=on_container_created)
+    sandbox = EngineFleet(settings, load_languages(), on_created=on_container_created)
     app = create_app(settings, sandbox=sandbox)
     app.on_startup.append(_freeze_startup_heap)
     web.run_app(app, host=settings.host, port=settings.port, print=None)

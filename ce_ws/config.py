@@ -115,12 +115,54 @@ class TerminalLimits(BaseModel):
         return self
 
 
+#: The engine of a server that names none (`CE_SANDBOX__ENGINES` unset).
+LOCAL_ENGINE = "local"
+MAX_ENGINES = 16
+#: An engine's name: in URLs (`/admin/engines/<name>/drain`), labels and folder names.
+ENGINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+DEFAULT_ENGINE_CAPACITY = 32
+MAX_ENGINE_CAPACITY = 1024
+MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def _local_socket(url: str, setting: str) -> str:
+    # Staging folders are bind-mounted from this host's disk, so the
+    # engine must run here: only its Unix socket is ever right.
+    if not url.startswith("unix:///"):
+        raise ValueError(
+            f"{setting}={url!r}: only a local engine's socket, "
+            "unix:///path/to/docker.sock, is supported (runs mount folders of "
+            "this machine, so the engine must run on it)"
+        )
+    return url
+
+
+class EngineSettings(BaseModel):
+    """One Docker engine of several (`CE_SANDBOX__ENGINES`) and how many runs it takes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=ENGINE_NAME_PATTERN)
+    url: str
+    #: Runs (boxes in use) at once on this engine; warm idle boxes do not count.
+    capacity: int = Field(DEFAULT_ENGINE_CAPACITY, ge=1, le=MAX_ENGINE_CAPACITY)
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_a_local_socket(cls, url: str) -> str:
+        return _local_socket(url, "CE_SANDBOX__ENGINES url")
+
+
 class SandboxSettings(BaseModel):
     """Fixed parts of every container: image, runtime and kernel-side caps."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     docker_url: str = "unix:///var/run/docker.sock"
+    #: Several engines, each run placed on the healthy one with the most free
+    #: capacity, e.g. [{"name": "a", "url": "unix:///var/run/docker.sock",
+    #: "capacity": 32}, ...]. Unset: the one engine at `docker_url`.
+    engines: list[EngineSettings] = Field(default_factory=list, max_length=MAX_ENGINES)
     image: str = "code-executor-runtime"
     runtime: Runtime = "runc"
     #: Languages that run under another runtime than `runtime`, e.g. {"c": "runsc"}.
@@ -157,15 +199,22 @@ class SandboxSettings(BaseModel):
     @field_validator("docker_url")
     @classmethod
     def _docker_url_is_a_local_socket(cls, url: str) -> str:
-        # Staging folders are bind-mounted from this host's disk, so the
-        # engine must run here: only its Unix socket is ever right.
-        if not url.startswith("unix:///"):
-            raise ValueError(
-                f"CE_SANDBOX__DOCKER_URL={url!r}: only a local engine's socket, "
-                "unix:///path/to/docker.sock, is supported (runs mount folders of "
-                "this machine, so the engine must run on it)"
-            )
-        return url
+        return _local_socket(url, "CE_SANDBOX__DOCKER_URL")
+
+    @field_validator("engines")
+    @classmethod
+    def _engines_are_distinct(cls, engines: list[EngineSettings]) -> list[EngineSettings]:
+        for field in ("name", "url"):
+            values = [getattr(engine, field) for engine in engines]
+            if repeated := sorted({value for value in values if values.count(value) > 1}):
+                raise ValueError(f"CE_SANDBOX__ENGINES: each {field} once, {repeated} repeats")
+        return engines
+
+    def engine_list(self) -> list[EngineSettings]:
+        """The engines runs go to: the configured ones, else the one at `docker_url`."""
+        return self.engines or [
+            EngineSettings(name=LOCAL_ENGINE, url=self.docker_url, capacity=MAX_ENGINE_CAPACITY)
+        ]
 
     def runtime_for(self, language: str) -> Runtime:
         """The runtime that runs `language` (a canonical name)."""
@@ -512,6 +561,8 @@ class Settings(BaseSettings):
     #: More names a request's Host may carry (bound to 0.0.0.0, the LAN name).
     allowed_hosts: list[str] = Field(default_factory=list)
     tokens: list[str] = Field(default_factory=list)
+    #: The bearer token of `/admin/...` (draining an engine). Unset: no admin API.
+    admin_token: SecretStr | None = None
     #: Reverse proxies (addresses or CIDR networks) whose `Forwarded` /
     #: `X-Forwarded-For` names the client's address; from others it is ignored.
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -550,6 +601,16 @@ class Settings(BaseSettings):
             if origin is None or origin.scheme not in ("http", "https"):
                 raise ValueError(f"CE_PUBLIC_URL={url!r} is not an http(s)://host[:port] URL")
         return url
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_is_long(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"CE_ADMIN_TOKEN must be {MIN_ADMIN_TOKEN_CHARS} characters or more"
+                " (e.g. from `openssl rand -hex 16`)"
+            )
+        return token
 
     @field_validator("redis_url")
     @classmethod

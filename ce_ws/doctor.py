@@ -46,15 +46,26 @@ async def _runc_check(version: dict[str, Any]) -> tuple[bool, str, str]:
 
 
 async def _check(settings: Settings) -> list[tuple[bool, str, str]]:
-    """(passed, what, fix) for each check."""
-    engine = Engine(settings.sandbox, server_id=settings.server_id, seccomp_profile="{}")
+    """(passed, what, fix) for each check, of every engine the server drives."""
+    engines = settings.sandbox.engine_list()
+    checks = []
+    for engine in engines:
+        found = await _check_engine(settings, engine.url)
+        # Named only when there are several: one engine's report reads as before.
+        checks += [(passed, f"[{engine.name}] {what}" if len(engines) > 1 else what, fix)
+                   for passed, what, fix in found]  # fmt: skip
+    return checks
+
+
+async def _check_engine(settings: Settings, url: str) -> list[tuple[bool, str, str]]:
+    engine = Engine(settings.sandbox, url=url, server_id=settings.server_id, seccomp_profile="{}")
     checks: list[tuple[bool, str, str]] = []
     try:
         try:
             version = await engine.version()
         except SandboxError as exc:
             fix = "run `bash scripts/ensure-engine.sh` as root (or start dockerd)"
-            return [(False, f"engine at {settings.sandbox.docker_url}: {exc.message}", fix)]
+            return [(False, f"engine at {url}: {exc.message}", fix)]
         checks.append(
             (
                 True,

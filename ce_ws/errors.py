@@ -15,6 +15,7 @@
     ├── UnsupportedMediaType     code: unsupported_media_type (HTTP 415)
     ├── ReadOnly                 code: read_only (a watching connection)
     ├── UnknownRoom              code: unknown_room
+    ├── UnknownEngine            code: unknown_engine (HTTP 404, the admin API)
     ├── RateLimited              code: rate_limited
     ├── Busy                     code: busy
     └── SandboxError             code: internal (the engine failed; raised
@@ -120,6 +121,12 @@ class UnknownRoom(CeError):
     """No open room has this id (or the key does not match)."""
 
     code = "unknown_room"
+
+
+class UnknownEngine(CeError):
+    """The admin API named an engine this server does not drive."""
+
+    code = "unknown_engine"
 
 
 class RateLimited(CeError):

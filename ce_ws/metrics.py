@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ce_ws.sandbox.base import EngineState
+
 #: The `Content-Type` of `render()`'s text (the classic text format, read by every Prometheus).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _PREFIX = "ce"
@@ -91,11 +93,49 @@ class Metrics:
         self._pool_hits = Gauge(
             f"{_PREFIX}_pool_hits", "Runs that got a warm container.", registry=self.registry
         )
+        self._placements = Counter(
+            f"{_PREFIX}_engine_placements",
+            "Runs placed on each engine.",
+            ["engine"],
+            registry=self.registry,
+        )
+        self._engine_up = Gauge(
+            f"{_PREFIX}_engine_up",
+            "Whether the container engine answers (1) or not (0), by engine.",
+            ["engine"],
+            registry=self.registry,
+        )
+        self._engine_draining = Gauge(
+            f"{_PREFIX}_engine_draining",
+            "Whether an operator drained the engine (1: it takes no new run), by engine.",
+            ["engine"],
+            registry=self.registry,
+        )
+        self._engine_runs = Gauge(
+            f"{_PREFIX}_engine_runs",
+            "Runs holding a box on the engine, by engine.",
+            ["engine"],
+            registry=self.registry,
+        )
+        self._engine_capacity = Gauge(
+            f"{_PREFIX}_engine_capacity",
+            "Runs the engine may hold at once, by engine.",
+            ["engine"],
+            registry=self.registry,
+        )
         self._pool_misses = Gauge(
             f"{_PREFIX}_pool_misses",
             "Runs that found no warm container of their profile.",
             registry=self.registry,
         )
+
+    def engines(self, states: list[EngineState]) -> None:
+        """Set the per-engine gauges from their states; called per scrape."""
+        for state in states:
+            self._engine_up.labels(engine=state.name).set(state.condition != "down")
+            self._engine_draining.labels(engine=state.name).set(state.condition == "draining")
+            self._engine_runs.labels(engine=state.name).set(state.runs)
+            self._engine_capacity.labels(engine=state.name).set(state.capacity)
 
     def watch(
         self,
@@ -141,6 +181,10 @@ class Metrics:
     def rejected(self, reason: str) -> None:
         """A run was refused (`reason` is the error code)."""
         self._rejected.labels(reason=reason).inc()
+
+    def run_placed(self, engine: str) -> None:
+        """A run went to this engine."""
+        self._placements.labels(engine=engine).inc()
 
     def reaped(self, count: int) -> None:
         """The reaper removed `count` leftovers."""

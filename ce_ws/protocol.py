@@ -316,6 +316,8 @@ class ServerMessage(BaseModel):
         for name, value in self:
             if isinstance(value, ServerMessage):  # a message inside (`watching.run`), as sent
                 data[name] = value.to_data()
+            elif isinstance(value, list) and any(isinstance(v, ServerMessage) for v in value):
+                data[name] = [v.to_data() for v in value]
         for name in self.omit_if_none:
             if data.get(name) is None:
                 data.pop(name, None)
@@ -569,6 +571,26 @@ class Health(ServerMessage):
     status: Literal["ok"] = "ok"
 
 
+class EngineReadiness(ServerMessage):
+    """One container engine in `/readyz` and the admin API."""
+
+    name: str
+    #: `ready` takes runs; `draining` takes none and keeps its live ones;
+    #: `down` does not answer (its runs ended `error`; it rejoins by itself).
+    condition: Literal["ready", "draining", "down"]
+    reason: str | None = None
+    runs: int
+    capacity: int
+    pool_idle: int | None = None
+    omit_if_none = frozenset({"reason", "pool_idle"})
+
+
+class EngineList(ServerMessage):
+    """`GET /admin/engines` and the answer of a drain or a resume."""
+
+    engines: list[EngineReadiness]
+
+
 class Readiness(ServerMessage):
     """`GET /readyz`: whether a run would start now, and why not."""
 
@@ -580,4 +602,6 @@ class Readiness(ServerMessage):
     pool_idle: int | None = None
     pool_hits: int | None = None
     pool_misses: int | None = None
+    #: Each engine runs go to, in the configured order.
+    engines: list[EngineReadiness] = Field(default_factory=list)
     omit_if_none = frozenset({"reason", "pool_idle", "pool_hits", "pool_misses"})

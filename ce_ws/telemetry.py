@@ -97,6 +97,9 @@ class Telemetry:
     def reaped(self, count: int) -> None:
         self.metrics.reaped(count)
 
+    def run_placed(self, engine: str) -> None:
+        self.metrics.run_placed(engine)
+
     def proxy_decision(
         self, *, policy: str, run_id: str | None, destination: str, verdict: str
     ) -> None:

@@ -15,6 +15,12 @@ import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 
+from aiohttp import web
+
+from ce_ws.api.appkeys import SANDBOX
+from ce_ws.sandbox.docker import DockerSandbox
+from ce_ws.sandbox.fleet import EngineFleet
+
 _POLL_S = 0.02
 
 
@@ -76,3 +82,11 @@ def wait_healthy(url: str, *, exit_code: Callable[[], int | None], timeout_s: fl
 
     if not wait_until(healthy, timeout_s=timeout_s):
         raise AssertionError(f"{url}/healthz did not answer within {timeout_s} s")
+
+
+def only_engine(app: web.Application) -> DockerSandbox:
+    """The one engine of a server started without `CE_SANDBOX__ENGINES`."""
+    fleet = app[SANDBOX]
+    assert isinstance(fleet, EngineFleet)
+    (engine,) = fleet.members
+    return engine

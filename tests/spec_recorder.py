@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiodocker.containers import DockerContainer
 
 from ce_ws.config import SandboxSettings
@@ -52,10 +53,16 @@ def hook(sink: Sink) -> CreationHook:
             info = await container.show()
         except Exception as exc:  # recorded, never raised into the server
             error = f"not inspectable right after creation: {exc!r}"
-        engine = os.environ.get("CE_SANDBOX__DOCKER_URL", MAIN_ENGINE)
-        sink(Record(container.id, config, info, error, engine))
+        sink(Record(container.id, config, info, error, _engine_of(container)))
 
     return created
+
+
+def _engine_of(container: DockerContainer) -> str:
+    """The socket of the engine that made the container (a server may drive several)."""
+    connector = container.docker.connector
+    assert isinstance(connector, aiohttp.UnixConnector), connector
+    return f"unix://{connector.path}"
 
 
 def file_sink(path: str) -> Sink:

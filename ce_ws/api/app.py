@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ce_ws.api import embed, ops, pages, recordings, rest, ws
+from ce_ws.api import admin, embed, ops, pages, recordings, rest, ws
 from ce_ws.api.appkeys import (
     CLIENT_CONNECTIONS,
     CONNECTIONS,
@@ -44,7 +44,7 @@ from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import ClientConnections, RateLimiter
 from ce_ws.runs.runner import Runner
 from ce_ws.sandbox.base import Backend
-from ce_ws.sandbox.docker import DockerSandbox
+from ce_ws.sandbox.fleet import EngineFleet
 from ce_ws.telemetry import Telemetry
 
 
@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     """Build the application; does no I/O (the cleanup contexts do, at startup).
 
     `sandbox` is the backend runs get their boxes from; by default the Docker
-    one, built from `settings`.
+    engines of `settings`.
     """
     app = web.Application(
         client_max_size=settings.max_message_bytes,
@@ -60,7 +60,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     )
     languages = load_languages()
     metrics = Metrics()
-    backend = sandbox or DockerSandbox(settings, languages)
+    backend = sandbox or EngineFleet(settings, languages)
     runner = Runner(
         settings, backend, languages=languages, telemetry=Telemetry(metrics, EventLog())
     )
@@ -104,6 +104,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/v1/languages", ops.languages)
     router.add_get("/api/v1/recordings/{name}", recordings.recording)
     router.add_get("/api/v1/openapi.json", ops.openapi)
+    admin.add_routes(router)
     pages.add_routes(router)
 
 

@@ -19,6 +19,7 @@ from ce_ws.errors import (
     OriginNotAllowed,
     RateLimited,
     Unauthorized,
+    UnknownEngine,
     UnknownLanguage,
     UnsupportedMediaType,
 )
@@ -31,6 +32,7 @@ _HTTP_STATUS: dict[type[CeError], HTTPStatus] = {
     BodyTimeout: HTTPStatus.REQUEST_TIMEOUT,
     BadMessage: HTTPStatus.BAD_REQUEST,
     UnknownLanguage: HTTPStatus.BAD_REQUEST,
+    UnknownEngine: HTTPStatus.NOT_FOUND,
     CodeTooLarge: HTTPStatus.BAD_REQUEST,
     LimitExceeded: HTTPStatus.BAD_REQUEST,
     Unauthorized: HTTPStatus.UNAUTHORIZED,

@@ -11,7 +11,8 @@ from ce_ws.api.appkeys import LANGUAGES, METRICS, RUNNER, SANDBOX, SETTINGS
 from ce_ws.api.http import json_response
 from ce_ws.metrics import CONTENT_TYPE
 from ce_ws.openapi import openapi_document
-from ce_ws.protocol import Health, LanguageInfo, Readiness
+from ce_ws.protocol import EngineReadiness, Health, LanguageInfo, Readiness
+from ce_ws.sandbox.base import EngineState, not_ready_because
 
 _languages_adapter = TypeAdapter(list[LanguageInfo])
 
@@ -21,11 +22,27 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response(Health())
 
 
+def engine_readiness(states: list[EngineState]) -> list[EngineReadiness]:
+    """The engines as the wire shows them."""
+    return [
+        EngineReadiness(
+            name=state.name,
+            condition=state.condition,
+            reason=state.reason,
+            runs=state.runs,
+            capacity=state.capacity,
+            pool_idle=state.pool_idle,
+        )
+        for state in states
+    ]
+
+
 async def readyz(request: web.Request) -> web.Response:
     """`GET /readyz`: 200 when a run would start now, else 503 with the reason."""
     app = request.app
     admission = app[RUNNER].admission
-    reason = await app[SANDBOX].not_ready_because()
+    engines = await app[SANDBOX].engine_states()
+    reason = not_ready_because(engines)
     if reason is None and not admission.has_room():
         reason = "every run slot is taken"
     pool = app[SANDBOX].pool_figures()
@@ -38,13 +55,16 @@ async def readyz(request: web.Request) -> web.Response:
         pool_idle=pool.idle if pool else None,
         pool_hits=pool.hits if pool else None,
         pool_misses=pool.misses if pool else None,
+        engines=engine_readiness(engines),
     )
     return json_response(body, HTTPStatus.OK if reason is None else HTTPStatus.SERVICE_UNAVAILABLE)
 
 
 async def metrics(request: web.Request) -> web.Response:
     """`GET /metrics`: Prometheus text format."""
-    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})
+    metrics = request.app[METRICS]
+    metrics.engines(await request.app[SANDBOX].engine_states())
+    return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def languages(request: web.Request) -> web.Response:

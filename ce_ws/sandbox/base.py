@@ -2,14 +2,15 @@
 
 The session layer (`ce_ws.runs`) depends on this module only; it imports no
 container engine, so `import ce_ws.runs` works (and its unit tests run) on a
-machine without Docker. `ce_ws.sandbox.docker` is the real backend.
+machine without Docker. `ce_ws.sandbox.fleet` is the real backend (one
+`ce_ws.sandbox.docker` per engine).
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ce_ws.config import RunLimits, Runtime
 from ce_ws.types import OutputSink, StreamId
@@ -178,6 +179,43 @@ class PoolFigures:
     misses: int
 
 
+#: An engine takes runs (`ready`), takes none but keeps its live ones (`draining`),
+#: or does not answer (`down`: its runs ended `error`, it rejoins when it answers).
+EngineCondition = Literal["ready", "draining", "down"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineState:
+    """One engine as /readyz, /metrics and the admin API show it."""
+
+    name: str
+    condition: EngineCondition
+    #: Why it takes no run (`down`, `draining`, image absent or out of date), else None.
+    reason: str | None
+    runs: int
+    capacity: int
+    pool_idle: int | None
+
+    @property
+    def takes_runs(self) -> bool:
+        return self.condition == "ready" and self.reason is None and self.runs < self.capacity
+
+
+def not_ready_because(engines: list[EngineState]) -> str | None:
+    """Why no run could start now on any of these engines, or None."""
+    if any(engine.takes_runs for engine in engines):
+        return None
+
+    def why(engine: EngineState) -> str:
+        return engine.reason or f"it runs {engine.runs} programs, its capacity"
+
+    if len(engines) == 1:
+        return why(engines[0])  # one engine: its own words, as before there were several
+    return "no engine can take a run now: " + "; ".join(
+        f"{engine.name}: {why(engine)}" for engine in engines
+    )
+
+
 class SandboxObserver(Protocol):
     """Told what a backend does in the background (the server's metrics)."""
 
@@ -186,6 +224,9 @@ class SandboxObserver(Protocol):
 
     def reaped(self, count: int) -> None:
         """The reaper removed `count` leftovers."""
+
+    def run_placed(self, engine: str) -> None:
+        """A run's box is being opened on this engine."""
 
     def proxy_decision(
         self, *, policy: str, run_id: str | None, destination: str, verdict: str
@@ -202,8 +243,14 @@ class Backend(Sandbox, Protocol):
     async def aclose(self) -> None:
         """Stop background work and remove everything left; called once at shutdown."""
 
-    async def not_ready_because(self) -> str | None:
-        """Why a run could not start now, or None."""
+    async def engine_states(self) -> list[EngineState]:
+        """Each engine's condition now (probing it: reachable, image current)."""
+
+    def drain(self, engine: str) -> None:
+        """Place no new run on this engine; its live runs go on. Raises `UnknownEngine`."""
+
+    def resume(self, engine: str) -> None:
+        """Place runs on this engine again. Raises `UnknownEngine`."""
 
     def pool_figures(self) -> PoolFigures | None:
         """The warm pool's figures, if the backend has one."""

@@ -1,9 +1,9 @@
-"""The Docker backend: the engine client and everything that runs beside it.
+"""One Docker engine and everything that runs beside it.
 
-`DockerSandbox` is what `create_app` uses unless it is given another
-backend. `start()` opens the engine and starts the background work that
-belongs to it (the OOM events watch, the orphan reaper, the warm pool);
-`aclose()` stops it all, sweeps what is left and closes the client.
+A `DockerSandbox` per engine; `EngineFleet` (fleet.py) places runs on them.
+`start()` opens the engine and starts the background work that belongs to
+it (the OOM events watch, the orphan reaper, the warm pool); `aclose()` stops
+it all, sweeps what is left and closes the client.
 """
 
 from __future__ import annotations
@@ -14,11 +14,18 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from ce_ws.config import Settings
+from ce_ws.config import EngineSettings, Settings
 from ce_ws.errors import SandboxError
 from ce_ws.image import RECIPE_LABEL, recipe_hash
 from ce_ws.languages import LanguageTable
-from ce_ws.sandbox.base import BoxPlan, BoxProfile, PoolFigures, SandboxObserver
+from ce_ws.sandbox.base import (
+    BoxPlan,
+    BoxProfile,
+    EngineCondition,
+    EngineState,
+    PoolFigures,
+    SandboxObserver,
+)
 from ce_ws.sandbox.box import Box, start_box
 from ce_ws.sandbox.compile_cache import CompileCache, cache_path
 from ce_ws.sandbox.egress import Egress
@@ -63,12 +70,22 @@ class DockerSandbox:
         settings: Settings,
         languages: LanguageTable,
         *,
+        engine: EngineSettings,
+        owner: str,
         on_created: CreationHook | None = None,
     ) -> None:
-        """`on_created` sees every container right after the engine made it."""
+        """`owner` labels the engine's containers and names their folders (its reaper's own);
+        `on_created` sees every container right after the engine made it."""
         self._settings = settings
         self._languages = languages
         self._on_created = on_created
+        self.name = engine.name
+        self.capacity = engine.capacity
+        self._url = engine.url
+        self._owner = owner
+        #: Boxes open for runs now (placement's measure of load).
+        self.runs = 0
+        self.draining = False
         self._engine: Engine | None = None
         self._egress: Egress | None = None
         self.pool: WarmPool | None = None
@@ -86,7 +103,8 @@ class DockerSandbox:
         profile = await asyncio.to_thread(SECCOMP_PROFILE.read_text)
         engine = Engine(
             self._settings.sandbox,
-            server_id=self._settings.server_id,
+            url=self._url,
+            server_id=self._owner,
             seccomp_profile=profile,
             on_created=self._on_created,
         )
@@ -136,7 +154,7 @@ class DockerSandbox:
         sandbox = self._settings.sandbox
         return CompileCache(
             self._settings.compile_cache,
-            folder=cache_path(sandbox.staging_root, self._settings.server_id),
+            folder=cache_path(sandbox.staging_root, self._owner),
             recipe=f"{sandbox.image}@{recipe_hash()}",
         )
 
@@ -172,14 +190,55 @@ class DockerSandbox:
         """A started container holding `plan`'s files, destroyed when the context ends."""
         if not self.engine.events.reachable:
             raise SandboxError(self.engine.events.unreachable_because)
-        box = self.pool.claim(plan.profile) if self.pool is not None else None
-        if box is None:
-            box = await start_box(self.engine, plan.profile, size=plan.size)
+        self.runs += 1
         try:
-            await box.stage(plan.files)
-            yield box
+            box = self.pool.claim(plan.profile) if self.pool is not None else None
+            if box is None:
+                box = await start_box(self.engine, plan.profile, size=plan.size)
+            try:
+                await box.stage(plan.files)
+                yield box
+            finally:
+                await box.destroy()  # shielded and bounded: nothing lingers
         finally:
-            await box.destroy()  # shielded and bounded: nothing lingers
+            self.runs -= 1
+
+    @property
+    def reachable(self) -> bool:
+        """Whether the engine answers now (its events stream is followed)."""
+        return self._engine is not None and self._engine.events.reachable
+
+    def has_idle(self, profile: BoxProfile) -> bool:
+        """Whether a warm box of this profile waits here."""
+        return self.pool is not None and self.pool.has_idle(profile)
+
+    def drain(self) -> None:
+        """Take no new run; live ones go on, idle boxes go."""
+        self.draining = True
+        if self.pool is not None:
+            self.pool.pause()
+
+    def resume(self) -> None:
+        self.draining = False
+        if self.pool is not None:
+            self.pool.resume()
+
+    async def state(self) -> EngineState:
+        """This engine's condition now (probes the engine and its image)."""
+        reason = await self.not_ready_because()
+        if reason is None and self.draining:
+            reason = "drained by an operator; it takes no new run"
+        condition: EngineCondition = (
+            "down" if not self.reachable else ("draining" if self.draining else "ready")
+        )
+        return EngineState(
+            name=self.name,
+            condition=condition,
+            reason=reason,
+            runs=self.runs,
+            capacity=self.capacity,
+            pool_idle=self.pool.size if self.pool is not None else None,
+        )
 
     def pool_figures(self) -> PoolFigures | None:
         """The warm pool's figures, when there is a pool (read at scrape time)."""

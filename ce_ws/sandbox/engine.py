@@ -1,6 +1,7 @@
 """The Docker engine connection, its error translation, reaping.
 
-One `Engine` per server process, opened by the `docker_engine` cleanup context.
+One `Engine` per configured engine (`SandboxSettings.engine_list()`), opened
+by its `DockerSandbox`.
 """
 
 from __future__ import annotations
@@ -80,11 +81,15 @@ class Engine:
         self,
         settings: SandboxSettings,
         *,
+        url: str,
         server_id: str,
         seccomp_profile: str,
         on_created: CreationHook | None = None,
     ) -> None:
         self.settings = settings
+        #: The engine's socket, `unix:///...`.
+        self.url = url
+        #: The owner label of this engine's containers and the prefix of their folders.
         self.server_id = server_id
         self.seccomp_profile = seccomp_profile
         self._on_created = on_created
@@ -102,9 +107,7 @@ class Engine:
         self.on_box_started: Callable[[float], None] = lambda seconds: None
         # The default connector allows 100 connections and waits forever for a
         # free one; every attach holds one for its whole life.
-        self._connector = aiohttp.UnixConnector(
-            path=settings.docker_url.removeprefix("unix://"), limit=0
-        )
+        self._connector = aiohttp.UnixConnector(path=url.removeprefix("unix://"), limit=0)
         self.docker = aiodocker.Docker(
             url="unix://localhost",
             connector=self._connector,

@@ -119,6 +119,8 @@ class WarmPool:
         self._image_of: dict[str, str] = {}
         self._image_id: str | None = None
         self._image_checked_at = float("-inf")
+        #: While paused (its engine drained) the pool keeps no idle box and starts none.
+        self._paused = False
 
     @property
     def size(self) -> int:
@@ -127,6 +129,19 @@ class WarmPool:
     def idle_box_ids(self) -> set[str]:
         """The ids of the boxes waiting now (for tests and diagnostics)."""
         return {box.box_id for queue in self._idle.values() for box in queue}
+
+    def has_idle(self, profile: BoxProfile) -> bool:
+        """Whether a box of this profile is waiting (it may still turn out dead)."""
+        return bool(self._idle.get(profile))
+
+    def pause(self) -> None:
+        """Destroy the idle boxes and start no more until `resume` (an engine drains)."""
+        self._paused = True
+        self._wanted.set()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._wanted.set()
 
     def claim(self, profile: BoxProfile) -> Box | None:
         """A live idle box for this profile, or None (the caller takes the cold path)."""
@@ -163,6 +178,9 @@ class WarmPool:
                 async with asyncio.timeout(_AGE_CHECK_S):
                     await self._wanted.wait()
             self._wanted.clear()
+            if self._paused:
+                await self._destroy_idle(lambda box: True)
+                continue
             await self._recycle_old()
             await self._recycle_other_image()
             if await self._shed_under_memory_pressure():

@@ -13,16 +13,25 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
+
 from tests.helpers import free_port, wait_healthy
+from tests.integration.server_process import ServerProcess, server_process
+from tests.integration.terminal import TermClient
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "deploy" / "nginx" / "code-executor.conf"
 NGINX = Path("/usr/sbin/nginx")
 _UPSTREAM_SERVER = re.compile(r"^(\s*)server 127\.0\.0\.1:\d+ (.*);\n", re.MULTILINE)
 _START_TIMEOUT_S = 10.0
+GREETER = 'name = input("name? ")\nprint(f"hello, {name}!")\n'
+# nginx and the replicas all listen on 127.0.0.1; clients come from other loopback addresses.
+NGINX_ADDRESS = "127.0.0.1/32"
+_RUNS = re.compile(r'^ce_runs_total\{language="python",status="exited"\} (\S+)$', re.M)
 
 _MAIN = """\
 worker_processes 1;
@@ -93,3 +102,53 @@ def nginx_in_front(replica_ports: list[int]) -> Iterator[str]:
 def _log(prefix: Path) -> str:
     log = prefix / "error.log"
     return log.read_text(errors="replace")[-4000:] if log.exists() else "(none)"
+
+
+@contextlib.contextmanager
+def replicas_behind_nginx(count: int, **env: str) -> Iterator[tuple[str, list[ServerProcess]]]:
+    """`count` server replicas that trust nginx's address, and nginx in front of them."""
+    with contextlib.ExitStack() as stack:
+        servers = [
+            stack.enter_context(server_process(CE_TRUSTED_PROXIES=f'["{NGINX_ADDRESS}"]', **env))
+            for _ in range(count)
+        ]
+        url = stack.enter_context(nginx_in_front([server.port for server in servers]))
+        yield url, servers
+
+
+@contextlib.asynccontextmanager
+async def client_from(address: str, url: str, **headers: str) -> AsyncIterator[TermClient]:
+    """A socket through nginx from loopback address `address`, with no cookie."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with (
+        aiohttp.ClientSession(connector=connector, headers=headers) as session,
+        session.ws_connect(f"{url.replace('http', 'ws', 1)}/api/v1/ws") as ws,
+    ):
+        term = TermClient(ws)
+        term.hello = await term.next_message("hello")
+        yield term
+
+
+async def status_from(address: str, url: str) -> int:
+    """The HTTP status of a GET of `url` from loopback address `address`."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector) as session, session.get(url) as response:
+        return response.status
+
+
+def python_runs(server: ServerProcess) -> float:
+    """Python runs that exited, as the replica's own /metrics counts them."""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as response:
+        found = _RUNS.search(response.read().decode())
+    return float(found.group(1)) if found else 0.0
+
+
+async def greet(url: str, n: int, address: str = "127.0.0.2") -> dict[str, object]:
+    """One session through nginx: the program asks, the client answers, the program greets."""
+    async with client_from(address, url) as term:
+        started = await term.run("python", GREETER)
+        assert started["type"] == "started", started
+        await term.expect(b"name? ")
+        await term.keys(f"student {n}\r")
+        await term.expect(f"hello, student {n}!".encode())
+        return await term.wait_exit()

@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from ce_ws.api.app import create_app
 from ce_ws.config import Settings
 from ce_ws.languages import load_languages
-from ce_ws.sandbox.docker import SHUTDOWN_SWEEP, DockerSandbox
+from ce_ws.sandbox.docker import SHUTDOWN_SWEEP
+from ce_ws.sandbox.fleet import EngineFleet
 from tests import spec_recorder
 from tests.conftest import SpecRecorder
 from tests.integration.terminal import TermClient
@@ -77,7 +78,7 @@ def make_client(aiohttp_client: Any, engine_guard: SpecRecorder) -> MakeClient:
 
     async def make(**overrides: Any) -> TestClient[Any, Any]:
         settings = test_settings(**overrides)
-        sandbox = DockerSandbox(
+        sandbox = EngineFleet(
             settings, load_languages(), on_created=spec_recorder.hook(engine_guard.add)
         )
         server = ServerAsDeployed(create_app(settings, sandbox=sandbox))

@@ -8,11 +8,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from ce_ws.api.appkeys import SANDBOX
 from ce_ws.config import PoolSettings, Settings
 from ce_ws.sandbox.base import BoxProfile
 from ce_ws.sandbox.pool import WarmPool
-from tests.helpers import eventually
+from tests.helpers import eventually, only_engine
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
 from tests.leftovers import TEST_SERVER_ID, project_containers, run_remains
@@ -39,7 +38,7 @@ async def wait_for_idle(
 async def test_run_claims_a_warm_container_and_the_pool_refills(make_client: MakeClient) -> None:
     client = await make_client(pool={"enabled": True, "per_profile": 1, "max_total": 4})
     before = await wait_for_idle(client, 4)
-    pool = client.app[SANDBOX].pool
+    pool = only_engine(client.app).pool
     warm_ids = pool.idle_box_ids()
     async with TermClient.connect(client) as term:
         started = await term.run("python", "print('warm hello')")
@@ -69,7 +68,7 @@ async def test_pool_limits_hold_on_count_and_memory(make_client: MakeClient) -> 
     await wait_for_idle(client, 3)
     await asyncio.sleep(1)
     assert (await readiness(client))["pool_idle"] == 3
-    engine = client.app[SANDBOX].engine
+    engine = only_engine(client.app).engine
     profile = BoxProfile.of(Settings().defaults, tty=True, tmp_exec=False, runtime="runc")
     budget_for_two = 2 * profile.memory_mb * MIB + MIB
     pool = WarmPool(
@@ -91,10 +90,10 @@ async def test_old_idle_containers_are_recycled(make_client: MakeClient) -> None
         pool={"enabled": True, "per_profile": 1, "max_total": 1, "max_age_s": 1}
     )
     await wait_for_idle(client, 1)
-    first = client.app[SANDBOX].pool.idle_box_ids()
+    first = only_engine(client.app).pool.idle_box_ids()
 
     def replaced() -> bool:
-        current = client.app[SANDBOX].pool.idle_box_ids()
+        current = only_engine(client.app).pool.idle_box_ids()
         return bool(current) and not current & first
 
     await eventually(replaced, timeout_s=15, what="the old box recycled", every_s=0.2)

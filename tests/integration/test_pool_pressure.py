@@ -8,11 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ce_ws.api.appkeys import SANDBOX
 from ce_ws.config import PoolSettings, Settings
 from ce_ws.sandbox.base import BoxProfile
 from ce_ws.sandbox.pool import MemoryPressure, WarmPool, host_available_bytes
-from tests.helpers import eventually
+from tests.helpers import eventually, only_engine
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
 from tests.integration.test_pool import readiness, wait_for_idle
@@ -51,7 +50,7 @@ async def test_idle_boxes_of_a_replaced_image_are_recycled(
         sandbox={"image": pool_tag}, pool={"enabled": True, "per_profile": 1, "max_total": 2}
     )
     await wait_for_idle(client, 2)
-    pool = client.app[SANDBOX].pool
+    pool = only_engine(client.app).pool
     assert pool is not None
     old_boxes, old_image = pool.idle_box_ids(), image_id(pool_tag)
     assert {await asyncio.to_thread(container_image, box) for box in old_boxes} == {old_image}
@@ -109,7 +108,7 @@ async def test_the_pool_sheds_its_idle_boxes_when_memory_falls_below_the_floor(
 ) -> None:
     """Real pressure: this process takes 2.5 GiB, the floor sits 1 GiB under MemAvailable."""
     client = await make_client(pool={"enabled": False})
-    engine = client.app[SANDBOX].engine
+    engine = only_engine(client.app).engine
     profile = BoxProfile.of(Settings().defaults, tty=True, tmp_exec=False, runtime="runc")
     floor_mb = host_available_bytes() // MIB - 1024
     settings = PoolSettings(per_profile=2, min_host_available_mb=floor_mb)

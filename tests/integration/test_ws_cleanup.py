@@ -11,8 +11,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from ce_ws.api.appkeys import SANDBOX
-from tests.helpers import eventually
+from tests.helpers import eventually, only_engine
 from tests.integration.conftest import MakeClient
 from tests.integration.rest import metric, metrics
 from tests.integration.server_process import server_process
@@ -110,7 +109,7 @@ async def test_reaper_removes_orphans_and_spares_live_boxes(make_client: MakeCli
 
     await eventually(orphans_gone, timeout_s=10, what="the reaper removed the orphans")
     await eventually(removals_counted, timeout_s=10, what="the reaper's removals counted")
-    pool = client.app[SANDBOX].pool
+    pool = only_engine(client.app).pool
     await eventually(lambda: pool.size >= 1, timeout_s=10, what="a warm box")
     warm = next(iter(pool.idle_box_ids()))
     await asyncio.sleep(2)  # at least one more periodic reap
@@ -128,7 +127,7 @@ async def test_the_reaper_spares_the_folders_of_a_server_whose_id_extends_its_ow
         leftover.mkdir()
         others.mkdir()
         client = await make_client(pool={"enabled": False})
-        await client.app[SANDBOX].engine.reap()
+        await only_engine(client.app).engine.reap()
         assert not leftover.exists(), "the reaper should remove its own server's leftover"
         assert others.exists(), "the reaper removed a folder of another server"
     finally:

@@ -7,8 +7,7 @@ import json
 import time
 from typing import Any
 
-from ce_ws.api.appkeys import SANDBOX
-from tests.helpers import eventually
+from tests.helpers import eventually, only_engine
 from tests.integration.network.conftest import PAGE, MakeClient, Upstream, network_settings
 from tests.integration.rest import execute
 from tests.integration.server_process import server_process
@@ -97,7 +96,7 @@ async def test_a_networked_run_claims_a_warm_box_of_its_policy(
 ) -> None:
     # Every profile of every policy (and of none) warm: 3 networks x 2 terminals x 2 kinds.
     client = await make_networked(pool={"enabled": True, "per_profile": 1, "max_total": 12})
-    pool = client.app[SANDBOX].pool
+    pool = only_engine(client.app).pool
     assert pool is not None
     await eventually(lambda: pool.size >= 12, timeout_s=90, what="12 warm boxes", every_s=0.2)
     warm_ids = pool.idle_box_ids()
