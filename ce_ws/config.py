@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+import socket
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -554,6 +555,10 @@ class Settings(BaseSettings):
     #: Judge0 submissions are kept there, so any replica answers a token. Unset:
     #: this server keeps them alone (`CE_JUDGE0__DATABASE`).
     redis_url: str | None = None
+    #: Where the other replicas reach this one (a viewer of a room held here
+    #: who reached another replica is relayed to it), e.g. http://10.0.0.5:8080.
+    #: Unset: `http://<CE_HOST>:<CE_PORT>`, this machine's name for a wildcard host.
+    advertise_url: str | None = None
     allowed_origins: list[str] = Field(default_factory=list)
     #: Where browsers reach the server when that is not its own address, e.g.
     #: a TLS proxy's `https://ce.example.org`: its origin and host are its own.
@@ -601,6 +606,26 @@ class Settings(BaseSettings):
             if origin is None or origin.scheme not in ("http", "https"):
                 raise ValueError(f"CE_PUBLIC_URL={url!r} is not an http(s)://host[:port] URL")
         return url
+
+    @field_validator("advertise_url")
+    @classmethod
+    def _advertise_url_is_http(cls, url: str | None) -> str | None:
+        if url is not None:
+            origin = parse_origin(url)
+            if origin is None or origin.scheme not in ("http", "https"):
+                raise ValueError(
+                    f"CE_ADVERTISE_URL={url!r} is not an http(s)://host[:port] URL"
+                    " (no path), e.g. http://10.0.0.5:8080"
+                )
+        return url
+
+    def replica_url(self) -> str:
+        """The URL the other replicas reach this one at (`CE_ADVERTISE_URL` or its default)."""
+        if self.advertise_url is not None:
+            return self.advertise_url.rstrip("/")
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
 
     @field_validator("admin_token")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -24,6 +25,7 @@ from ce_ws.api.appkeys import (
     ORIGINS,
     RECORDINGS,
     REFUSALS,
+    REMOTE_ROOMS,
     ROOMS,
     RUNNER,
     SANDBOX,
@@ -34,12 +36,14 @@ from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
 from ce_ws.api.http_errors import client_errors
 from ce_ws.api.identity import Identity
+from ce_ws.api.remote_watch import RemoteRooms
 from ce_ws.config import Settings
 from ce_ws.languages import load_languages
 from ce_ws.logs import EventLog
 from ce_ws.metrics import Metrics
-from ce_ws.origins import OriginPolicy
+from ce_ws.origins import OriginPolicy, parse_authority
 from ce_ws.recordings.store import RecordingStore
+from ce_ws.rooms.directory import RoomDirectory
 from ce_ws.rooms.registry import RoomRegistry
 from ce_ws.runs.admission import ClientConnections, RateLimiter
 from ce_ws.runs.runner import Runner
@@ -68,7 +72,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app[ORIGINS] = OriginPolicy.of(
         bind_host=settings.host,
         public_url=settings.public_url,
-        allowed_hosts=settings.allowed_hosts,
+        allowed_hosts=[*settings.allowed_hosts, *_replica_host(settings)],
         allowed_origins=settings.allowed_origins,
     )
     app[IDENTITY] = Identity(settings)
@@ -76,7 +80,7 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app[METRICS] = metrics
     app[SANDBOX] = backend
     app[RUNNER] = runner
-    app[ROOMS] = RoomRegistry(settings.sharing)
+    app[ROOMS] = RoomRegistry(settings.sharing, _room_directory(settings))
     app[RECORDINGS] = RecordingStore(settings.recordings)
     app[CONNECTIONS] = set()
     app[CLIENT_CONNECTIONS] = ClientConnections(settings.capacity.max_connections_per_client)
@@ -85,6 +89,9 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app[ERROR_SHAPES] = {}
     _watch_gauges(app)
     app.cleanup_ctx.extend([recordings.recordings_store, sandbox_backend, run_registry])
+    if settings.redis_url is not None:
+        app[REMOTE_ROOMS] = RemoteRooms(stall_s=settings.sharing.viewer_stall_s)
+        app.cleanup_ctx.append(remote_rooms)
     app.on_shutdown.append(end_runs_then_sockets)
     app.on_response_prepare.append(add_security_headers)
     _add_routes(app.router)
@@ -93,6 +100,25 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     piston.add_routes(app)
     embed.add_routes(app)
     return app
+
+
+def _room_directory(settings: Settings) -> RoomDirectory | None:
+    """Where rooms are announced for the other replicas (with a shared Redis)."""
+    if settings.redis_url is None:
+        return None
+    return RoomDirectory(
+        url=settings.redis_url,
+        replica_url=settings.replica_url(),
+        max_room_s=settings.sharing.max_room_s,
+    )
+
+
+def _replica_host(settings: Settings) -> list[str]:
+    """The host the other replicas name in their requests to this one (with a shared Redis)."""
+    if settings.redis_url is None:
+        return []
+    authority = parse_authority(urlsplit(settings.replica_url()).netloc)
+    return [authority[0]] if authority is not None else []
 
 
 def _add_routes(router: web.UrlDispatcher) -> None:
@@ -134,6 +160,12 @@ async def sandbox_backend(app: web.Application) -> AsyncIterator[None]:
     await app[SANDBOX].start(app[RUNNER].telemetry)
     yield
     await app[SANDBOX].aclose()
+
+
+async def remote_rooms(app: web.Application) -> AsyncIterator[None]:
+    """The client for rooms other replicas hold; closed after every connection ended."""
+    yield
+    await app[REMOTE_ROOMS].aclose()
 
 
 async def run_registry(app: web.Application) -> AsyncIterator[None]:

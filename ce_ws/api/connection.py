@@ -17,6 +17,7 @@ from ce_ws import __version__
 from ce_ws.api.auth import authorized
 from ce_ws.api.direct_frames import writable_transport, write_frame
 from ce_ws.api.messages import send_message
+from ce_ws.api.remote_watch import RemoteRooms
 from ce_ws.api.sharing import Sharing
 from ce_ws.api.socket_delivery import tcp_delivery
 from ce_ws.config import Settings
@@ -182,7 +183,10 @@ class Connection:
         rooms: RoomRegistry,
         recordings: RecordingStore,
         base_url: str,
+        remote_rooms: RemoteRooms | None = None,
+        address: str = "",
     ) -> None:
+        """`remote_rooms` and the client's `address` serve viewers of rooms other replicas hold."""
         self._ws = ws
         self._client = client
         self._authorized = authorized
@@ -201,6 +205,8 @@ class Connection:
             settings=settings,
             watch_base=base_url,
             viewer_sink=SocketClient(ws, text_output=False),
+            remote=remote_rooms,
+            address=address,
         )
 
     async def serve(self) -> None:
@@ -303,9 +309,9 @@ class Connection:
             case WatchMessage():
                 if self._run is not None and not self._run.ended:
                     raise AlreadyRunning("a run is active on this connection; end it first")
-                self._sharing.watch(message)
+                await self._sharing.watch(message)
             case UnwatchMessage():
-                self._sharing.unwatch()
+                await self._sharing.unwatch()
             case _:
                 assert_never(message)
 

@@ -94,7 +94,7 @@ async def watch(request: web.Request) -> web.StreamResponse:
             "or scan the presenter's QR code.",
         )
     try:
-        request.app[ROOMS].find(room)
+        await request.app[ROOMS].where(room)
     except UnknownRoom:
         return _not_found(
             "This room has ended",

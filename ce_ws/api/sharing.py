@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from ce_ws.api.messages import send_message
+from ce_ws.api.remote_watch import RemoteRooms, RemoteWatch
 from ce_ws.config import Settings
 from ce_ws.errors import BadMessage, CodeTooLarge, ReadOnly, UnknownRoom
 from ce_ws.protocol import (
@@ -49,15 +50,20 @@ class Sharing:
         settings: Settings,
         watch_base: str,
         viewer_sink: ViewerSink,
+        remote: RemoteRooms | None = None,
+        address: str = "",
     ) -> None:
+        """`remote` reaches rooms other replicas hold, for a viewer at `address`."""
         self._ws = ws
         self._client_key = client_key
         self._rooms = rooms
         self._settings = settings
         self._watch_base = watch_base
         self._viewer_sink = viewer_sink
+        self._remote = remote
+        self._address = address
         self._room: Room | None = None
-        self._watched: tuple[Room, Viewer] | None = None
+        self._watched: tuple[Room, Viewer] | RemoteWatch | None = None
         self._closing: asyncio.Task[None] | None = None
 
     @property
@@ -83,9 +89,9 @@ class Sharing:
                 raise BadMessage("to take a room back give both room and key", field="key")
             if self._room is None or self._room.room_id != message.room:
                 await self._leave_room()
-                self._room = self._rooms.take_back(message.room, message.key, self)
+                self._room = await self._rooms.take_back(message.room, message.key, self)
         elif self._room is None:
-            self._room = self._rooms.open(client_key=self._client_key, presenter=self)
+            self._room = await self._rooms.open(client_key=self._client_key, presenter=self)
         await send_message(self._ws, self._shared(self._room))
 
     async def code(self, message: CodeMessage) -> None:
@@ -110,20 +116,39 @@ class Sharing:
 
     # -- viewer --------------------------------------------------------------
 
-    def watch(self, message: WatchMessage) -> None:
+    async def watch(self, message: WatchMessage) -> None:
         """Watch a room (leaving the one watched before); read-only from now on."""
         if self._room is not None:
             raise BadMessage("this connection presents a room; unshare it before watching")
-        room = self._rooms.find(message.room)
-        self.unwatch()
-        self._watched = (room, room.watch(self._viewer_sink, self))
+        found = await self._rooms.where(message.room)
+        await self.unwatch()
+        if isinstance(found, Room):
+            self._watched = (found, found.watch(self._viewer_sink, self))
+            return
+        if self._remote is None:
+            raise UnknownRoom("no open room has this id; check the link, or the room has ended")
+        remote = await self._remote.watch(
+            found,
+            message.room,
+            viewer=self._ws,
+            forwarded_for=self._address,
+            on_end=lambda dropped: self._remote_ended(remote, dropped),
+        )
+        self._watched = remote
 
-    def unwatch(self) -> None:
+    async def unwatch(self) -> None:
         """Stop watching (idempotent); the connection may run its own programs again."""
-        if self._watched is not None:
-            room, viewer = self._watched
-            self._watched = None
+        watched, self._watched = self._watched, None
+        if isinstance(watched, RemoteWatch):
+            await watched.close()
+        elif watched is not None:
+            room, viewer = watched
             room.unwatch(viewer)
+
+    def _remote_ended(self, remote: RemoteWatch, dropped: str | None) -> None:
+        """The relayed room closed, its replica went away, or this viewer was dropped."""
+        if self._watched is remote:  # not a watch this connection already left
+            self.room_left(dropped)
 
     # -- the room's callbacks (Presenter and Watcher) ------------------------
 
@@ -142,7 +167,7 @@ class Sharing:
 
     async def aclose(self) -> None:
         """The connection ended: its room waits for it (`resume_s`), its watch ends."""
-        self.unwatch()
+        await self.unwatch()
         await self._leave_room()
         if self._closing is not None:
             await asyncio.wait([self._closing], timeout=_DROP_CLOSE_S)

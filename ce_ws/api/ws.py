@@ -10,6 +10,7 @@ from ce_ws.api.appkeys import (
     IDENTITY,
     LANGUAGES,
     RECORDINGS,
+    REMOTE_ROOMS,
     ROOMS,
     RUNNER,
     SETTINGS,
@@ -60,6 +61,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         rooms=app[ROOMS],
         recordings=app[RECORDINGS],
         base_url=public_base_url(settings.public_url, host_header=request.headers.get(hdrs.HOST)),
+        remote_rooms=app.get(REMOTE_ROOMS),
+        address=app[IDENTITY].address(request),
     )
     app[CONNECTIONS].add(connection)
     try:

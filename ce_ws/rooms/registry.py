@@ -1,4 +1,9 @@
-"""The rooms of this server: opened within their limits, found by id, taken back by key."""
+"""The rooms of this server: opened within their limits, found by id, taken back by key.
+
+With a `RoomDirectory` (replicas sharing a Redis), each room opened here is
+announced, and a room id unknown here may name a room on another replica:
+`where` then answers with that replica's URL.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import secrets
 
 from ce_ws.config import SharingSettings
 from ce_ws.errors import Busy, RateLimited, UnknownRoom
+from ce_ws.rooms.directory import RoomDirectory
 from ce_ws.rooms.room import Presenter, Room, RoomState
 
 #: Random bytes in a room's public id (128 bits, as the contract asks) and in its key.
@@ -18,15 +24,16 @@ ROOM_KEY_BYTES = 32
 class RoomRegistry:
     """Every open (or waiting) room, by its public id."""
 
-    def __init__(self, settings: SharingSettings) -> None:
+    def __init__(self, settings: SharingSettings, directory: RoomDirectory | None = None) -> None:
         self._settings = settings
+        self._directory = directory
         self._rooms: dict[str, Room] = {}
         self._closing = False
 
     def __len__(self) -> int:
         return len(self._rooms)
 
-    def open(self, *, client_key: str, presenter: Presenter) -> Room:
+    async def open(self, *, client_key: str, presenter: Presenter) -> Room:
         """A new room for `presenter`; raises `Busy` or `RateLimited` beyond the limits."""
         if self._closing:
             raise Busy("the server is shutting down; try again later")
@@ -44,6 +51,8 @@ class RoomRegistry:
             on_closed=self._forget,
         )
         self._rooms[room.room_id] = room
+        if self._directory is not None:
+            await self._directory.announce(room.room_id)
         return room
 
     def find(self, room_id: str) -> Room:
@@ -53,9 +62,25 @@ class RoomRegistry:
             raise UnknownRoom("no open room has this id; check the link, or the room has ended")
         return room
 
-    def take_back(self, room_id: str, key: str, presenter: Presenter) -> Room:
+    async def where(self, room_id: str) -> Room | str:
+        """The open room with this id, or the URL of the replica holding it; raises `UnknownRoom`."""
+        try:
+            return self.find(room_id)
+        except UnknownRoom:
+            elsewhere = await self._elsewhere(room_id)
+            if elsewhere is None:
+                raise
+            return elsewhere
+
+    async def take_back(self, room_id: str, key: str, presenter: Presenter) -> Room:
         """The room whose `key` this is, now presented by `presenter`; raises `UnknownRoom`."""
         room = self._rooms.get(room_id)
+        if room is None and await self._elsewhere(room_id) is not None:
+            # Its runs and viewers are on that replica; a presenter cannot move them here.
+            raise UnknownRoom(
+                "this room is held by another replica of the server, which this connection"
+                " did not reach; share a new room"
+            )
         # A wrong key reads as no room: the id alone (which viewers know) proves nothing.
         if room is None or not hmac.compare_digest(room.key.encode(), key.encode()):
             raise UnknownRoom("no room to take back with this id and key; share a new one")
@@ -68,6 +93,17 @@ class RoomRegistry:
         await asyncio.gather(
             *(room.close("server_shutdown") for room in list(self._rooms.values()))
         )
+        if self._directory is not None:
+            await self._directory.aclose()
+
+    async def _elsewhere(self, room_id: str) -> str | None:
+        """The URL of another replica the directory says holds this room."""
+        if self._directory is None:
+            return None
+        found = await self._directory.locate(room_id)
+        return found if found != self._directory.replica_url else None  # ours: it ended
 
     def _forget(self, room: Room) -> None:
         self._rooms.pop(room.room_id, None)
+        if self._directory is not None:
+            self._directory.withdraw(room.room_id)

@@ -51,7 +51,7 @@ def registry(**settings: object) -> RoomRegistry:
 
 async def test_a_late_viewer_gets_watching_then_the_replay_of_the_live_run() -> None:
     rooms = registry()
-    room = rooms.open(client_key="a", presenter=Presenter())
+    room = await rooms.open(client_key="a", presenter=Presenter())
     room.set_code(CodeMessage(type="code", language="python", code="print(1)"))
     room.message(STARTED)
     room.output(b"old screen\r\n", STDOUT)
@@ -66,7 +66,7 @@ async def test_a_late_viewer_gets_watching_then_the_replay_of_the_live_run() -> 
 
 async def test_between_runs_there_is_no_replay() -> None:
     rooms = registry()
-    room = rooms.open(client_key="a", presenter=Presenter())
+    room = await rooms.open(client_key="a", presenter=Presenter())
     room.message(STARTED)
     room.output(b"done\r\n", STDOUT)
     room.message(EXIT)
@@ -80,7 +80,7 @@ async def test_between_runs_there_is_no_replay() -> None:
 
 async def test_a_stalled_viewer_is_dropped_and_its_connection_told() -> None:
     rooms = registry(viewer_queue_bytes=4096, replay_bytes=1024, viewer_stall_s=0.05)
-    room = rooms.open(client_key="a", presenter=Presenter())
+    room = await rooms.open(client_key="a", presenter=Presenter())
     room.message(STARTED)
     stalled, watcher = Sink(), Watcher()
     stalled.gate.clear()
@@ -95,12 +95,12 @@ async def test_a_stalled_viewer_is_dropped_and_its_connection_told() -> None:
 
 async def test_limits_refuse_with_their_codes() -> None:
     rooms = registry(max_rooms=2, rooms_per_client=1, max_viewers=1)
-    room = rooms.open(client_key="a", presenter=Presenter())
+    room = await rooms.open(client_key="a", presenter=Presenter())
     with pytest.raises(RateLimited):
-        rooms.open(client_key="a", presenter=Presenter())
-    other = rooms.open(client_key="b", presenter=Presenter())
+        await rooms.open(client_key="a", presenter=Presenter())
+    other = await rooms.open(client_key="b", presenter=Presenter())
     with pytest.raises(Busy):
-        rooms.open(client_key="c", presenter=Presenter())
+        await rooms.open(client_key="c", presenter=Presenter())
     room.watch(Sink(), Watcher())
     with pytest.raises(Busy):
         room.watch(Sink(), Watcher())
@@ -111,15 +111,15 @@ async def test_limits_refuse_with_their_codes() -> None:
 async def test_take_back_needs_the_key_and_the_window() -> None:
     rooms = registry(resume_s=0.05)
     first = Presenter()
-    room = rooms.open(client_key="a", presenter=first)
+    room = await rooms.open(client_key="a", presenter=first)
     with pytest.raises(UnknownRoom):
-        rooms.take_back(room.room_id, "not-the-key", Presenter())
+        await rooms.take_back(room.room_id, "not-the-key", Presenter())
     room.presenter_left(first)
     assert room.state is RoomState.WAITING
-    assert rooms.take_back(room.room_id, room.key, Presenter()) is room
+    assert await rooms.take_back(room.room_id, room.key, Presenter()) is room
     assert room.state is RoomState.LIVE
     second = Presenter()
-    rooms.take_back(room.room_id, room.key, second)
+    await rooms.take_back(room.room_id, room.key, second)
     room.presenter_left(second)
     watcher = Watcher()
     room.watch(Sink(), watcher)
@@ -132,7 +132,7 @@ async def test_take_back_needs_the_key_and_the_window() -> None:
 async def test_close_tells_viewers_and_presenter() -> None:
     rooms = registry()
     presenter, sink = Presenter(), Sink()
-    room = rooms.open(client_key="a", presenter=presenter)
+    room = await rooms.open(client_key="a", presenter=presenter)
     room.watch(sink, Watcher())
     await room.close("expired")
     assert RoomClosed(reason="expired") in sink.messages
