@@ -16,6 +16,7 @@
     ├── ReadOnly                 code: read_only (a watching connection)
     ├── UnknownRoom              code: unknown_room
     ├── UnknownEngine            code: unknown_engine (HTTP 404, the admin API)
+    ├── UnknownRun               code: unknown_run (HTTP 404, the admin API)
     ├── RateLimited              code: rate_limited
     ├── Busy                     code: busy
     └── SandboxError             code: internal (the engine failed; raised
@@ -127,6 +128,12 @@ class UnknownEngine(CeError):
     """The admin API named an engine this server does not drive."""
 
     code = "unknown_engine"
+
+
+class UnknownRun(CeError):
+    """The admin API named a run no replica has live."""
+
+    code = "unknown_run"
 
 
 class RateLimited(CeError):

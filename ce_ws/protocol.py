@@ -591,6 +591,14 @@ class EngineList(ServerMessage):
     engines: list[EngineReadiness]
 
 
+class KilledRun(ServerMessage):
+    """`POST /admin/runs/{run_id}/kill`: the run was told to end (its `exit` says `killed`)."""
+
+    run_id: str
+    #: The replica that holds it (`CE_ADVERTISE_URL`), which may not be the one asked.
+    replica: str
+
+
 class Readiness(ServerMessage):
     """`GET /readyz`: whether a run would start now, and why not."""
 

@@ -23,6 +23,7 @@ from ce_ws.api.appkeys import (
     LANGUAGES,
     METRICS,
     ORIGINS,
+    PEERS,
     RECORDINGS,
     REFUSALS,
     REMOTE_ROOMS,
@@ -36,6 +37,7 @@ from ce_ws.api.guards import WEBSOCKET_ROUTE, host_guard, limit_http_per_client
 from ce_ws.api.http import add_security_headers
 from ce_ws.api.http_errors import client_errors
 from ce_ws.api.identity import Identity
+from ce_ws.api.peers import Peers
 from ce_ws.api.remote_watch import RemoteRooms
 from ce_ws.config import Settings
 from ce_ws.languages import load_languages
@@ -90,8 +92,9 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     _watch_gauges(app)
     app.cleanup_ctx.extend([recordings.recordings_store, sandbox_backend, run_registry])
     if settings.redis_url is not None:
-        app[REMOTE_ROOMS] = RemoteRooms(stall_s=settings.sharing.viewer_stall_s)
-        app.cleanup_ctx.append(remote_rooms)
+        app[PEERS] = Peers()
+        app[REMOTE_ROOMS] = RemoteRooms(app[PEERS], stall_s=settings.sharing.viewer_stall_s)
+        app.cleanup_ctx.append(peers)
     app.on_shutdown.append(end_runs_then_sockets)
     app.on_response_prepare.append(add_security_headers)
     _add_routes(app.router)
@@ -162,10 +165,10 @@ async def sandbox_backend(app: web.Application) -> AsyncIterator[None]:
     await app[SANDBOX].aclose()
 
 
-async def remote_rooms(app: web.Application) -> AsyncIterator[None]:
-    """The client for rooms other replicas hold; closed after every connection ended."""
+async def peers(app: web.Application) -> AsyncIterator[None]:
+    """The client for the other replicas; closed after every connection ended."""
     yield
-    await app[REMOTE_ROOMS].aclose()
+    await app[PEERS].aclose()
 
 
 async def run_registry(app: web.Application) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ce_ws.api.http import ErrorShape
 from ce_ws.api.identity import Identity
+from ce_ws.api.peers import Peers
 from ce_ws.api.remote_watch import RemoteRooms
 from ce_ws.config import Settings
 from ce_ws.languages import LanguageTable
@@ -37,7 +38,9 @@ LANGUAGES = web.AppKey("languages", LanguageTable)
 RUNNER = web.AppKey("runner", Runner)
 #: The live rooms of this server (contract section 3).
 ROOMS = web.AppKey("rooms", RoomRegistry)
-#: Rooms held by other replicas, for this replica's viewers (set only with `CE_REDIS_URL`).
+#: The client for the other replicas (set only with `CE_REDIS_URL`, as the next one).
+PEERS = web.AppKey("peers", Peers)
+#: Rooms held by other replicas, for this replica's viewers.
 REMOTE_ROOMS = web.AppKey("remote_rooms", RemoteRooms)
 #: Run recordings (asciicast v2) and their budget.
 RECORDINGS = web.AppKey("recordings", RecordingStore)

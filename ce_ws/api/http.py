@@ -21,6 +21,7 @@ from ce_ws.errors import (
     Unauthorized,
     UnknownEngine,
     UnknownLanguage,
+    UnknownRun,
     UnsupportedMediaType,
 )
 from ce_ws.protocol import ErrorBody, ErrorDetail, ServerMessage
@@ -33,6 +34,7 @@ _HTTP_STATUS: dict[type[CeError], HTTPStatus] = {
     BadMessage: HTTPStatus.BAD_REQUEST,
     UnknownLanguage: HTTPStatus.BAD_REQUEST,
     UnknownEngine: HTTPStatus.NOT_FOUND,
+    UnknownRun: HTTPStatus.NOT_FOUND,
     CodeTooLarge: HTTPStatus.BAD_REQUEST,
     LimitExceeded: HTTPStatus.BAD_REQUEST,
     Unauthorized: HTTPStatus.UNAUTHORIZED,

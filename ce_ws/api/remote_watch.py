@@ -24,14 +24,13 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import hdrs, web
 
+from ce_ws.api.peers import CONNECT_S, Peers
 from ce_ws.api.socket_delivery import tcp_delivery
 from ce_ws.errors import Busy, CeError, RateLimited, UnknownRoom
 from ce_ws.protocol import SUBPROTOCOL, CloseCode, RoomClosed
 
 log = logging.getLogger(__name__)
 
-#: How long reaching the other replica and its first answer may take.
-_CONNECT_S = 5.0
 #: What the viewer is told when the replica holding the room stops answering.
 GONE = "server_shutdown"
 _REFUSALS: dict[str, type[CeError]] = {cls.code: cls for cls in (UnknownRoom, Busy, RateLimited)}
@@ -133,12 +132,12 @@ def _type(text: str) -> object:
 
 
 class RemoteRooms:
-    """The replica's client for rooms held elsewhere (one HTTP session for all its viewers)."""
+    """Rooms other replicas hold, for this replica's viewers."""
 
-    def __init__(self, *, stall_s: float) -> None:
+    def __init__(self, peers: Peers, *, stall_s: float) -> None:
         """`stall_s`: how long a viewer may take nothing before it is dropped (1013)."""
+        self._peers = peers
         self._stall_s = stall_s
-        self._session: aiohttp.ClientSession | None = None  # made on the loop, at first use
 
     async def watch(
         self,
@@ -152,7 +151,7 @@ class RemoteRooms:
         """Watch the room on its replica; raises its refusal (`unknown_room`, `busy`...)."""
         upstream = await self._connect(replica_url, forwarded_for)
         try:
-            async with asyncio.timeout(_CONNECT_S):
+            async with asyncio.timeout(CONNECT_S):
                 await upstream.receive()  # its `hello`: the viewer had this replica's
                 await upstream.send_str(json.dumps({"type": "watch", "room": room_id}))
                 first = await upstream.receive()
@@ -170,28 +169,15 @@ class RemoteRooms:
         await viewer.send_str(first.data)
         return RemoteWatch(upstream, viewer, stall_s=self._stall_s, on_end=on_end)
 
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            # No pool limit: each relayed viewer holds one connection for its whole watch.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),
-                timeout=aiohttp.ClientTimeout(total=None, connect=_CONNECT_S),
-            )
-        return self._session
-
     async def _connect(
         self, replica_url: str, forwarded_for: str
     ) -> aiohttp.ClientWebSocketResponse:
         try:
-            return await self._client().ws_connect(
+            return await self._peers.session().ws_connect(
                 f"{replica_url}/api/v1/ws",
                 protocols=(SUBPROTOCOL,),
                 headers={hdrs.X_FORWARDED_FOR: forwarded_for},
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_CONNECT_S),
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CONNECT_S),
                 autoping=True,
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -8,7 +8,7 @@ Redis, never the room's key.
 
 Redis away: a room is not announced (its viewers must reach its own replica)
 and a room elsewhere is not found (`unknown_room`, saying so). Nothing waits
-on Redis longer than `_TIMEOUT_S`.
+on Redis longer than `FAST_S` (ce_ws/shared_redis.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import math
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from ce_ws.shared_redis import redis_client
+
 log = logging.getLogger(__name__)
 
-_TIMEOUT_S = 0.5
 _PREFIX = "ce:room:"
 #: How long shutdown waits for the last withdrawals.
 _WITHDRAW_GRACE_S = 1.0
@@ -34,10 +35,7 @@ class RoomDirectory:
     def __init__(self, *, url: str, replica_url: str, max_room_s: float) -> None:
         self.replica_url = replica_url
         self._ttl_s = math.ceil(max_room_s)
-        # No connection yet: the pool connects on the first command.
-        self._redis: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=_TIMEOUT_S, socket_connect_timeout=_TIMEOUT_S
-        )
+        self._redis: redis.Redis = redis_client(url)
         self._withdrawals: set[asyncio.Task[None]] = set()
 
     async def announce(self, room_id: str) -> None:

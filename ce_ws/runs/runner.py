@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from ce_ws.config import Settings
@@ -26,6 +26,7 @@ from ce_ws.runs.fanout import Subscriber
 from ce_ws.runs.plan import plan_run
 from ce_ws.runs.run import Run, RunState, Terminal
 from ce_ws.runs.shared_rate import run_rate_limit
+from ce_ws.runs.shared_runs import SharedRuns
 from ce_ws.sandbox.base import Sandbox
 from ce_ws.telemetry import ClientTelemetry, Telemetry, Via
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: How long runs still going after the shutdown grace get to remove their boxes.
 _CANCEL_GRACE_S = 10.0
+#: How often a run waiting for its client's runs on other replicas asks again.
+_CLUSTER_RETRY_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,14 @@ class Runner:
         self.admission = Admission(settings.capacity)
         self._rate_limit = run_rate_limit(settings)
         self._runs: set[RunHandle] = set()
+        #: Each client's runs and each run's replica across replicas (None: one node).
+        self.shared: SharedRuns | None = None
+        if settings.redis_url is not None:
+            self.shared = SharedRuns(
+                url=settings.redis_url,
+                replica_url=settings.replica_url(),
+                live_run_ids=lambda: [handle.run_id for handle in self._runs if not handle.ended],
+            )
         self._closing = False
 
     @property
@@ -243,7 +254,10 @@ class Runner:
 
         try:
             async with asyncio.timeout(queue_wait_s) as deadline:
-                async with self.admission.slot(client_key, on_queued=tell_position):
+                async with (
+                    self.admission.slot(client_key, on_queued=tell_position),
+                    self._cluster_place(run.run_id, client_key, tell_position),
+                ):
                     deadline.reschedule(None)
                     yield
         except TimeoutError:
@@ -252,6 +266,27 @@ class Runner:
             raise Busy(
                 f"no run slot came free within {queue_wait_s:g} s; try again later"
             ) from None
+
+    @contextlib.asynccontextmanager
+    async def _cluster_place(
+        self, token: str, client_key: str, tell_position: Callable[[int], Awaitable[None]]
+    ) -> AsyncIterator[None]:
+        """A place in the client's cap across replicas: waits (polling) while its other
+        runs elsewhere fill it; nothing to wait for on one node."""
+        if self.shared is None:
+            yield
+            return
+        cap = self._settings.capacity.max_runs_per_client
+        told = False
+        while not await self.shared.hold(client_key, token, cap):
+            if not told:
+                await tell_position(1)  # first in its own line, behind its runs elsewhere
+                told = True
+            await asyncio.sleep(_CLUSTER_RETRY_S)
+        try:
+            yield
+        finally:
+            self.shared.release(token)
 
     async def aclose(self, grace_s: float) -> None:
         """At shutdown: queued runs are refused, running ones end with `error`, bounded.
@@ -269,3 +304,5 @@ class Runner:
         # Whatever did not end in time is cancelled; its box is still removed.
         await asyncio.gather(*(handle.cancel() for handle in handles if not handle.done()))
         await self._rate_limit.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()

@@ -23,11 +23,10 @@ from redis.exceptions import RedisError
 
 from ce_ws.config import Settings
 from ce_ws.runs.admission import RateLimiter
+from ce_ws.shared_redis import redis_client
 
 log = logging.getLogger(__name__)
 
-#: How long one check may wait for Redis before this replica counts alone.
-_TIMEOUT_S = 0.5
 #: While Redis is away, how often a check asks it again.
 _RETRY_S = 5.0
 #: KEYS[1] the client's bucket; ARGV[1] tokens a second, ARGV[2] the burst.
@@ -80,10 +79,7 @@ class SharedRunRateLimit:
     def __init__(self, per_minute: int, *, url: str) -> None:
         self._per_minute = per_minute
         self._local = RateLimiter(per_minute)
-        # No connection yet: the pool connects on the first command.
-        self._redis: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=_TIMEOUT_S, socket_connect_timeout=_TIMEOUT_S
-        )
+        self._redis: redis.Redis = redis_client(url)
         self._take = self._redis.register_script(_TAKE)
         self._alone = False
         self._retry_at = 0.0

@@ -23,6 +23,7 @@ from ce_ws.api.compat.judge0_mapping import Judge0Result, Judge0Status
 from ce_ws.api.compat.judge0_store import INTERRUPTED, Judge0Submission
 from ce_ws.config import Judge0Settings
 from ce_ws.errors import Busy
+from ce_ws.shared_redis import redis_client
 
 T = TypeVar("T")
 
@@ -42,13 +43,7 @@ class RedisJudge0Store:
     def __init__(self, settings: Judge0Settings, *, url: str, server_id: str) -> None:
         self._settings = settings
         self._unfinished = f"{_PREFIX}:unfinished:{server_id}"
-        # No connection yet: the pool connects on the first command.
-        self._redis: redis.Redis = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=_TIMEOUT_S,
-            socket_connect_timeout=_TIMEOUT_S,
-        )
+        self._redis: redis.Redis = redis_client(url, timeout_s=_TIMEOUT_S, text=True)
         #: Whether what this server id left unfinished before (a crash) was ended.
         self._leftovers_ended = False
         self._leftovers = asyncio.Lock()

@@ -180,6 +180,8 @@ class Judge0Service:
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await self._store.end_unfinished()
+        except CeError as exc:  # Redis away: the next start ends them instead
+            log.warning("Judge0 submissions left unfinished at shutdown: %s", exc)
         except Exception:  # the disk: the next start ends them instead
             log.exception("could not end the unfinished Judge0 submissions")
         await self._store.aclose()

@@ -1,0 +1,165 @@
+"""Live runs across replicas, in the Redis they share (`CE_REDIS_URL`).
+
+Two things every replica must agree on:
+
+- **each client's runs at once** (`CE_CAPACITY__MAX_RUNS_PER_CLIENT`), one
+  cap however many replicas the client's runs reach: a sorted set per
+  client, `ce:client-runs:<client key>`, whose members are runs and whose
+  scores are when each run's lease ends;
+- **where each run lives**, `ce:run:<run id>` → its replica's URL, so an
+  admin request that reaches another replica is forwarded to the owner.
+
+Each replica renews its runs' leases every `RENEW_S`; a replica that dies
+stops renewing, and its runs stop counting after `LEASE_S` (their
+containers are its restart's to reap). While Redis does not answer, each
+replica counts alone (its own `Admission` still caps the client) and
+asks Redis again at most every `_RETRY_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from ce_ws.shared_redis import redis_client
+
+log = logging.getLogger(__name__)
+
+#: How long a run counts without its replica renewing it.
+LEASE_S = 10.0
+RENEW_S = 2.0
+_RETRY_S = 5.0
+_CLIENT_RUNS = "ce:client-runs:"
+_RUN = "ce:run:"
+#: KEYS[1] the client's runs; ARGV[1] this run, ARGV[2] the cap, ARGV[3] the lease.
+#: Drops the runs whose lease ended, then adds this one if the cap allows: 1, else 0.
+_HOLD = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1e6
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3])) + 1)
+return 1
+"""
+#: KEYS[1] the client's runs; ARGV[1] this run, ARGV[2] the lease: a held run's lease goes on.
+_RENEW = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1e6
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
+return 1
+"""
+
+
+class SharedRuns:
+    """This replica's view of the cluster's live runs (see the module's docstring)."""
+
+    def __init__(
+        self, *, url: str, replica_url: str, live_run_ids: Callable[[], list[str]]
+    ) -> None:
+        """`live_run_ids` lists this replica's runs now (their ids as clients know them)."""
+        self.replica_url = replica_url
+        self._live_run_ids = live_run_ids
+        self._redis: redis.Redis = redis_client(url)
+        self._hold = self._redis.register_script(_HOLD)
+        self._renew = self._redis.register_script(_RENEW)
+        #: Runs holding a place in their client's cap: run token → client key.
+        self._held: dict[str, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._renewer: asyncio.Task[None] | None = None
+        self._away_until = 0.0
+
+    async def hold(self, client: str, token: str, cap: int) -> bool:
+        """Count a new run against its client's cap: False when the cap is full.
+
+        True also while Redis is away: the replica's own cap then holds alone.
+        """
+        self._start_renewing()
+        if time.monotonic() < self._away_until:
+            return True
+        try:
+            held = await self._hold(keys=[_CLIENT_RUNS + client], args=[token, cap, LEASE_S])
+        except (RedisError, OSError) as exc:
+            self._away(exc)
+            return True
+        self._back()
+        if held:
+            self._held[token] = client
+        return bool(held)
+
+    def release(self, token: str) -> None:
+        """The run is over: its place in the cap is free (in the background, never waited on)."""
+        client = self._held.pop(token, None)
+        if client is not None:
+            self._in_background(self._redis.zrem(_CLIENT_RUNS + client, token))
+
+    async def locate(self, run_id: str) -> str | None:
+        """The URL of the replica holding this run, or None (unknown, or Redis away)."""
+        try:
+            found = await self._redis.get(_RUN + run_id)
+        except (RedisError, OSError) as exc:
+            self._away(exc)
+            return None
+        self._back()
+        return found.decode() if isinstance(found, bytes) else None
+
+    async def aclose(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+        for token in list(self._held):
+            self.release(token)
+        if self._background:
+            await asyncio.wait(self._background, timeout=1.0)
+        await self._redis.aclose()
+
+    def _start_renewing(self) -> None:
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew_forever())
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_S)
+            try:
+                await self._renew_once()
+            except (RedisError, OSError) as exc:
+                self._away(exc)
+
+    async def _renew_once(self) -> None:
+        """Every held run's lease goes on, and every live run says where it lives."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for token, client in self._held.items():
+                await self._renew(keys=[_CLIENT_RUNS + client], args=[token, LEASE_S], client=pipe)
+            for run_id in self._live_run_ids():
+                pipe.set(_RUN + run_id, self.replica_url, ex=math.ceil(LEASE_S))
+            await pipe.execute()
+        self._back()
+
+    def _away(self, exc: Exception) -> None:
+        if not self._away_until:
+            log.warning("Redis does not answer (%s): each replica caps its clients alone", exc)
+        self._away_until = time.monotonic() + _RETRY_S
+
+    def _back(self) -> None:
+        if self._away_until:
+            log.warning("Redis answers again: runs counted across replicas")
+            self._away_until = 0.0
+
+    def _in_background(self, work: Awaitable[object]) -> None:
+        async def run() -> None:
+            with contextlib.suppress(RedisError, OSError):
+                await work
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
