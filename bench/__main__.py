@@ -19,6 +19,7 @@ from bench import (
     capacity,
     churn,
     echo,
+    engines,
     fanout,
     languages,
     network,
@@ -48,6 +49,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "fanout": fanout.run,
     "network": network.run,
     "soak": soak.run,
+    "engines": engines.run,
 }
 _LEAK_SETTLE_S = 15.0
 

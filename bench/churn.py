@@ -62,7 +62,7 @@ async def _reporter(label: str, tally: Tally, began: float, deadline: float) -> 
         )
 
 
-async def _churn(
+async def churn_for(
     label: str, runners: list[Callable[[], Awaitable[float]]], seconds: float
 ) -> Tally:
     tally = Tally()
@@ -75,7 +75,7 @@ async def _churn(
     return tally
 
 
-def _server_runner(session: Session) -> Callable[[], Awaitable[float]]:
+def server_runner(session: Session) -> Callable[[], Awaitable[float]]:
     async def one() -> float:
         sent_at = await session.run(PYTHON_HELLO.language, PYTHON_HELLO.source)
         ended_at, exit_message = await session.expect_timed("exit")
@@ -98,7 +98,7 @@ async def _through_server(ctx: BenchContext, pool: bool, seconds: float) -> Tall
         pool_size = await idle_count(ctx.docker, server_id)
         sessions = [await Session.open(ctx.http, server.ws_url) for _ in range(CLIENTS)]
         try:
-            tally = await _churn(server_id, [_server_runner(s) for s in sessions], seconds)
+            tally = await churn_for(server_id, [server_runner(s) for s in sessions], seconds)
         finally:
             await asyncio.gather(*(session.close() for session in sessions))
         await _count_leaks(ctx, server_id, pool_size, tally)
@@ -114,7 +114,7 @@ async def _through_docker_run(seconds: float) -> Tally:
         async def one() -> float:
             return (await docker_run(argv)).total_s
 
-        return await _churn("docker run", [one] * CLIENTS, seconds)
+        return await churn_for("docker run", [one] * CLIENTS, seconds)
 
 
 def _row(mode: str, tally: Tally, baseline: Tally) -> list[str]:
