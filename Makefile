@@ -48,11 +48,12 @@ browser:
 	@bash scripts/ensure-package.sh /usr/bin/chromium chromium
 
 # What the tests of deploying several replicas run: a real nginx, a real
-# Redis, and systemd's unit checker.
+# Redis, systemd's unit checker, and openssl for an engine's TLS certificates.
 deploy-checks:
 	@bash scripts/ensure-package.sh /usr/sbin/nginx nginx
 	@bash scripts/ensure-package.sh /usr/bin/redis-server redis-server
 	@bash scripts/ensure-package.sh /usr/bin/systemd-analyze systemd
+	@bash scripts/ensure-package.sh /usr/bin/openssl openssl
 
 lint: $(STAMP)
 	$(PY) -m ruff check ce_ws tests bench

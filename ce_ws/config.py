@@ -14,6 +14,7 @@ import ipaddress
 import re
 import socket
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -138,20 +139,51 @@ def _local_socket(url: str, setting: str) -> str:
     return url
 
 
+class EngineTls(BaseModel):
+    """The client side of an engine's TLS (`dockerd --tlsverify`): files of this machine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The CA that signed the engine's certificate.
+    ca: str
+    #: This server's client certificate and its key, signed by the CA the engine trusts.
+    cert: str
+    key: str
+
+
 class EngineSettings(BaseModel):
-    """One Docker engine of several (`CE_SANDBOX__ENGINES`) and how many runs it takes."""
+    """One Docker engine of several (`CE_SANDBOX__ENGINES`) and how many runs it takes.
+
+    `url` is its Unix socket, or `tcp://host:port` with `tls` client
+    certificates (never plain TCP: the engine's API is root on its host).
+    Either way the engine runs on this machine: runs bind-mount its folders.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=ENGINE_NAME_PATTERN)
     url: str
+    tls: EngineTls | None = None
     #: Runs (boxes in use) at once on this engine; warm idle boxes do not count.
     capacity: int = Field(DEFAULT_ENGINE_CAPACITY, ge=1, le=MAX_ENGINE_CAPACITY)
 
-    @field_validator("url")
-    @classmethod
-    def _url_is_a_local_socket(cls, url: str) -> str:
-        return _local_socket(url, "CE_SANDBOX__ENGINES url")
+    @model_validator(mode="after")
+    def _socket_or_tls(self) -> EngineSettings:
+        where = f"CE_SANDBOX__ENGINES {self.name!r}"
+        if self.url.startswith("tcp://"):
+            if self.tls is None:
+                raise ValueError(
+                    f'{where}: a tcp:// engine needs "tls" {{"ca", "cert", "key"}}'
+                    " (dockerd --tlsverify): plain TCP would give its host to anyone who reaches it"
+                )
+            parts = urlsplit(self.url)
+            if not parts.hostname or parts.port is None or parts.path not in ("", "/"):
+                raise ValueError(f"{where}: {self.url!r} is not tcp://host:port")
+            return self
+        if self.tls is not None:
+            raise ValueError(f'{where}: "tls" is for a tcp:// engine, not a Unix socket')
+        _local_socket(self.url, f"{where} url")
+        return self
 
 
 class SandboxSettings(BaseModel):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ce_ws.config import Settings
+from ce_ws.config import EngineSettings, Settings
 from ce_ws.errors import SandboxError
 from ce_ws.image import (
     PROXY_RECIPE,
@@ -50,15 +50,21 @@ async def _check(settings: Settings) -> list[tuple[bool, str, str]]:
     engines = settings.sandbox.engine_list()
     checks = []
     for engine in engines:
-        found = await _check_engine(settings, engine.url)
+        found = await _check_engine(settings, engine)
         # Named only when there are several: one engine's report reads as before.
         checks += [(passed, f"[{engine.name}] {what}" if len(engines) > 1 else what, fix)
                    for passed, what, fix in found]  # fmt: skip
     return checks
 
 
-async def _check_engine(settings: Settings, url: str) -> list[tuple[bool, str, str]]:
-    engine = Engine(settings.sandbox, url=url, server_id=settings.server_id, seccomp_profile="{}")
+async def _check_engine(
+    settings: Settings, configured: EngineSettings
+) -> list[tuple[bool, str, str]]:
+    url = configured.url
+    engine = Engine(
+        settings.sandbox, url=url, tls=configured.tls, server_id=settings.server_id,
+        seccomp_profile="{}",
+    )  # fmt: skip
     checks: list[tuple[bool, str, str]] = []
     try:
         try:

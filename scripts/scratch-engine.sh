@@ -8,6 +8,10 @@
 #   scratch-engine.sh start   start it (idempotent) and make sure it has the image
 #   scratch-engine.sh stop    stop it (SIGTERM, as a service manager does) and wait
 #
+# With CE_SCRATCH_ENGINE_TLS_PORT set it also listens on that loopback port
+# with TLS client certificates (dockerd --tlsverify), made at start under
+# /run/<name>-tls: ca.pem, and the client's cert.pem and key.pem.
+#
 # Needs root and the main engine (scripts/ensure-engine.sh) with the image built.
 set -euo pipefail
 
@@ -18,6 +22,8 @@ DATA_ROOT=/var/lib/$NAME
 EXEC_ROOT=/run/$NAME
 LOG=${CE_ENGINE_LOG_DIR:-/var/log/code-executor}/$NAME.log
 IMAGE=${CE_SANDBOX__IMAGE:-code-executor-runtime}
+TLS_PORT=${CE_SCRATCH_ENGINE_TLS_PORT:-}
+TLS_DIR=/run/$NAME-tls
 WAIT_SECONDS=60
 
 say() { printf '[scratch-engine] %s\n' "$*" >&2; }
@@ -26,18 +32,40 @@ scratch() { docker -H "unix://$SOCKET" "$@"; }
 answers() { scratch info >/dev/null 2>&1; }
 running_pid() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && cat "$PIDFILE"; }
 
+# A throwaway CA, the engine's certificate for 127.0.0.1, and one client's.
+make_certificates() {
+    rm -rf "$TLS_DIR" && mkdir -p -m 0700 "$TLS_DIR" && cd "$TLS_DIR"
+    local quiet=(-days 2 -nodes -newkey rsa:2048)
+    openssl req -x509 "${quiet[@]}" -keyout ca-key.pem -out ca.pem -subj /CN=ce-scratch-ca 2>/dev/null
+    openssl req "${quiet[@]}" -keyout server-key.pem -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+        -out server-cert.pem -days 2 -extfile server.ext 2>/dev/null
+    openssl req "${quiet[@]}" -keyout key.pem -out client.csr -subj /CN=ce-scratch-client 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+        -out cert.pem -days 2 -extfile client.ext 2>/dev/null
+    cd - >/dev/null
+}
+
 start() {
+    local listen=()
+    if [ -n "$TLS_PORT" ]; then
+        listen=(--tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/server-cert.pem"
+                --tlskey "$TLS_DIR/server-key.pem" --host "tcp://127.0.0.1:$TLS_PORT")
+    fi
     if answers; then
         say "already answers at $SOCKET"
     else
         [ "$(id -u)" -eq 0 ] || die "starting a dockerd needs root"
         mkdir -p "$(dirname "$LOG")"
-        say "starting dockerd at $SOCKET (log: $LOG)"
+        say "starting dockerd at $SOCKET${TLS_PORT:+ and TLS port $TLS_PORT} (log: $LOG)"
+        [ -z "$TLS_PORT" ] || make_certificates
         # Its own everything, so it shares nothing with the main engine; setsid
         # and closed descriptors so it outlives whoever started it cleanly.
         setsid nohup dockerd --host "unix://$SOCKET" --pidfile "$PIDFILE" \
             --data-root "$DATA_ROOT" --exec-root "$EXEC_ROOT" \
-            --bridge=none --iptables=false --ip6tables=false \
+            --bridge=none --iptables=false --ip6tables=false "${listen[@]}" \
             >>"$LOG" 2>&1 </dev/null &
         local waited=0
         until answers; do

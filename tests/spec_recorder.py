@@ -61,8 +61,9 @@ def hook(sink: Sink) -> CreationHook:
 def _engine_of(container: DockerContainer) -> str:
     """The socket of the engine that made the container (a server may drive several)."""
     connector = container.docker.connector
-    assert isinstance(connector, aiohttp.UnixConnector), connector
-    return f"unix://{connector.path}"
+    if isinstance(connector, aiohttp.UnixConnector):
+        return f"unix://{connector.path}"
+    return str(container.docker.docker_host)  # an engine's TLS port
 
 
 def file_sink(path: str) -> Sink:

@@ -81,7 +81,7 @@ class DockerSandbox:
         self._on_created = on_created
         self.name = engine.name
         self.capacity = engine.capacity
-        self._url = engine.url
+        self._url, self._tls = engine.url, engine.tls
         self._owner = owner
         #: Boxes open for runs now (placement's measure of load).
         self.runs = 0
@@ -104,6 +104,7 @@ class DockerSandbox:
         engine = Engine(
             self._settings.sandbox,
             url=self._url,
+            tls=self._tls,
             server_id=self._owner,
             seccomp_profile=profile,
             on_created=self._on_created,

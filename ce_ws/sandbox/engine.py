@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ import aiodocker.networks
 import aiohttp
 from aiodocker.containers import DockerContainer
 
-from ce_ws.config import SandboxSettings
+from ce_ws.config import EngineTls, SandboxSettings
 from ce_ws.errors import EngineUnreachable, SandboxError, SandboxNotFound, SandboxStopped
 from ce_ws.sandbox.compile_cache import CompileCache
 from ce_ws.sandbox.events import EngineEvents
@@ -74,6 +75,25 @@ def unreachable(action: str, detail: str) -> EngineUnreachable:
     )
 
 
+def _connect(url: str, tls: EngineTls | None) -> tuple[aiohttp.BaseConnector, str]:
+    """The connector for an engine's `unix://` socket or its `tcp://` TLS port, and its URL.
+
+    The default connector allows 100 connections and waits forever for a
+    free one; every attach holds one for its whole life: no limit.
+    """
+    if tls is None:
+        return aiohttp.UnixConnector(path=url.removeprefix("unix://"), limit=0), "unix://localhost"
+    try:
+        context = ssl.create_default_context(cafile=tls.ca)
+        context.load_cert_chain(tls.cert, tls.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise SandboxError(
+            f"cannot use the TLS files of the engine at {url} ({exc});"
+            " check its \"tls\" in CE_SANDBOX__ENGINES"
+        ) from exc
+    return aiohttp.TCPConnector(ssl=context, limit=0), "https://" + url.removeprefix("tcp://")
+
+
 class Engine:
     """The aiodocker client plus what is shared by every box of this server."""
 
@@ -82,12 +102,13 @@ class Engine:
         settings: SandboxSettings,
         *,
         url: str,
+        tls: EngineTls | None = None,
         server_id: str,
         seccomp_profile: str,
         on_created: CreationHook | None = None,
     ) -> None:
         self.settings = settings
-        #: The engine's socket, `unix:///...`.
+        #: The engine's socket, `unix:///...`, or its TLS port, `tcp://host:port`.
         self.url = url
         #: The owner label of this engine's containers and the prefix of their folders.
         self.server_id = server_id
@@ -105,11 +126,9 @@ class Engine:
         self.compile_cache: CompileCache | None = None
         #: Called with the seconds each container took to create and start (for metrics).
         self.on_box_started: Callable[[float], None] = lambda seconds: None
-        # The default connector allows 100 connections and waits forever for a
-        # free one; every attach holds one for its whole life.
-        self._connector = aiohttp.UnixConnector(path=url.removeprefix("unix://"), limit=0)
+        self._connector, docker_host = _connect(url, tls)
         self.docker = aiodocker.Docker(
-            url="unix://localhost",
+            url=docker_host,
             connector=self._connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.control_timeout_s),
         )

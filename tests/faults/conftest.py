@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "scratch-engine.sh"
 
 
+#: The scratch engine's TLS port on loopback (client certificates required).
+TLS_PORT = 23761
+TLS_DIR = Path("/run/ce-scratch-engine-tls")
+
+
 @dataclass(frozen=True)
 class ScratchEngine:
     socket: str
@@ -30,11 +36,24 @@ class ScratchEngine:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    @property
+    def tls_url(self) -> str:
+        return f"tcp://127.0.0.1:{TLS_PORT}"
+
+    def tls(self) -> dict[str, str]:
+        """The client's side of its TLS port, as `CE_SANDBOX__ENGINES` takes it."""
+        return {name: str(TLS_DIR / f"{name}.pem") for name in ("ca", "cert", "key")}
+
     def start(self) -> None:
-        subprocess.run(["bash", str(SCRIPT), "start"], check=True, stdout=subprocess.DEVNULL)
+        self._script("start")
 
     def stop(self) -> None:
-        subprocess.run(["bash", str(SCRIPT), "stop"], check=True, stdout=subprocess.DEVNULL)
+        self._script("stop")
+
+    def _script(self, action: str) -> None:
+        environment = {**os.environ, "CE_SCRATCH_ENGINE_TLS_PORT": str(TLS_PORT)}
+        subprocess.run(["bash", str(SCRIPT), action], check=True, stdout=subprocess.DEVNULL,
+                       env=environment)  # fmt: skip
 
     def containers(self, owner: str) -> dict[str, str]:
         """Name → state ("running", "exited", "created"...) of this owner's containers."""

@@ -22,6 +22,7 @@ import json
 import re
 import subprocess
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -304,3 +305,43 @@ async def test_sixty_students_through_nginx_land_on_both_replicas_and_both_engin
     assert all(state["main"]["runs"] == state["scratch"]["runs"] == 0 for state in states)
     for server in servers:
         assert_nothing_left(server, scratch_engine)
+
+
+async def test_an_engine_over_tcp_with_tls_client_certificates(
+    scratch_engine: ScratchEngine, tmp_path: Path
+) -> None:
+    over_tls = {"name": "tls", "url": scratch_engine.tls_url, "tls": scratch_engine.tls()}
+    with server_process(
+        CE_SANDBOX__ENGINES=json.dumps([over_tls]), CE_POOL__ENABLED="false"
+    ) as server:
+        async with TermClient.connect_url(server.ws_url) as term:
+            run_id = await start_waiting(term)
+            assert any(run_id in name for name in scratch_engine.containers(f"{server.server_id}"))
+            ended = await answer(term, "secure")
+            assert (ended["status"], ended["exit_code"]) == ("exited", 0), ended
+    # A client certificate the engine's CA did not sign: refused, and /readyz says why.
+    stranger = _self_signed(tmp_path)
+    with server_process(
+        CE_SANDBOX__ENGINES=json.dumps([{**over_tls, "tls": {**over_tls["tls"], **stranger}}]),
+        CE_POOL__ENABLED="false",
+    ) as server:
+        async with aiohttp.ClientSession() as session:
+
+            async def refused() -> bool:
+                return (await readiness(session, server))["status"] == 503
+
+            await eventually(refused, timeout_s=15, what="the engine refuses the stranger")
+            body = await readiness(session, server)
+        engine = by_name(body)["tls"]
+        assert engine["condition"] == "down" and "not reachable" in engine["reason"], body
+
+
+def _self_signed(folder: Path) -> dict[str, str]:
+    """A client certificate and key of a CA no engine trusts."""
+    cert, key = folder / "stranger-cert.pem", folder / "stranger-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=stranger", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return {"cert": str(cert), "key": str(key)}

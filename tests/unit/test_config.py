@@ -74,6 +74,13 @@ def test_a_bad_setting_is_named_with_its_variable_and_no_traceback(
         ("CE_ALLOWED_HOSTS", '["https://box.lan"]', "'https://box.lan' is not a host name"),
         ("CE_SANDBOX__DOCKER_URL", "tcp://127.0.0.1:2375", "only a local engine's socket"),
         ("CE_REDIS_URL", "127.0.0.1:6379", "must start with redis://, rediss:// or unix://"),
+        ("CE_SANDBOX__ENGINES", '[{"name": "a", "url": "tcp://127.0.0.1:2375"}]', "a tcp:// engine needs \"tls\""),
+        ("CE_SANDBOX__ENGINES", '[{"name": "a", "url": "unix:///s", "tls": {"ca": "c", "cert": "c", "key": "k"}}]', "\"tls\" is for a tcp:// engine"),
+        ("CE_SANDBOX__ENGINES", '[{"name": "a", "url": "http://box:2376"}]', "only a local engine's socket"),
+        ("CE_SANDBOX__ENGINES", '[{"name": "a", "url": "unix:///s"}, {"name": "a", "url": "unix:///t"}]', "each name once, ['a'] repeats"),
+        ("CE_SANDBOX__ENGINES", '[{"name": "A b", "url": "unix:///s"}]', "String should match pattern"),
+        ("CE_ADMIN_TOKEN", "short", "CE_ADMIN_TOKEN must be 16 characters or more"),
+        ("CE_ADVERTISE_URL", "10.0.0.5:8080", "CE_ADVERTISE_URL='10.0.0.5:8080' is not an http(s)://host[:port] URL"),
     ],
 )  # fmt: skip
 def test_bad_structured_settings_are_explained_too(
