@@ -89,7 +89,7 @@ def _connect(url: str, tls: EngineTls | None) -> tuple[aiohttp.BaseConnector, st
     except (OSError, ssl.SSLError) as exc:
         raise SandboxError(
             f"cannot use the TLS files of the engine at {url} ({exc});"
-            " check its \"tls\" in CE_SANDBOX__ENGINES"
+            ' check its "tls" in CE_SANDBOX__ENGINES'
         ) from exc
     return aiohttp.TCPConnector(ssl=context, limit=0), "https://" + url.removeprefix("tcp://")
 
