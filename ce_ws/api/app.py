@@ -93,7 +93,9 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     app.cleanup_ctx.extend([recordings.recordings_store, sandbox_backend, run_registry])
     if settings.redis_url is not None:
         app[PEERS] = Peers()
-        app[REMOTE_ROOMS] = RemoteRooms(app[PEERS], stall_s=settings.sharing.viewer_stall_s)
+        app[REMOTE_ROOMS] = RemoteRooms(
+            app[PEERS], stall_s=settings.sharing.viewer_stall_s, heartbeat_s=settings.heartbeat_s
+        )
         app.cleanup_ctx.append(peers)
     app.on_shutdown.append(end_runs_then_sockets)
     app.on_response_prepare.append(add_security_headers)

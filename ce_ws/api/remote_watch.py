@@ -134,10 +134,13 @@ def _type(text: str) -> object:
 class RemoteRooms:
     """Rooms other replicas hold, for this replica's viewers."""
 
-    def __init__(self, peers: Peers, *, stall_s: float) -> None:
-        """`stall_s`: how long a viewer may take nothing before it is dropped (1013)."""
+    def __init__(self, peers: Peers, *, stall_s: float, heartbeat_s: float) -> None:
+        """`stall_s`: how long a viewer may take nothing before it is dropped (1013);
+        `heartbeat_s`: how often the socket to the room's replica is pinged (one that
+        goes silent without closing is given up after one unanswered ping)."""
         self._peers = peers
         self._stall_s = stall_s
+        self._heartbeat_s = heartbeat_s
 
     async def watch(
         self,
@@ -179,6 +182,7 @@ class RemoteRooms:
                 headers={hdrs.X_FORWARDED_FOR: forwarded_for},
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CONNECT_S),
                 autoping=True,
+                heartbeat=self._heartbeat_s,
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("the replica %s holding a room does not answer: %s", replica_url, exc)

@@ -16,6 +16,7 @@ from ce_ws.api.appkeys import (
     SETTINGS,
 )
 from ce_ws.api.auth import authorized, bearer_token
+from ce_ws.api.client_sockets import client_socket
 from ce_ws.api.connection import Connection
 from ce_ws.api.guards import require_own_origin
 from ce_ws.errors import RateLimited
@@ -48,13 +49,22 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         via="ws",
         credentials=(bearer,) if bearer else (),
     )
-    if not app[CLIENT_CONNECTIONS].has_room(client.key):
-        await _refuse_connection(ws, app[CLIENT_CONNECTIONS].per_client)
-        return ws
+    async with client_socket(app, client.key) as admitted:
+        if not admitted:
+            await _refuse_connection(ws, app[CLIENT_CONNECTIONS].per_client)
+        else:
+            await _serve(request, ws, client)
+    return ws
+
+
+async def _serve(request: web.Request, ws: web.WebSocketResponse, client: Client) -> None:
+    """One `Connection` until the socket closes."""
+    app = request.app
+    settings = app[SETTINGS]
     connection = Connection(
         ws,
         client=client,
-        authorized=authorized(settings.tokens, bearer),
+        authorized=authorized(settings.tokens, *client.credentials),
         settings=settings,
         languages=app[LANGUAGES],
         runner=app[RUNNER],
@@ -66,11 +76,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     )
     app[CONNECTIONS].add(connection)
     try:
-        with app[CLIENT_CONNECTIONS].hold(client.key):
-            await connection.serve()
+        await connection.serve()
     finally:
         app[CONNECTIONS].discard(connection)
-    return ws
 
 
 async def _refuse_connection(ws: web.WebSocketResponse, per_client: int) -> None:

@@ -278,7 +278,7 @@ class Runner:
             return
         cap = self._settings.capacity.max_runs_per_client
         told = False
-        while not await self.shared.hold(client_key, token, cap):
+        while not await self.shared.hold("runs", client_key, token, cap):
             if not told:
                 await tell_position(1)  # first in its own line, behind its runs elsewhere
                 told = True

@@ -1,11 +1,12 @@
-"""Live runs across replicas, in the Redis they share (`CE_REDIS_URL`).
+"""Live runs and sockets across replicas, in the Redis they share (`CE_REDIS_URL`).
 
 Two things every replica must agree on:
 
-- **each client's runs at once** (`CE_CAPACITY__MAX_RUNS_PER_CLIENT`), one
-  cap however many replicas the client's runs reach: a sorted set per
-  client, `ce:client-runs:<client key>`, whose members are runs and whose
-  scores are when each run's lease ends;
+- **each client's runs and sockets at once** (`CE_CAPACITY__MAX_RUNS_PER_CLIENT`,
+  `CE_CAPACITY__MAX_CONNECTIONS_PER_CLIENT`), one cap however many replicas
+  the client reaches: a sorted set per client and kind,
+  `ce:client-runs:<client key>` and `ce:client-sockets:<client key>`, whose
+  members are runs (sockets) and whose scores are when each one's lease ends;
 - **where each run lives**, `ce:run:<run id>` → its replica's URL, so an
   admin request that reaches another replica is forwarded to the owner.
 
@@ -24,6 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 LEASE_S = 10.0
 RENEW_S = 2.0
 _RETRY_S = 5.0
-_CLIENT_RUNS = "ce:client-runs:"
+#: What a client holds at once, each kind under its own cap.
+Kind = Literal["runs", "sockets"]
 _RUN = "ce:run:"
 #: KEYS[1] the client's runs; ARGV[1] this run, ARGV[2] the cap, ARGV[3] the lease.
 #: Drops the runs whose lease ended, then adds this one if the cap allows: 1, else 0.
@@ -73,35 +76,36 @@ class SharedRuns:
         self._redis: redis.Redis = redis_client(url)
         self._hold = self._redis.register_script(_HOLD)
         self._renew = self._redis.register_script(_RENEW)
-        #: Runs holding a place in their client's cap: run token → client key.
+        #: Runs and sockets holding a place in their client's cap: token → its set's key.
         self._held: dict[str, str] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._renewer: asyncio.Task[None] | None = None
         self._away_until = 0.0
 
-    async def hold(self, client: str, token: str, cap: int) -> bool:
-        """Count a new run against its client's cap: False when the cap is full.
+    async def hold(self, kind: Kind, client: str, token: str, cap: int) -> bool:
+        """Count a new run (socket) against its client's cap: False when the cap is full.
 
         True also while Redis is away: the replica's own cap then holds alone.
         """
         self._start_renewing()
         if time.monotonic() < self._away_until:
             return True
+        key = f"ce:client-{kind}:{client}"
         try:
-            held = await self._hold(keys=[_CLIENT_RUNS + client], args=[token, cap, LEASE_S])
+            held = await self._hold(keys=[key], args=[token, cap, LEASE_S])
         except (RedisError, OSError) as exc:
             self._away(exc)
             return True
         self._back()
         if held:
-            self._held[token] = client
+            self._held[token] = key
         return bool(held)
 
     def release(self, token: str) -> None:
-        """The run is over: its place in the cap is free (in the background, never waited on)."""
-        client = self._held.pop(token, None)
-        if client is not None:
-            self._in_background(self._redis.zrem(_CLIENT_RUNS + client, token))
+        """It is over: its place in the cap is free (in the background, never waited on)."""
+        key = self._held.pop(token, None)
+        if key is not None:
+            self._in_background(self._redis.zrem(key, token))
 
     async def locate(self, run_id: str) -> str | None:
         """The URL of the replica holding this run, or None (unknown, or Redis away)."""
@@ -138,8 +142,8 @@ class SharedRuns:
     async def _renew_once(self) -> None:
         """Every held run's lease goes on, and every live run says where it lives."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            for token, client in self._held.items():
-                await self._renew(keys=[_CLIENT_RUNS + client], args=[token, LEASE_S], client=pipe)
+            for token, key in self._held.items():
+                await self._renew(keys=[key], args=[token, LEASE_S], client=pipe)
             for run_id in self._live_run_ids():
                 pipe.set(_RUN + run_id, self.replica_url, ex=math.ceil(LEASE_S))
             await pipe.execute()

@@ -33,13 +33,13 @@ ONE_RUN_EACH = {"CE_CAPACITY__MAX_RUNS_PER_CLIENT": "1", "CE_ADMIN_TOKEN": ADMIN
 
 
 @contextlib.contextmanager
-def replica(redis: RedisServer, tmp_path: Path, name: str) -> Iterator[ServerProcess]:
+def replica(redis: RedisServer, tmp_path: Path, name: str, **env: str) -> Iterator[ServerProcess]:
     with server_process(
         server_id=f"{TEST_SERVER_ID}-{name}",
         CE_REDIS_URL=redis.url,
         CE_POOL__ENABLED="false",
         CE_JUDGE0__DATABASE=str(tmp_path / f"{name}.sqlite3"),
-        **ONE_RUN_EACH,
+        **{**ONE_RUN_EACH, **env},
     ) as server:
         yield server
 
@@ -173,3 +173,36 @@ async def test_with_redis_stopped_runs_go_on_and_nothing_is_left(tmp_path: Path)
             assert (await start_waiting(later))["type"] == "started"
             await finish(later)
     assert project_containers() == []
+
+
+async def test_a_clients_sockets_at_once_are_one_cap_across_replicas(tmp_path: Path) -> None:
+    two = {"CE_CAPACITY__MAX_CONNECTIONS_PER_CLIENT": "2"}
+    with (
+        redis_server() as redis,
+        replica(redis, tmp_path, "a", **two) as a,
+        replica(redis, tmp_path, "b", **two) as b,
+    ):
+        async with client_from("127.0.0.2", a.url), client_from("127.0.0.2", b.url):
+            # A third socket of the same client, on either replica, is one too many...
+            refused, code = await _refused_socket("127.0.0.2", b.url)
+            assert refused["code"] == "rate_limited" and code == 1008, refused
+            # ...while another client is welcome.
+            async with client_from("127.0.0.3", b.url) as neighbour:
+                assert (await start_waiting(neighbour))["type"] == "started"
+                await finish(neighbour)
+        # Closed, their places are free again at once.
+        async with client_from("127.0.0.2", a.url), client_from("127.0.0.2", b.url) as again:
+            assert (await start_waiting(again))["type"] == "started"
+            await finish(again)
+
+
+async def _refused_socket(address: str, url: str) -> tuple[dict[str, Any], int | None]:
+    """Open a socket from `address` that the server refuses: its error, and its close code."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.ws_connect(f"{url.replace('http', 'ws', 1)}/api/v1/ws") as ws,
+    ):
+        refusal = await ws.receive_json(timeout=10)
+        await ws.receive(timeout=10)
+        return refusal, ws.close_code

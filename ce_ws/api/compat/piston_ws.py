@@ -21,8 +21,9 @@ from typing import Any, Literal, get_args
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
-from ce_ws.api.appkeys import CLIENT_CONNECTIONS, CONNECTIONS, IDENTITY, LANGUAGES, RUNNER, SETTINGS
+from ce_ws.api.appkeys import CONNECTIONS, IDENTITY, LANGUAGES, RUNNER, SETTINGS
 from ce_ws.api.auth import authorized, bearer_token
+from ce_ws.api.client_sockets import client_socket
 from ce_ws.api.compat.piston_result import piston_error, stage_end
 from ce_ws.api.compat.piston_wire import (
     PistonLanguage,
@@ -380,22 +381,23 @@ async def connect(request: web.Request) -> web.StreamResponse:
         await ws.close(code=CloseCode.TRY_AGAIN_LATER, message=b"server overloaded")
         return ws
     client = Client(key=request.app[IDENTITY].client_key(request), via="piston")
-    if not app[CLIENT_CONNECTIONS].has_room(client.key):
-        await ws.send_str(ErrorReport(message="too many connections from this client").to_json())
-        await ws.close(code=CloseCode.POLICY, message=b"too many connections from this client")
-        return ws
-    session = PistonSession(
-        ws,
-        client=client,
-        bearer=bearer_token(request),
-        settings=settings,
-        languages=app[LANGUAGES],
-        runner=app[RUNNER],
-    )
-    app[CONNECTIONS].add(session)
-    try:
-        with app[CLIENT_CONNECTIONS].hold(client.key):
+    async with client_socket(app, client.key) as admitted:
+        if not admitted:
+            refusal = ErrorReport(message="too many connections from this client")
+            await ws.send_str(refusal.to_json())
+            await ws.close(code=CloseCode.POLICY, message=b"too many connections from this client")
+            return ws
+        session = PistonSession(
+            ws,
+            client=client,
+            bearer=bearer_token(request),
+            settings=settings,
+            languages=app[LANGUAGES],
+            runner=app[RUNNER],
+        )
+        app[CONNECTIONS].add(session)
+        try:
             await session.serve()
-    finally:
-        app[CONNECTIONS].discard(session)
+        finally:
+            app[CONNECTIONS].discard(session)
     return ws
