@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.helpers import free_port, wait_until
+from tests.integration.server_process import ServerProcess, server_process
+from tests.leftovers import TEST_SERVER_ID
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 _START_TIMEOUT_S = 10.0
@@ -61,3 +63,34 @@ def redis_server() -> Iterator[RedisServer]:
     finally:
         server.stop()
         shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def redis_replica(
+    redis: RedisServer, tmp_path: Path, name: str, **env: str
+) -> Iterator[ServerProcess]:
+    """A server replica sharing `redis`, id `<session id>-<name>`, warm pool off."""
+    with server_process(
+        server_id=f"{TEST_SERVER_ID}-{name}",
+        CE_REDIS_URL=redis.url,
+        **{
+            "CE_POOL__ENABLED": "false",
+            # Redis keeps the submissions: no replica may need its own file.
+            "CE_JUDGE0__DATABASE": str(tmp_path / f"{name}-unused.sqlite3"),
+            **env,
+        },
+    ) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def two_replicas(
+    tmp_path: Path, **env: str
+) -> Iterator[tuple[RedisServer, ServerProcess, ServerProcess]]:
+    """A Redis and two replicas `a` and `b` sharing it, each with `env`."""
+    with (
+        redis_server() as redis,
+        redis_replica(redis, tmp_path, "a", **env) as a,
+        redis_replica(redis, tmp_path, "b", **env) as b,
+    ):
+        yield redis, a, b

@@ -9,20 +9,16 @@ is gone.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 
 from ce_ws.runs.fanout import TERMINAL_RESET
-from tests.integration.redis_server import RedisServer, redis_server
-from tests.integration.server_process import ServerProcess, server_process
+from tests.integration.redis_server import redis_replica, two_replicas
 from tests.integration.stalled_socket import StalledSocket
 from tests.integration.terminal import TermClient
 from tests.integration.test_rooms_isolation import MIB, rate
-from tests.leftovers import TEST_SERVER_ID
 
 _WATCHED_FLOODS = 12
 #: What a replica logs when it closes a viewer that fell behind.
@@ -32,30 +28,8 @@ SCREEN_THEN_ASK = (
 )
 
 
-@contextlib.contextmanager
-def replica(redis: RedisServer, tmp_path: Path, name: str, **env: str) -> Iterator[ServerProcess]:
-    with server_process(
-        server_id=f"{TEST_SERVER_ID}-{name}",
-        CE_REDIS_URL=redis.url,
-        # The replicas reach each other from loopback: each trusts the other as a proxy.
-        CE_TRUSTED_PROXIES='["127.0.0.1/32"]',
-        CE_POOL__ENABLED="false",
-        CE_JUDGE0__DATABASE=str(tmp_path / f"{name}.sqlite3"),
-        **env,
-    ) as server:
-        yield server
-
-
-@contextlib.contextmanager
-def two_replicas(
-    tmp_path: Path, **env: str
-) -> Iterator[tuple[RedisServer, ServerProcess, ServerProcess]]:
-    with (
-        redis_server() as redis,
-        replica(redis, tmp_path, "a", **env) as a,
-        replica(redis, tmp_path, "b", **env) as b,
-    ):
-        yield redis, a, b
+#: The replicas reach each other from loopback: each trusts the other as a proxy.
+TRUST_EACH_OTHER = {"CE_TRUSTED_PROXIES": '["127.0.0.1/32"]'}
 
 
 async def share(presenter: TermClient) -> str:
@@ -68,7 +42,7 @@ async def share(presenter: TermClient) -> str:
 async def test_a_viewer_through_the_other_replica_watches_live_late_join_included(
     tmp_path: Path,
 ) -> None:
-    with two_replicas(tmp_path) as (_, a, b):
+    with two_replicas(tmp_path, **TRUST_EACH_OTHER) as (_, a, b):
         async with TermClient.connect_url(a.ws_url) as presenter:
             room = await share(presenter)
             await presenter.send(type="code", language="python", code=SCREEN_THEN_ASK)
@@ -110,7 +84,7 @@ async def test_a_viewer_through_the_other_replica_watches_live_late_join_include
 
 
 async def test_an_unknown_room_and_a_vanished_replica_get_clear_answers(tmp_path: Path) -> None:
-    with two_replicas(tmp_path) as (redis, a, b):
+    with two_replicas(tmp_path, **TRUST_EACH_OTHER) as (redis, a, b):
         async with TermClient.connect_url(b.ws_url) as viewer:
             await viewer.send(type="watch", room="A" * 22)
             unknown = await viewer.next_message("error")
@@ -133,7 +107,7 @@ async def test_an_unknown_room_and_a_vanished_replica_get_clear_answers(tmp_path
             gone = await viewer.next_message("error")
             assert gone["code"] == "unknown_room" and "does not answer" in gone["message"], gone
         # Restarted with its id, A removes what its crash left (its compile cache here).
-        with replica(redis, tmp_path, "a"):
+        with redis_replica(redis, tmp_path, "a", **TRUST_EACH_OTHER):
             pass
 
 
@@ -145,7 +119,7 @@ async def test_a_viewer_through_the_other_replica_that_never_reads_slows_no_one(
         "CE_SHARING__VIEWER_STALL_S": "2",
         "CE_SHARING__VIEWER_FLOOD_FRAME_MS": "0",  # redraws as often as they come
     }
-    with two_replicas(tmp_path, **env) as (_, a, b):
+    with two_replicas(tmp_path, **TRUST_EACH_OTHER, **env) as (_, a, b):
         async with TermClient.connect_url(a.ws_url, max_msg_size=0) as presenter:
             room = await share(presenter)
             alone = await rate(presenter)

@@ -9,17 +9,14 @@ refused `busy` while native runs go on, counted per replica.
 
 from __future__ import annotations
 
-import contextlib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import judge0
 
-from tests.integration.redis_server import RedisServer, redis_server
-from tests.integration.server_process import ServerProcess, server_process
-from tests.leftovers import TEST_SERVER_ID
+from tests.integration.redis_server import redis_replica, redis_server
+from tests.integration.server_process import ServerProcess
 
 SDK_WAIT_S = 60
 PYTHON = 71  # Judge0 CE's id for Python 3
@@ -36,24 +33,11 @@ def by_token(token: str) -> judge0.Submission:
     return asked
 
 
-@contextlib.contextmanager
-def replica(redis: RedisServer, tmp_path: Path, name: str, **env: str) -> Iterator[ServerProcess]:
-    with server_process(
-        server_id=f"{TEST_SERVER_ID}-{name}",
-        CE_REDIS_URL=redis.url,
-        **env,
-        CE_POOL__ENABLED="false",
-        # Redis keeps the submissions: no replica may need its own file.
-        CE_JUDGE0__DATABASE=str(tmp_path / f"{name}-unused.sqlite3"),
-    ) as server:
-        yield server
-
-
 def test_a_token_made_on_one_replica_is_read_on_the_other(tmp_path: Path) -> None:
     with (
         redis_server() as redis,
-        replica(redis, tmp_path, "a") as a,
-        replica(redis, tmp_path, "b") as b,
+        redis_replica(redis, tmp_path, "a") as a,
+        redis_replica(redis, tmp_path, "b") as b,
     ):
         ran = judge0.run(client=sdk(a), source_code="print('from a')", language=PYTHON)
         found = sdk(b).get_submission(by_token(ran.token))
@@ -64,14 +48,14 @@ def test_a_token_made_on_one_replica_is_read_on_the_other(tmp_path: Path) -> Non
 
 
 def test_a_crashed_replica_ends_only_its_own_submissions_at_its_next_start(tmp_path: Path) -> None:
-    with redis_server() as redis, replica(redis, tmp_path, "b") as b:
-        with replica(redis, tmp_path, "a") as a:
+    with redis_server() as redis, redis_replica(redis, tmp_path, "b") as b:
+        with redis_replica(redis, tmp_path, "a") as a:
             waiting = sdk(a).create_submission(
                 judge0.Submission(source_code="import time; time.sleep(60)", language=PYTHON)
             )
             a.crash()  # kill -9: nothing ended it
         mid = sdk(b).get_submission(by_token(waiting.token))
-        with replica(redis, tmp_path, "a"):  # its start ends what it left
+        with redis_replica(redis, tmp_path, "a"):  # its start ends what it left
             ended = sdk(b).get_submission(by_token(waiting.token))
     assert mid.status in (judge0.Status.IN_QUEUE, judge0.Status.PROCESSING), mid.status
     assert ended.status == judge0.Status.INTERNAL_ERROR, ended.status
@@ -81,8 +65,8 @@ def test_a_clients_runs_a_minute_are_one_budget_across_replicas(tmp_path: Path) 
     limit = {"CE_CAPACITY__RUNS_PER_MINUTE": "2"}
     with (
         redis_server() as redis,
-        replica(redis, tmp_path, "a", **limit) as a,
-        replica(redis, tmp_path, "b", **limit) as b,
+        redis_replica(redis, tmp_path, "a", **limit) as a,
+        redis_replica(redis, tmp_path, "b", **limit) as b,
     ):
         answers = [_post(f"{server.url}/api/v1/execute", ECHO)[0] for server in (a, b, a, b)]
     # Alone, each replica would have allowed two: four in all.
@@ -90,7 +74,7 @@ def test_a_clients_runs_a_minute_are_one_budget_across_replicas(tmp_path: Path) 
 
 
 def test_without_redis_judge0_is_busy_and_native_runs_go_on(tmp_path: Path) -> None:
-    with redis_server() as redis, replica(redis, tmp_path, "a") as a:
+    with redis_server() as redis, redis_replica(redis, tmp_path, "a") as a:
         redis.stop()
         refused = _post(f"{a.url}/judge0/submissions?wait=true",
                         b'{"source_code": "print(1)", "language_id": 71}')  # fmt: skip

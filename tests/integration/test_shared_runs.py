@@ -10,10 +10,8 @@ with Redis stopped, runs go on, capped per replica, and nothing is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +20,13 @@ import aiohttp
 from ce_ws.runs.shared_runs import LEASE_S, RENEW_S
 from tests.helpers import eventually
 from tests.integration.balancer import client_from
-from tests.integration.redis_server import RedisServer, redis_server
-from tests.integration.server_process import ServerProcess, server_process
+from tests.integration.redis_server import redis_replica, redis_server, two_replicas
 from tests.integration.terminal import TermClient
 from tests.leftovers import TEST_SERVER_ID, project_containers
 
 WAITING = "echo up; read line; echo done"
 ADMIN_TOKEN = "test-admin-token-0123456789"
 ONE_RUN_EACH = {"CE_CAPACITY__MAX_RUNS_PER_CLIENT": "1", "CE_ADMIN_TOKEN": ADMIN_TOKEN}
-
-
-@contextlib.contextmanager
-def replica(redis: RedisServer, tmp_path: Path, name: str, **env: str) -> Iterator[ServerProcess]:
-    with server_process(
-        server_id=f"{TEST_SERVER_ID}-{name}",
-        CE_REDIS_URL=redis.url,
-        CE_POOL__ENABLED="false",
-        CE_JUDGE0__DATABASE=str(tmp_path / f"{name}.sqlite3"),
-        **{**ONE_RUN_EACH, **env},
-    ) as server:
-        yield server
 
 
 async def start_waiting(term: TermClient) -> dict[str, Any]:
@@ -59,11 +44,7 @@ async def finish(term: TermClient) -> dict[str, Any]:
 
 
 async def test_a_clients_cap_holds_across_replicas(tmp_path: Path) -> None:
-    with (
-        redis_server() as redis,
-        replica(redis, tmp_path, "a") as a,
-        replica(redis, tmp_path, "b") as b,
-    ):
+    with two_replicas(tmp_path, **ONE_RUN_EACH) as (_, a, b):
         async with (
             client_from("127.0.0.2", a.url) as on_a,
             client_from("127.0.0.2", b.url) as on_b,
@@ -86,13 +67,13 @@ async def test_a_clients_cap_holds_across_replicas(tmp_path: Path) -> None:
 
 
 async def test_a_crashed_replica_lets_go_of_its_clients_after_its_lease(tmp_path: Path) -> None:
-    with redis_server() as redis, replica(redis, tmp_path, "b") as b:
+    with redis_server() as redis, redis_replica(redis, tmp_path, "b", **ONE_RUN_EACH) as b:
         async with (
             client_from("127.0.0.2", b.url) as on_b,
             client_from("127.0.0.3", b.url) as bystander,
         ):
             assert (await start_waiting(bystander))["type"] == "started"
-            with replica(redis, tmp_path, "a") as a:
+            with redis_replica(redis, tmp_path, "a", **ONE_RUN_EACH) as a:
                 async with client_from("127.0.0.2", a.url) as on_a:
                     assert (await start_waiting(on_a))["type"] == "started"
                     await on_a.expect(b"up")
@@ -109,7 +90,7 @@ async def test_a_crashed_replica_lets_go_of_its_clients_after_its_lease(tmp_path
             crashed_owner = f"{TEST_SERVER_ID}-a"
             assert any(crashed_owner in owner for owner in _owners()), "A's box is gone already?"
             # A restarted with its id reaps what it left; B's runs never noticed.
-            with replica(redis, tmp_path, "a"):
+            with redis_replica(redis, tmp_path, "a", **ONE_RUN_EACH):
                 await eventually(lambda: crashed_owner not in " ".join(_owners()), timeout_s=10,
                                  what="the crashed replica's box reaped at its restart")  # fmt: skip
 
@@ -124,11 +105,7 @@ def _owners() -> list[str]:
 
 
 async def test_a_kill_reaching_the_other_replica_is_forwarded_to_the_run(tmp_path: Path) -> None:
-    with (
-        redis_server() as redis,
-        replica(redis, tmp_path, "a") as a,
-        replica(redis, tmp_path, "b") as b,
-    ):
+    with two_replicas(tmp_path, **ONE_RUN_EACH) as (_, a, b):
         async with (
             aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as admin,
             TermClient.connect_url(a.ws_url) as owner,
@@ -153,11 +130,7 @@ async def test_a_kill_reaching_the_other_replica_is_forwarded_to_the_run(tmp_pat
 
 
 async def test_with_redis_stopped_runs_go_on_and_nothing_is_left(tmp_path: Path) -> None:
-    with (
-        redis_server() as redis,
-        replica(redis, tmp_path, "a") as a,
-        replica(redis, tmp_path, "b") as b,
-    ):
+    with two_replicas(tmp_path, **ONE_RUN_EACH) as (redis, a, b):
         redis.stop()
         async with (
             client_from("127.0.0.2", a.url) as on_a,
@@ -177,11 +150,7 @@ async def test_with_redis_stopped_runs_go_on_and_nothing_is_left(tmp_path: Path)
 
 async def test_a_clients_sockets_at_once_are_one_cap_across_replicas(tmp_path: Path) -> None:
     two = {"CE_CAPACITY__MAX_CONNECTIONS_PER_CLIENT": "2"}
-    with (
-        redis_server() as redis,
-        replica(redis, tmp_path, "a", **two) as a,
-        replica(redis, tmp_path, "b", **two) as b,
-    ):
+    with two_replicas(tmp_path, **ONE_RUN_EACH, **two) as (_, a, b):
         async with client_from("127.0.0.2", a.url), client_from("127.0.0.2", b.url):
             # A third socket of the same client, on either replica, is one too many...
             refused, code = await _refused_socket("127.0.0.2", b.url)
