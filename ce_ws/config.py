@@ -9,7 +9,6 @@ no configuration can exceed.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import re
 import socket
@@ -21,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ce_ws.languages import load_languages
 from ce_ws.origins import parse_authority, parse_origin
+from ce_ws.secret import same_secret
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -488,7 +488,7 @@ class NetworkPolicy(BaseModel):
         if not self.tokens:
             return True
         return any(
-            given is not None and any(hmac.compare_digest(given, token) for token in self.tokens)
+            given is not None and any(same_secret(given, token) for token in self.tokens)
             for given in credentials
         )
 

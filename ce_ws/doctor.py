@@ -61,10 +61,13 @@ async def _check_engine(
     settings: Settings, configured: EngineSettings
 ) -> list[tuple[bool, str, str]]:
     url = configured.url
-    engine = Engine(
-        settings.sandbox, url=url, tls=configured.tls, server_id=settings.server_id,
-        seccomp_profile="{}",
-    )  # fmt: skip
+    try:
+        engine = Engine(
+            settings.sandbox, url=url, tls=configured.tls, server_id=settings.server_id,
+            seccomp_profile="{}",
+        )  # fmt: skip
+    except SandboxError as exc:  # its TLS files
+        return [(False, f"engine at {url}: {exc.message}", 'fix the engine\'s "tls" files')]
     checks: list[tuple[bool, str, str]] = []
     try:
         try:

@@ -25,8 +25,8 @@ def redis_client(url: str, *, timeout_s: float = FAST_S, text: bool = False) -> 
         decode_responses=text,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        # One retry on a connection error only: a stale pooled connection, not a Redis away
-        # (a refused connect on a Redis that is down fails as fast the second time).
-        retry=Retry(NoBackoff(), 1),
-        retry_on_error=[RedisConnectionError],
+        # One retry on a connection error only: a stale pooled connection (a refused
+        # connect on a Redis that is down fails as fast the second time). Never on a
+        # timeout: the command may have run, and a wait would double.
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )

@@ -15,7 +15,6 @@ a lesson: wait until its `runs` is 0 (every run ended on its own), then stop it.
 from __future__ import annotations
 
 import asyncio
-import hmac
 
 import aiohttp
 from aiohttp import hdrs, web
@@ -27,6 +26,7 @@ from ce_ws.api.ops import engine_readiness
 from ce_ws.api.peers import CONNECT_S, FORWARDED_HEADER
 from ce_ws.errors import Busy, Unauthorized, UnknownRun, clip
 from ce_ws.protocol import EngineList, KilledRun
+from ce_ws.secret import same_secret
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -41,7 +41,7 @@ def _require_admin(request: web.Request) -> None:
     if token is None:
         raise Unauthorized("the admin API is off on this server; set CE_ADMIN_TOKEN to use it")
     given = bearer_token(request)
-    if given is None or not hmac.compare_digest(given, token.get_secret_value()):
+    if given is None or not same_secret(given, token.get_secret_value()):
         raise Unauthorized("the admin API needs the server's admin token (Authorization: Bearer)")
 
 

@@ -8,6 +8,7 @@ asked for readiness and closed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -53,6 +54,9 @@ from ce_ws.sandbox.base import Backend
 from ce_ws.sandbox.fleet import EngineFleet
 from ce_ws.telemetry import Telemetry
 
+log = logging.getLogger(__name__)
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
 
 def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.Application:
     """Build the application; does no I/O (the cleanup contexts do, at startup).
@@ -94,7 +98,10 @@ def create_app(settings: Settings, *, sandbox: Backend | None = None) -> web.App
     if settings.redis_url is not None:
         app[PEERS] = Peers()
         app[REMOTE_ROOMS] = RemoteRooms(
-            app[PEERS], stall_s=settings.sharing.viewer_stall_s, heartbeat_s=settings.heartbeat_s
+            app[PEERS],
+            replica_url=settings.replica_url(),
+            stall_s=settings.sharing.viewer_stall_s,
+            heartbeat_s=settings.heartbeat_s,
         )
         app.cleanup_ctx.append(peers)
     app.on_shutdown.append(end_runs_then_sockets)
@@ -111,6 +118,12 @@ def _room_directory(settings: Settings) -> RoomDirectory | None:
     """Where rooms are announced for the other replicas (with a shared Redis)."""
     if settings.redis_url is None:
         return None
+    if settings.advertise_url is None and settings.host in _LOOPBACK:
+        log.warning(
+            "replicas sharing Redis reach this one at %s: only replicas on this machine can;"
+            " set CE_ADVERTISE_URL to the address the others reach it at",
+            settings.replica_url(),
+        )
     return RoomDirectory(
         url=settings.redis_url,
         replica_url=settings.replica_url(),
@@ -174,9 +187,13 @@ async def peers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def run_registry(app: web.Application) -> AsyncIterator[None]:
-    """Every run ends before the sandbox closes (idempotent after `end_runs_then_sockets`)."""
+    """Every run ends before the sandbox closes (idempotent after `end_runs_then_sockets`);
+    then, every socket's handler being over too, the runs' and sockets' places in Redis go."""
     yield
-    await app[RUNNER].aclose(grace_s=app[SETTINGS].shutdown_grace_s)
+    runner = app[RUNNER]
+    await runner.aclose(grace_s=app[SETTINGS].shutdown_grace_s)
+    if runner.shared is not None:
+        await runner.shared.aclose()
 
 
 async def end_runs_then_sockets(app: web.Application) -> None:

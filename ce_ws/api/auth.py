@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from aiohttp import web
 
 from ce_ws.errors import BadMessage, Unauthorized
+from ce_ws.secret import same_secret
 
 
 class _CarriesToken(Protocol):
@@ -34,7 +34,7 @@ def authorized(tokens: list[str], *candidates: str | None) -> bool:
     if not tokens:
         return True
     return any(
-        candidate is not None and any(hmac.compare_digest(candidate, known) for known in tokens)
+        candidate is not None and any(same_secret(candidate, known) for known in tokens)
         for candidate in candidates
     )
 

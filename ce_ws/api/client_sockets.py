@@ -16,18 +16,31 @@ from ce_ws.api.appkeys import CLIENT_CONNECTIONS, RUNNER
 
 
 @contextlib.asynccontextmanager
-async def client_socket(app: web.Application, client_key: str) -> AsyncIterator[bool]:
-    """Hold one of the client's socket places while inside; False: it has none left."""
+async def client_socket(
+    app: web.Application, client_key: str, *, counted: bool = True
+) -> AsyncIterator[bool]:
+    """Hold one of the client's socket places while inside; False: it has none left.
+
+    Not `counted`: a viewer's relay from another replica, which counted it there.
+    """
     local, shared = app[CLIENT_CONNECTIONS], app[RUNNER].shared
-    token = uuid.uuid4().hex
-    if not local.has_room(client_key) or (
-        shared is not None and not await shared.hold("sockets", client_key, token, local.per_client)
-    ):
+    if not counted:
+        yield True
+        return
+    if not local.has_room(client_key):
         yield False
         return
-    try:
-        with local.hold(client_key):
+    # This replica's place first, so sockets arriving while Redis answers slowly
+    # cannot all pass the local cap together.
+    with local.hold(client_key):
+        token = uuid.uuid4().hex
+        if shared is not None and not await shared.hold(
+            "sockets", client_key, token, local.per_client
+        ):
+            yield False
+            return
+        try:
             yield True
-    finally:
-        if shared is not None:
-            shared.release(token)
+        finally:
+            if shared is not None:
+                shared.release(token)

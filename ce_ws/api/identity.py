@@ -30,6 +30,7 @@ from aiohttp import hdrs, web
 
 from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.config import Settings
+from ce_ws.secret import same_secret
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -83,6 +84,10 @@ class Identity:
             chain[-1] = str(previous)
         return chain[-1]
 
+    def from_trusted_proxy(self, request: web.Request) -> bool:
+        """Whether the peer itself is a trusted proxy (nginx, another replica)."""
+        return self._is_trusted(request.remote or "")
+
     def _is_trusted(self, host: str) -> bool:
         address = _parse_address(host)
         return address is not None and any(address in network for network in self._trusted)
@@ -103,7 +108,7 @@ class Identity:
             return None
         version, _, rest = value.partition(".")
         browser, _, mac = rest.partition(".")
-        if version != _COOKIE_VERSION or not hmac.compare_digest(mac, self._mac(browser)):
+        if version != _COOKIE_VERSION or not same_secret(mac, self._mac(browser)):
             return None
         return browser
 

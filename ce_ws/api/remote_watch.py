@@ -24,7 +24,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import hdrs, web
 
-from ce_ws.api.peers import CONNECT_S, Peers
+from ce_ws.api.peers import CONNECT_S, FORWARDED_HEADER, Peers
 from ce_ws.api.socket_delivery import tcp_delivery
 from ce_ws.errors import Busy, CeError, RateLimited, UnknownRoom
 from ce_ws.protocol import SUBPROTOCOL, CloseCode, RoomClosed
@@ -134,11 +134,14 @@ def _type(text: str) -> object:
 class RemoteRooms:
     """Rooms other replicas hold, for this replica's viewers."""
 
-    def __init__(self, peers: Peers, *, stall_s: float, heartbeat_s: float) -> None:
+    def __init__(
+        self, peers: Peers, *, replica_url: str, stall_s: float, heartbeat_s: float
+    ) -> None:
         """`stall_s`: how long a viewer may take nothing before it is dropped (1013);
         `heartbeat_s`: how often the socket to the room's replica is pinged (one that
         goes silent without closing is given up after one unanswered ping)."""
         self._peers = peers
+        self._replica_url = replica_url
         self._stall_s = stall_s
         self._heartbeat_s = heartbeat_s
 
@@ -152,24 +155,23 @@ class RemoteRooms:
         on_end: Callable[[str | None], None],
     ) -> RemoteWatch:
         """Watch the room on its replica; raises its refusal (`unknown_room`, `busy`...)."""
-        upstream = await self._connect(replica_url, forwarded_for)
+        upstream: aiohttp.ClientWebSocketResponse | None = None
         try:
+            # One deadline for reaching it and its two answers: a peer that takes the
+            # connection and says nothing holds this viewer's socket no longer.
             async with asyncio.timeout(CONNECT_S):
-                await upstream.receive()  # its `hello`: the viewer had this replica's
+                upstream = await self._connect(replica_url, forwarded_for)
+                _expect(await upstream.receive(), "hello")  # the viewer had this replica's
                 await upstream.send_str(json.dumps({"type": "watch", "room": room_id}))
                 first = await upstream.receive()
-        except TimeoutError:
-            await upstream.close()
-            raise _gone() from None
-        if first.type is not aiohttp.WSMsgType.TEXT:
-            await upstream.close()
-            raise _gone()
-        answer = json.loads(first.data)
-        if answer.get("type") == "error":
-            await upstream.close()
-            refusal = _REFUSALS.get(answer.get("code"), UnknownRoom)
-            raise refusal(str(answer.get("message", "the room refused this viewer")))
-        await viewer.send_str(first.data)
+                _expect(first, "watching")
+            await viewer.send_str(first.data)
+        except BaseException as exc:
+            if upstream is not None:
+                await upstream.close()
+            if isinstance(exc, TimeoutError):
+                raise _gone() from None
+            raise
         return RemoteWatch(upstream, viewer, stall_s=self._stall_s, on_end=on_end)
 
     async def _connect(
@@ -179,14 +181,29 @@ class RemoteRooms:
             return await self._peers.session().ws_connect(
                 f"{replica_url}/api/v1/ws",
                 protocols=(SUBPROTOCOL,),
-                headers={hdrs.X_FORWARDED_FOR: forwarded_for},
+                # The viewer's address, and that this socket is a relay (counted by
+                # this replica already, not again by the room's: see `client_socket`).
+                headers={hdrs.X_FORWARDED_FOR: forwarded_for, FORWARDED_HEADER: self._replica_url},
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CONNECT_S),
                 autoping=True,
                 heartbeat=self._heartbeat_s,
             )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             log.warning("the replica %s holding a room does not answer: %s", replica_url, exc)
             raise _gone() from exc
+
+
+def _expect(frame: aiohttp.WSMessage, wanted: str) -> None:
+    """Raise unless `frame` is the `wanted` message: the room's refusal, or `_gone`."""
+    if frame.type is not aiohttp.WSMsgType.TEXT:
+        raise _gone()
+    answer = json.loads(frame.data)
+    kind = answer.get("type") if isinstance(answer, dict) else None
+    if kind == "error":
+        refusal = _REFUSALS.get(answer.get("code"), UnknownRoom)
+        raise refusal(str(answer.get("message", "the room refused this viewer")))
+    if kind != wanted:
+        raise _gone()
 
 
 def _gone() -> UnknownRoom:

@@ -19,6 +19,7 @@ from ce_ws.api.auth import authorized, bearer_token
 from ce_ws.api.client_sockets import client_socket
 from ce_ws.api.connection import Connection
 from ce_ws.api.guards import require_own_origin
+from ce_ws.api.peers import FORWARDED_HEADER
 from ce_ws.errors import RateLimited
 from ce_ws.origins import public_base_url
 from ce_ws.protocol import SUBPROTOCOL, CloseCode, ErrorMessage
@@ -49,7 +50,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         via="ws",
         credentials=(bearer,) if bearer else (),
     )
-    async with client_socket(app, client.key) as admitted:
+    # A viewer relayed by another replica was counted there (see remote_watch.py).
+    relayed = FORWARDED_HEADER in request.headers and app[IDENTITY].from_trusted_proxy(request)
+    async with client_socket(app, client.key, counted=not relayed) as admitted:
         if not admitted:
             await _refuse_connection(ws, app[CLIENT_CONNECTIONS].per_client)
         else:

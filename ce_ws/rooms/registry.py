@@ -8,13 +8,13 @@ announced, and a room id unknown here may name a room on another replica:
 from __future__ import annotations
 
 import asyncio
-import hmac
 import secrets
 
 from ce_ws.config import SharingSettings
 from ce_ws.errors import Busy, RateLimited, UnknownRoom
 from ce_ws.rooms.directory import RoomDirectory
 from ce_ws.rooms.room import Presenter, Room, RoomState
+from ce_ws.secret import same_secret
 
 #: Random bytes in a room's public id (128 bits, as the contract asks) and in its key.
 ROOM_ID_BYTES = 16
@@ -35,15 +35,14 @@ class RoomRegistry:
 
     async def open(self, *, client_key: str, presenter: Presenter) -> Room:
         """A new room for `presenter`; raises `Busy` or `RateLimited` beyond the limits."""
-        if self._closing:
-            raise Busy("the server is shutting down; try again later")
-        if len(self._rooms) >= self._settings.max_rooms:
-            raise Busy(f"the server has its {self._settings.max_rooms} rooms open; try again later")
-        held = sum(1 for room in self._rooms.values() if room.client_key == client_key)
-        if held >= self._settings.rooms_per_client:
-            raise RateLimited(f"this client already holds {held} rooms; close one (unshare) first")
+        self._check_room_for(client_key)
+        room_id = secrets.token_urlsafe(ROOM_ID_BYTES)
+        if self._directory is not None:
+            # Announced before the room exists: cancelled here, nothing is left holding a place.
+            await self._directory.announce(room_id)
+            self._check_room_for(client_key)  # others may have opened rooms meanwhile
         room = Room(
-            room_id=secrets.token_urlsafe(ROOM_ID_BYTES),
+            room_id=room_id,
             key=secrets.token_urlsafe(ROOM_KEY_BYTES),
             client_key=client_key,
             settings=self._settings,
@@ -51,9 +50,16 @@ class RoomRegistry:
             on_closed=self._forget,
         )
         self._rooms[room.room_id] = room
-        if self._directory is not None:
-            await self._directory.announce(room.room_id)
         return room
+
+    def _check_room_for(self, client_key: str) -> None:
+        if self._closing:
+            raise Busy("the server is shutting down; try again later")
+        if len(self._rooms) >= self._settings.max_rooms:
+            raise Busy(f"the server has its {self._settings.max_rooms} rooms open; try again later")
+        held = sum(1 for room in self._rooms.values() if room.client_key == client_key)
+        if held >= self._settings.rooms_per_client:
+            raise RateLimited(f"this client already holds {held} rooms; close one (unshare) first")
 
     def find(self, room_id: str) -> Room:
         """The open room with this id; raises `UnknownRoom`."""
@@ -82,7 +88,7 @@ class RoomRegistry:
                 " did not reach; share a new room"
             )
         # A wrong key reads as no room: the id alone (which viewers know) proves nothing.
-        if room is None or not hmac.compare_digest(room.key.encode(), key.encode()):
+        if room is None or not same_secret(room.key, key):
             raise UnknownRoom("no room to take back with this id and key; share a new one")
         room.take_back(presenter)
         return room

@@ -254,9 +254,11 @@ class Runner:
 
         try:
             async with asyncio.timeout(queue_wait_s) as deadline:
+                # The client's place across replicas first: a run waiting for its
+                # own runs elsewhere to end holds none of this replica's slots.
                 async with (
-                    self.admission.slot(client_key, on_queued=tell_position),
                     self._cluster_place(run.run_id, client_key, tell_position),
+                    self.admission.slot(client_key, on_queued=tell_position),
                 ):
                     deadline.reschedule(None)
                     yield
@@ -304,5 +306,3 @@ class Runner:
         # Whatever did not end in time is cancelled; its box is still removed.
         await asyncio.gather(*(handle.cancel() for handle in handles if not handle.done()))
         await self._rate_limit.aclose()
-        if self.shared is not None:
-            await self.shared.aclose()

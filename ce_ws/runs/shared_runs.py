@@ -43,22 +43,25 @@ Kind = Literal["runs", "sockets"]
 _RUN = "ce:run:"
 #: KEYS[1] the client's runs; ARGV[1] this run, ARGV[2] the cap, ARGV[3] the lease.
 #: Drops the runs whose lease ended, then adds this one if the cap allows: 1, else 0.
+#: Asked twice for the same run (a retry), it answers 1 again.
 _HOLD = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1e6
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+if not redis.call('ZSCORE', KEYS[1], ARGV[1])
+   and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3])) + 1)
 return 1
 """
-#: KEYS[1] the client's runs; ARGV[1] this run, ARGV[2] the lease: a held run's lease goes on.
+#: KEYS[1] the client's runs; ARGV[1] this run, ARGV[2] the lease: a held run's lease goes on
+#: (and comes back if it lapsed while Redis was away: the run still holds its place).
 _RENEW = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1e6
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 1)
 return 1
 """
@@ -81,6 +84,7 @@ class SharedRuns:
         self._background: set[asyncio.Task[None]] = set()
         self._renewer: asyncio.Task[None] | None = None
         self._away_until = 0.0
+        self._closed = False
 
     async def hold(self, kind: Kind, client: str, token: str, cap: int) -> bool:
         """Count a new run (socket) against its client's cap: False when the cap is full.
@@ -104,7 +108,7 @@ class SharedRuns:
     def release(self, token: str) -> None:
         """It is over: its place in the cap is free (in the background, never waited on)."""
         key = self._held.pop(token, None)
-        if key is not None:
+        if key is not None and not self._closed:
             self._in_background(self._redis.zrem(key, token))
 
     async def locate(self, run_id: str) -> str | None:
@@ -118,11 +122,15 @@ class SharedRuns:
         return found.decode() if isinstance(found, bytes) else None
 
     async def aclose(self) -> None:
+        """Let go of every place still held, then of Redis; after it, `release` does nothing."""
+        if self._closed:
+            return
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
         for token in list(self._held):
             self.release(token)
+        self._closed = True
         if self._background:
             await asyncio.wait(self._background, timeout=1.0)
         await self._redis.aclose()
@@ -146,6 +154,8 @@ class SharedRuns:
                 await self._renew(keys=[key], args=[token, LEASE_S], client=pipe)
             for run_id in self._live_run_ids():
                 pipe.set(_RUN + run_id, self.replica_url, ex=math.ceil(LEASE_S))
+            if not len(pipe):
+                return  # nothing asked of Redis: nothing learnt of it either
             await pipe.execute()
         self._back()
 
