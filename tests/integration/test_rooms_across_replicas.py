@@ -42,7 +42,9 @@ async def share(presenter: TermClient) -> str:
 async def test_a_viewer_through_the_other_replica_watches_live_late_join_included(
     tmp_path: Path,
 ) -> None:
-    with two_replicas(tmp_path, **TRUST_EACH_OTHER) as (_, a, b):
+    # Presenter and viewer are one client (loopback): two sockets, the relay not a third.
+    two_sockets = {"CE_CAPACITY__MAX_CONNECTIONS_PER_CLIENT": "2"}
+    with two_replicas(tmp_path, **TRUST_EACH_OTHER, **two_sockets) as (_, a, b):
         async with TermClient.connect_url(a.ws_url) as presenter:
             room = await share(presenter)
             await presenter.send(type="code", language="python", code=SCREEN_THEN_ASK)

@@ -44,7 +44,8 @@ async def finish(term: TermClient) -> dict[str, Any]:
 
 
 async def test_a_clients_cap_holds_across_replicas(tmp_path: Path) -> None:
-    with two_replicas(tmp_path, **ONE_RUN_EACH) as (_, a, b):
+    # One run slot per replica: the run waiting for its client's run elsewhere holds none.
+    with two_replicas(tmp_path, **ONE_RUN_EACH, CE_CAPACITY__MAX_RUNS="1") as (_, a, b):
         async with (
             client_from("127.0.0.2", a.url) as on_a,
             client_from("127.0.0.2", b.url) as on_b,
