@@ -14,11 +14,14 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from ce_ws import __version__
+from ce_ws.config import ENGINE_NAME_PATTERN
 from ce_ws.protocol import (
+    EngineList,
     ErrorBody,
     ExecuteRequest,
     ExecuteResponse,
     Health,
+    KilledRun,
     LanguageInfo,
     Readiness,
 )
@@ -32,6 +35,8 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (LanguageInfo, "serialization"),
     (Health, "serialization"),
     (Readiness, "serialization"),
+    (EngineList, "serialization"),
+    (KilledRun, "serialization"),
 ]
 #: The header of a "try again later" refusal.
 RETRY_AFTER = {
@@ -94,6 +99,65 @@ def _execute_operation() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _admin_operation(
+    summary: str,
+    operation_id: str,
+    answer: dict[str, Any],
+    *,
+    not_found: str | None = None,
+    busy: str | None = None,
+) -> dict[str, Any]:
+    """An operator's request: the admin token, then the answer or a refusal."""
+    responses = {
+        "200": answer,
+        "401": _refusal("No admin API (CE_ADMIN_TOKEN unset), or not its token (unauthorized)."),
+        "403": _refusal("Host not the server's own nor allowed (host_not_allowed)."),
+    }
+    if not_found is not None:
+        responses["404"] = _refusal(not_found)
+    if busy is not None:
+        responses["503"] = _refusal(busy, retry_after=True)
+    return {"summary": summary, "operationId": operation_id, "security": [{"bearer": []}],
+            "responses": responses}  # fmt: skip
+
+
+def _admin_paths() -> dict[str, Any]:
+    engines = json_body(ref(EngineList), "Every engine's condition (after the change).")
+    engine = [
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": ENGINE_NAME_PATTERN},
+        }
+    ]
+    unknown_engine = "This server drives no engine of this name (unknown_engine)."
+    return {
+        "/admin/engines": {"get": _admin_operation("The engines and their condition",
+                                                   "engines", engines)},
+        "/admin/engines/{name}/drain": {"post": {
+            **_admin_operation("Place no new run on this engine; live runs go on", "drainEngine",
+                               engines, not_found=unknown_engine),
+            "parameters": engine,
+        }},
+        "/admin/engines/{name}/resume": {"post": {
+            **_admin_operation("Place runs on this engine again", "resumeEngine", engines,
+                               not_found=unknown_engine),
+            "parameters": engine,
+        }},
+        "/admin/runs/{run_id}/kill": {"post": {
+            **_admin_operation(
+                "End a live run (status killed), on whichever replica holds it", "killRun",
+                json_body(ref(KilledRun), "The run was told to end."),
+                not_found="No replica has a live run of this id (unknown_run).",
+                busy="The replica holding the run does not answer (busy).",
+            ),
+            "parameters": [{"name": "run_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+        }},
+    }  # fmt: skip
+
+
 def _paths() -> dict[str, Any]:
     languages = {"type": "array", "items": ref(LanguageInfo)}
     return {
@@ -127,8 +191,9 @@ def _paths() -> dict[str, Any]:
         }},
         "/readyz": {"get": {
             "summary": "Whether a run would start now",
-            "description": "Ready when the engine answers, the runtime image is present and "
-            "current, and a run slot is free.",
+            "description": "Ready when an engine answers and takes runs (its runtime image "
+            "present and current, not drained, below its capacity) and a run slot is free; "
+            "`engines` shows each one.",
             "operationId": "readyz",
             "responses": {
                 "200": json_body(ref(Readiness), "Ready."),
@@ -145,6 +210,7 @@ def _paths() -> dict[str, Any]:
             "operationId": "docs",
             "responses": {"200": _text("text/html", "This document in an interactive viewer (Swagger UI).")},
         }},
+        **_admin_paths(),
     }  # fmt: skip
 
 
