@@ -53,7 +53,8 @@ class Recipe:
 
 
 RUNTIME_RECIPE = Recipe(
-    DOCKER_DIR / "runtime", ("packages.txt", "Dockerfile", "launch", "ce_inline_plot.py")
+    DOCKER_DIR / "runtime",
+    ("packages.txt", "Dockerfile", "launch", "launch.js", "ce_inline_plot.py"),
 )
 PROXY_RECIPE = Recipe(DOCKER_DIR / "proxy", ("packages.txt", "Dockerfile", "start"))
 

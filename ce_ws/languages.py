@@ -17,6 +17,9 @@ from ce_ws.errors import UnknownLanguage
 LANGUAGES_FILE = Path(__file__).with_name("languages.toml")
 WORK_DIR = "/work"
 BINARY_PATH = "/tmp/main"
+#: The runtime image's launcher (docker/runtime/launch), `python3 -u` itself:
+#: it waits for "go", then execs the run command, or runs Python in place.
+DEFAULT_LAUNCHER = ("/opt/ce/launch",)
 
 
 class Language(BaseModel):
@@ -32,9 +35,15 @@ class Language(BaseModel):
     source_suffixes: tuple[str, ...] = ()
     compile: tuple[str, ...] = Field(default=())
     run: tuple[str, ...]
-    #: The runtime image's launcher can run `run` itself: the interpreter is
-    #: already started when the program arrives (see docker/runtime/launch).
+    #: The box's launcher can run `run` itself: the interpreter is already
+    #: started when the program arrives (see docker/runtime/launch*).
     preloaded: bool = False
+    #: The command a box for this language waits in, when it is preloaded.
+    launcher: tuple[str, ...] = DEFAULT_LAUNCHER
+
+    def box_launcher(self, *, preload: bool) -> tuple[str, ...]:
+        """The command this language's box waits in (`preload`: the server's setting)."""
+        return self.launcher if self.preloaded and preload else DEFAULT_LAUNCHER
 
     @property
     def compiled(self) -> bool:

@@ -18,7 +18,11 @@ from typing import Any
 
 SECCOMP_FILE = Path(__file__).resolve().parents[1] / "docker" / "seccomp.json"
 SANDBOX_USER = "65534:65534"
-LAUNCHER = "/opt/ce/launch"
+#: The commands a box may wait in: the runtime image's launcher, or preloaded node.
+LAUNCHERS = (
+    ["/opt/ce/launch"],
+    ["node", "--require", "/opt/ce/launch.js", "/opt/ce/launch.js"],
+)
 ENV_KEYS = {
     "TERM", "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "INLINE_PLOT_MAX_BYTES",
     "TINI_KILL_PROCESS_GROUP",
@@ -99,7 +103,7 @@ def _check_config(config: dict[str, Any], owner: str) -> list[str]:
     env_keys = {item.partition("=")[0] for item in config.get("Env") or []}
     if env_keys != (ENV_KEYS | PROXY_ENV_KEYS if networked else ENV_KEYS):
         bad.append(f"Env keys {sorted(env_keys)}")
-    if (config.get("Cmd") or [None])[0] != LAUNCHER or config.get("Entrypoint"):
+    if config.get("Cmd") not in LAUNCHERS or config.get("Entrypoint"):
         bad.append(f"Cmd {config.get('Cmd')} Entrypoint {config.get('Entrypoint')}")
     if not (config.get("OpenStdin") and config.get("StdinOnce")):
         bad.append("stdin not open-once")

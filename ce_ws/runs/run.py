@@ -269,6 +269,7 @@ class Run:
             tmp_exec=language.compiled,
             runtime=self._settings.runtime_for(language.name),
             network=self.plan.network,
+            launcher=language.box_launcher(preload=self._settings.preload),
         )
         size = (self.terminal.cols, self.terminal.rows)
         return BoxPlan(profile=profile, files=self.plan.files, size=size)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from ce_ws.config import RunLimits, Runtime
+from ce_ws.languages import DEFAULT_LAUNCHER
 from ce_ws.types import OutputSink, StreamId
 
 
@@ -70,6 +71,8 @@ class BoxProfile:
     runtime: Runtime
     #: The network policy the box's network is for; None: no network at all.
     network: str | None = None
+    #: The container's command: the launcher that waits for "go" (`Language.box_launcher`).
+    launcher: tuple[str, ...] = DEFAULT_LAUNCHER
 
     @classmethod
     def of(
@@ -80,8 +83,11 @@ class BoxProfile:
         tmp_exec: bool,
         runtime: Runtime,
         network: str | None = None,
+        launcher: tuple[str, ...] = DEFAULT_LAUNCHER,
     ) -> BoxProfile:
-        return cls(limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec, runtime, network)
+        return cls(
+            limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec, runtime, network, launcher
+        )
 
     @property
     def limits(self) -> RunLimits:

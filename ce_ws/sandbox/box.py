@@ -155,6 +155,7 @@ class Box:
             tty=self.profile.tty,
             size=size,
             tmp_exec=self.profile.tmp_exec,
+            launcher=self.profile.launcher,
             network=network,
             cache_folder=str(cache.folder) if cache is not None and self.profile.tmp_exec else None,
         )

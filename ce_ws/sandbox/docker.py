@@ -43,21 +43,31 @@ def pooled_profiles(settings: Settings, languages: LanguageTable) -> list[BoxPro
     """Default limits, with and without a terminal, for each kind of language.
 
     A kind is what the container fixes at create time: whether /tmp may hold
-    a compiled program, and the runtime.
+    a compiled program, the runtime, and the launcher it waits in.
     """
     kinds = {
-        (language.compiled, settings.sandbox.runtime_for(language.name)) for language in languages
+        (
+            language.compiled,
+            settings.sandbox.runtime_for(language.name),
+            language.box_launcher(preload=settings.sandbox.preload),
+        )
+        for language in languages
     }
     # A networked box holds its own network with the policy's proxy on it:
     # a pool per policy skips creating and connecting it too.
     networks: list[str | None] = [None, *settings.network.policies]
     return [
         BoxProfile.of(
-            settings.defaults, tty=tty, tmp_exec=compiled, runtime=runtime, network=network
+            settings.defaults,
+            tty=tty,
+            tmp_exec=compiled,
+            runtime=runtime,
+            network=network,
+            launcher=launcher,
         )
         for network in networks
         for tty in (True, False)
-        for compiled, runtime in sorted(kinds)
+        for compiled, runtime, launcher in sorted(kinds)
         if network is None or runtime == "runc"  # runsc has no network here
     ]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ce_ws.config import MIB, RunLimits, Runtime, SandboxSettings
+from ce_ws.languages import DEFAULT_LAUNCHER
 from ce_ws.sandbox.network import NetworkAttachment
 
-LAUNCHER = "/opt/ce/launch"
 #: Where boxes of compiled languages see the compile cache's folder (read-only).
 CACHE_MOUNT = "/opt/ce/cache"
 #: The container's user and group (nobody:nogroup on Debian); no supplementary groups.
@@ -106,12 +106,15 @@ def container_config(
     tty: bool,
     size: tuple[int, int],
     tmp_exec: bool,
+    launcher: tuple[str, ...] = DEFAULT_LAUNCHER,
     network: NetworkAttachment | None = None,
     cache_folder: str | None = None,
 ) -> dict[str, Any]:
     """The Engine API create body for one run's container.
 
-    `cache_folder`, when given, is the compile cache's folder, mounted read-only.
+    `launcher` is the command that waits for "go" (languages.toml's, never a
+    client's); `cache_folder`, when given, is the compile cache's folder,
+    mounted read-only.
     """
     cols, rows = size
     memory_bytes, pids = engine_limits(settings, limits, runtime)
@@ -126,8 +129,9 @@ def container_config(
     body = {
         "Image": settings.image,
         # The program comes later, in the launcher's go line: a started
-        # container can then wait in the warm pool for any language.
-        "Cmd": [LAUNCHER],
+        # container can then wait in the warm pool for any program its
+        # launcher runs (any language, for the default one).
+        "Cmd": list(launcher),
         "Entrypoint": [],
         "User": SANDBOX_USER,
         "WorkingDir": "/work",

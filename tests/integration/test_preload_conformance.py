@@ -1,11 +1,12 @@
-"""Preloaded Python behaves byte for byte like `python3 -u main.py`.
+"""Preloaded Python and Node behave byte for byte like `python3 -u main.py`
+and `node main.js`.
 
-Every program of the corpus runs twice through the real WebSocket and
-engine: on a server whose launcher runs Python in its own, already started
-interpreter (`CE_SANDBOX__PRELOAD=true`), and on one whose launcher execs
-`python3 -u` (`false`). Output bytes, status, exit code and signal must be
-the same; a value that differs between any two processes (an address, the
-hash seed, the container's host name) is never printed.
+Every program of a language's corpus runs twice through the real WebSocket
+and engine: on a server whose boxes wait in the already started interpreter
+(`CE_SANDBOX__PRELOAD=true`), and on one whose launcher execs the run
+command (`false`). Output bytes, status, exit code and signal must be the
+same; a value that differs between any two processes (an address, the hash
+seed, the container's host name, a time) is never printed.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ class Program:
     stdin_after: bytes | None = None
     #: Wait for this output, then send SIGINT.
     interrupt_after: bytes | None = None
-    #: More files, beside main.py: name → content.
+    #: More files, beside the entry file: name → content.
     extra_files: dict[str, str] = field(default_factory=dict)
-    #: main.py's bytes, base64 (for encodings other than UTF-8).
+    #: The entry file's bytes (for encodings other than UTF-8).
     raw_source: bytes | None = None
+    #: The entry file's name, when not the language's usual one.
+    entry: str | None = None
 
 
-CORPUS: dict[str, Program] = {
+PYTHON: dict[str, Program] = {
     "hello": Program('print("hello, world")'),
     "argv": Program("import sys\nprint(sys.argv)", args=["one", "two words", "--flag"]),
     "orig_argv_and_executable": Program("import sys\nprint(sys.orig_argv, sys.executable)"),
@@ -154,15 +157,142 @@ CORPUS: dict[str, Program] = {
 }
 
 
-def _run_fields(program: Program) -> dict[str, Any]:
+NODE: dict[str, Program] = {
+    "hello": Program('console.log("hello, world")'),
+    "argv": Program("console.log(process.argv)", args=["one", "two words", "--flag"]),
+    "argv0_exec_path_exec_argv_title": Program(
+        "console.log(process.argv0, process.execPath, process.execArgv, process.title)"
+    ),
+    "require_main_is_this_module": Program(
+        "console.log(require.main === module, process.mainModule === module, module.id,\n"
+        "  module.filename, module.loaded, module.parent, module.paths, module.children)"
+    ),
+    "filename_dirname_cwd": Program("console.log(__filename, __dirname, process.cwd())"),
+    "top_level_this_is_exports": Program("console.log(this === module.exports, exports)"),
+    "require_cache_holds_only_main": Program("console.log(Object.keys(require.cache))"),
+    "module_run_main_is_nodes_own": Program(
+        "const Module = require('module')\n"
+        "console.log(Module.runMain.name, Object.getOwnPropertyDescriptor(Module, 'runMain'))\n"
+        "console.log(Object.keys(Module), Object.keys(Module._pathCache))"
+    ),
+    "globals": Program("console.log(Object.getOwnPropertyNames(globalThis).sort().join(' '))"),
+    "process_keys": Program("console.log(Object.keys(process).sort().join(' '))"),
+    "stack_settings": Program("console.log(Error.stackTraceLimit, Error.prepareStackTrace)"),
+    # HOSTNAME is the container's id: only its shape is the same.
+    "environment": Program(
+        "const env = { ...process.env }\nconst host = env.HOSTNAME\ndelete env.HOSTNAME\n"
+        "console.log(env, host.length, /^[0-9a-f]+$/.test(host))"
+    ),
+    "terminal": Program(
+        "console.log(process.stdout.isTTY, process.stderr.isTTY, process.stdin.isTTY,\n"
+        "  process.stdout.columns, process.stdout.rows, process.stdin.isRaw)"
+    ),
+    "parent_is_the_init": Program("console.log(process.ppid)"),
+    "write_without_newline_then_exit": Program(
+        "process.stdout.write('no newline, no flush')\nprocess.exit(0)"
+    ),
+    "readline_prompt": Program(
+        "const rl = require('readline').createInterface({ input: process.stdin,"
+        " output: process.stdout })\n"
+        "rl.question('name? ', (name) => { console.log('hi', name); rl.close() })",
+        stdin="Ada\n",
+        stdin_after=b"name? ",
+    ),
+    "stdin_lines": Program(
+        "const rl = require('readline').createInterface({ input: process.stdin })\n"
+        "let n = 0\nrl.on('line', (line) => { console.log(n, line); if (++n === 2) rl.close() })",
+        stdin="a\nb\n",
+    ),
+    "uncaught_error": Program("function f() {\n  throw new Error('boom')\n}\nf()"),
+    "deep_stack": Program("function a(n) {\n  if (n === 0) null.x\n  return a(n - 1)\n}\na(3)"),
+    "throw_a_string": Program("throw 'not an error'"),
+    "syntax_error": Program("console.log('before')\nconst x = (\n"),
+    "reference_error": Program("console.log(undefinedName)"),
+    "error_with_cause": Program(
+        "try { JSON.parse('{') } catch (e) { throw new Error('wrapped', { cause: e }) }"
+    ),
+    "exit_code": Program("console.log('bye')\nprocess.exit(3)"),
+    "exit_code_property": Program("process.exitCode = 4\nconsole.log('set')"),
+    "exit_big": Program("process.exit(258)"),
+    "exit_event": Program(
+        "process.on('exit', (code) => console.log('exit event', code))\nprocess.exitCode = 5"
+    ),
+    "unhandled_rejection": Program("Promise.reject(new RangeError('nope'))"),
+    "error_in_a_timer": Program(
+        "setTimeout(() => { throw new TypeError('later') }, 10)\nconsole.log('scheduled')"
+    ),
+    "uncaught_exception_handler": Program(
+        "process.on('uncaughtException', (e, origin) => console.log('caught', e.message, origin))\n"
+        "throw new Error('top')"
+    ),
+    "sigint_default": Program(
+        "console.log('ready')\nsetInterval(() => {}, 1000)", interrupt_after=b"ready"
+    ),
+    "sigint_handler": Program(
+        "process.on('SIGINT', () => { console.log('caught'); process.exit(4) })\n"
+        "console.log('ready')\nsetInterval(() => {}, 1000)",
+        interrupt_after=b"ready",
+    ),
+    "helper_module": Program(
+        "const h = require('./helper')\n"
+        "console.log(h.value, h.parentIsMain, Object.keys(require.cache))",
+        extra_files={
+            "helper.js": "exports.value = 42\nexports.parentIsMain = module.parent === require.main\n"
+        },
+    ),
+    "relative_read": Program(
+        "console.log(require('fs').readFileSync('data.txt', 'utf8').trim())",
+        extra_files={"data.txt": "data!\n"},
+    ),
+    "es_module_entry": Program(
+        "import { basename } from 'path'\n"
+        "console.log(import.meta.url, basename(process.argv[1]), typeof require)\n"
+        "throw new TypeError('from a module')",
+        entry="main.mjs",
+    ),
+    "other_entry_name": Program(
+        "console.log(__filename, require.main === module)", entry="solution.js"
+    ),
+    "worker_thread": Program(
+        "const { Worker } = require('worker_threads')\n"
+        "const w = new Worker('console.log(\"in worker\", process.execArgv, process.argv.length)',"
+        " { eval: true })\n"
+        "w.on('exit', (code) => console.log('worker exit', code))"
+    ),
+    "forked_child": Program(
+        "if (process.argv[2] === 'child') {\n"
+        "  console.log('child', process.execArgv, process.argv.slice(2))\n"
+        "} else {\n"
+        "  require('child_process').fork(__filename, ['child'])"
+        ".on('exit', (code) => console.log('child exit', code))\n"
+        "}"
+    ),
+    "unicode_output": Program("console.log('héllo wörld ✓ 日本')"),
+    "byte_order_mark_and_shebang": Program(
+        "", raw_source="\ufeff#!/usr/bin/env node\nconsole.log('shebang skipped')\n".encode()
+    ),
+}
+
+CORPORA: dict[str, dict[str, Program]] = {"python": PYTHON, "javascript": NODE}
+ENTRY = {"python": "main.py", "javascript": "main.js"}
+#: What the kernel says the preloaded process was started as (the one difference).
+STARTED_AS = {"python": b"/opt/ce/launch", "javascript": b"/opt/ce/launch.js"}
+CMDLINE_PROBE = {
+    "python": "print(open('/proc/self/cmdline', 'rb').read().split(b'\\0'))",
+    "javascript": "console.log(require('fs').readFileSync('/proc/self/cmdline', 'latin1'))",
+}
+
+
+def _run_fields(language: str, program: Program) -> dict[str, Any]:
+    name = program.entry or ENTRY[language]
     if program.raw_source is not None:
         main = {
-            "name": "main.py",
+            "name": name,
             "content": base64.b64encode(program.raw_source).decode(),
             "encoding": "base64",
         }
     else:
-        main = {"name": "main.py", "content": program.source}
+        main = {"name": name, "content": program.source}
     extra = [{"name": name, "content": text} for name, text in program.extra_files.items()]
     fields: dict[str, Any] = {"files": [main, *extra], "args": program.args}
     if program.stdin is not None and program.stdin_after is None:
@@ -170,10 +300,10 @@ def _run_fields(program: Program) -> dict[str, Any]:
     return fields
 
 
-async def run_once(client: Any, program: Program) -> tuple[bytes, tuple[Any, ...]]:
+async def run_once(client: Any, language: str, program: Program) -> tuple[bytes, tuple[Any, ...]]:
     """The program's output bytes and how it ended."""
     async with TermClient.connect(client) as term:
-        started = await term.run("python", **_run_fields(program))
+        started = await term.run(language, **_run_fields(language, program))
         assert started["type"] == "started", started
         if program.stdin_after is not None and program.stdin is not None:
             await term.expect(program.stdin_after)
@@ -185,33 +315,43 @@ async def run_once(client: Any, program: Program) -> tuple[bytes, tuple[Any, ...
         return bytes(term.output), (ended["status"], ended["exit_code"], ended["signal"])
 
 
-def test_the_corpus_is_big_enough() -> None:
-    assert len(CORPUS) >= 30
-
-
-@pytest.mark.parametrize("name", sorted(CORPUS))
-async def test_preloaded_python_runs_like_python3_u(make_client: MakeClient, name: str) -> None:
-    program = CORPUS[name]
+async def _both_ways(make_client: MakeClient) -> tuple[Any, Any]:
+    """(preloaded, plain): two servers on the same engine, no warm pool."""
     preloaded = await make_client(pool={"enabled": False}, sandbox={"preload": True})
     plain = await make_client(
         server_id=f"{TEST_SERVER_ID}-plain", pool={"enabled": False}, sandbox={"preload": False}
     )
-    plain_output, plain_end = await run_once(plain, program)
-    here_output, here_end = await run_once(preloaded, program)
+    return preloaded, plain
+
+
+@pytest.mark.parametrize("language", sorted(CORPORA))
+def test_the_corpus_is_big_enough(language: str) -> None:
+    assert len(CORPORA[language]) >= 30
+
+
+@pytest.mark.parametrize(
+    ("language", "name"),
+    [(language, name) for language, corpus in sorted(CORPORA.items()) for name in sorted(corpus)],
+)
+async def test_preloaded_runs_like_the_plain_command(
+    make_client: MakeClient, language: str, name: str
+) -> None:
+    program = CORPORA[language][name]
+    preloaded, plain = await _both_ways(make_client)
+    plain_output, plain_end = await run_once(plain, language, program)
+    here_output, here_end = await run_once(preloaded, language, program)
     assert (here_output, here_end) == (plain_output, plain_end)
     assert plain_end[0] in {"exited", "signaled", "killed"}, (plain_end, plain_output)
 
 
-async def test_the_preloaded_server_really_runs_python_inside_the_launcher(
-    make_client: MakeClient,
+@pytest.mark.parametrize("language", sorted(CORPORA))
+async def test_the_preloaded_server_really_runs_inside_the_launcher(
+    make_client: MakeClient, language: str
 ) -> None:
     """The kernel's view is the one difference: the process was started as the launcher."""
-    probe = Program("print(open('/proc/self/cmdline', 'rb').read().split(b'\\0'))")
-    preloaded = await make_client(pool={"enabled": False}, sandbox={"preload": True})
-    plain = await make_client(
-        server_id=f"{TEST_SERVER_ID}-plain", pool={"enabled": False}, sandbox={"preload": False}
-    )
-    here_output, _ = await run_once(preloaded, probe)
-    plain_output, _ = await run_once(plain, probe)
-    assert b"/opt/ce/launch" in here_output, here_output
-    assert b"/work/main.py" in plain_output and b"/opt/ce/launch" not in plain_output
+    probe = Program(CMDLINE_PROBE[language])
+    preloaded, plain = await _both_ways(make_client)
+    here_output, _ = await run_once(preloaded, language, probe)
+    plain_output, _ = await run_once(plain, language, probe)
+    assert STARTED_AS[language] in here_output, here_output
+    assert b"/work/main" in plain_output and STARTED_AS[language] not in plain_output

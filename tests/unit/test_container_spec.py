@@ -33,6 +33,7 @@ def created(
         tty=profile.tty,
         size=(80, 24),
         tmp_exec=profile.tmp_exec,
+        launcher=profile.launcher,
     )
     host = {k: v for k, v in body["HostConfig"].items() if k != "ConsoleSize"}
     info = {"Config": {k: v for k, v in body.items() if k != "HostConfig"}, "HostConfig": host}
