@@ -54,7 +54,7 @@ class Recipe:
 
 RUNTIME_RECIPE = Recipe(
     DOCKER_DIR / "runtime",
-    ("packages.txt", "Dockerfile", "launch", "launch.js", "ce_inline_plot.py"),
+    ("packages.txt", "Dockerfile", "launch", "launch.js", "launch.rb", "ce_inline_plot.py"),
 )
 PROXY_RECIPE = Recipe(DOCKER_DIR / "proxy", ("packages.txt", "Dockerfile", "start"))
 

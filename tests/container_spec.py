@@ -18,10 +18,11 @@ from typing import Any
 
 SECCOMP_FILE = Path(__file__).resolve().parents[1] / "docker" / "seccomp.json"
 SANDBOX_USER = "65534:65534"
-#: The commands a box may wait in: the runtime image's launcher, or preloaded node.
+#: The commands a box may wait in: the runtime image's launcher, preloaded node or ruby.
 LAUNCHERS = (
     ["/opt/ce/launch"],
     ["node", "--require", "/opt/ce/launch.js", "/opt/ce/launch.js"],
+    ["ruby", "-r/opt/ce/launch.rb", "/work/main.rb"],
 )
 ENV_KEYS = {
     "TERM", "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "MPLBACKEND", "INLINE_PLOT_MAX_BYTES",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from ce_ws.config import RunLimits, Runtime
-from ce_ws.languages import DEFAULT_LAUNCHER
+from ce_ws.languages import DEFAULT_LAUNCHER, WORK_DIR
 from ce_ws.types import OutputSink, StreamId
 
 
@@ -88,6 +88,12 @@ class BoxProfile:
         return cls(
             limits.memory_mb, limits.cpus, limits.pids, tty, tmp_exec, runtime, network, launcher
         )
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        """The files under /work the launcher opens while it waits (see languages.toml)."""
+        prefix = f"{WORK_DIR}/"
+        return tuple(arg.removeprefix(prefix) for arg in self.launcher if arg.startswith(prefix))
 
     @property
     def limits(self) -> RunLimits:

@@ -493,7 +493,9 @@ async def start_box(
     engine.live_boxes.add(box_id)
     try:
         # A plain mkdir, not in a thread: a cancelled thread would still create it.
-        staging = StagingDir(engine.settings.staging_root, engine.server_id, box_id)
+        staging = StagingDir(
+            engine.settings.staging_root, engine.server_id, box_id, profile.placeholders
+        )
     except BaseException:  # e.g. the disk is full: no box to remember
         engine.live_boxes.discard(box_id)
         raise

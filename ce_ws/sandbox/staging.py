@@ -28,6 +28,8 @@ MAX_NAME_BYTES = 255
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 #: Once staged: read (and for the folder, enter) for the owner and the sandbox's group only.
 FOLDER_MODE = 0o550
+#: A placeholder's content: one empty line (ruby closes an empty main script at once).
+PLACEHOLDER = b"\n"
 FILE_MODE = 0o440
 
 
@@ -70,22 +72,38 @@ def _disk_full_is_refused(root: Path) -> Iterator[None]:
 
 
 class StagingDir:
-    """A run's staging folder, created empty; files are added before "go"."""
+    """A run's staging folder, created empty; files are added before "go".
 
-    def __init__(self, root: str, owner: str, run_id: str) -> None:
+    `placeholders` are files the box's launcher opens while it waits
+    (a preloaded ruby's main script): the folder is then open to the sandbox
+    from the start, and the placeholders go when the program's files come.
+    """
+
+    def __init__(
+        self, root: str, owner: str, run_id: str, placeholders: tuple[str, ...] = ()
+    ) -> None:
         self.path = staging_path(root, owner, run_id)
+        self._placeholders = placeholders
         with _disk_full_is_refused(self.path.parent):
             os.mkdir(self.path, 0o700)
+        if placeholders:
+            self._write([(name, PLACEHOLDER) for name in placeholders])
 
     def write_files(self, files: list[tuple[str, bytes]]) -> None:
         """Stage the program's files, then open the folder to the sandbox, read-only.
 
-        The folder stays 0700 while being written: nothing else can enter it.
+        The folder is 0700 while being written: nothing else can enter it.
         A full disk raises `StagingDiskFull`; the box's removal then deletes
         the folder with whatever part was written.
         """
+        self._write(files, replacing=self._placeholders)
+
+    def _write(self, files: list[tuple[str, bytes]], *, replacing: tuple[str, ...] = ()) -> None:
         dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
+            os.fchmod(dir_fd, 0o700)
+            for name in replacing:
+                os.unlink(name, dir_fd=dir_fd)
             with _disk_full_is_refused(self.path.parent):
                 for name, data in files:
                     check_file_name(name)

@@ -1,5 +1,5 @@
-"""Preloaded Python and Node behave byte for byte like `python3 -u main.py`
-and `node main.js`.
+"""Preloaded Python, Node and Ruby behave byte for byte like `python3 -u
+main.py`, `node main.js` and `ruby main.rb`.
 
 Every program of a language's corpus runs twice through the real WebSocket
 and engine: on a server whose boxes wait in the already started interpreter
@@ -273,14 +273,105 @@ NODE: dict[str, Program] = {
     ),
 }
 
-CORPORA: dict[str, dict[str, Program]] = {"python": PYTHON, "javascript": NODE}
-ENTRY = {"python": "main.py", "javascript": "main.js"}
-#: What the kernel says the preloaded process was started as (the one difference).
-STARTED_AS = {"python": b"/opt/ce/launch", "javascript": b"/opt/ce/launch.js"}
+RUBY: dict[str, Program] = {
+    "hello": Program('puts "hello, world"'),
+    "argv": Program("p ARGV, $*", args=["one", "two words", "--flag", "é 😀"]),
+    "program_names": Program(
+        "p $0, __FILE__, $PROGRAM_NAME, Process.argv0, __dir__, __method__, self, self.class"
+    ),
+    "main_idiom": Program('def main = puts("main ran")\nmain if __FILE__ == $0'),
+    "loaded_features": Program("puts $LOADED_FEATURES"),
+    "load_path": Program("puts $LOAD_PATH"),
+    "constants": Program("p Object.constants.sort"),
+    "globals": Program("p global_variables.sort"),
+    "methods_on_main": Program(
+        "p Object.private_instance_methods(false).sort, singleton_methods, local_variables"
+    ),
+    "trace_points": Program("p TracePoint.stat.values"),
+    # HOSTNAME is the container's id: only its shape is the same.
+    "environment": Program(
+        "env = ENV.to_h\nhost = env.delete('HOSTNAME')\np env.sort, host.size, host.match?(/\\A\\h+\\z/)"
+    ),
+    "terminal": Program(
+        "require 'io/console'\n"
+        "p [STDIN, STDOUT, STDERR].map(&:tty?), STDOUT.sync, STDIN.external_encoding, "
+        "IO.console.winsize, STDIN.fileno"
+    ),
+    "unflushed_output_and_exit_bang": Program("$stdout.write('no newline')\nexit!(0)"),
+    "gets_prompt": Program(
+        'print "name? "\nname = gets.chomp\nputs "hi #{name}"',
+        stdin="Ada\n",
+        stdin_after=b"name? ",
+    ),
+    "stdin_lines": Program(
+        'STDIN.each_line.with_index do |line, n|\n  puts "#{n} #{line.chomp}"\n  break if n == 1\nend',
+        stdin="a\nb\n",
+    ),
+    "uncaught_exception": Program('def f\n  raise ArgumentError, "boom"\nend\nf'),
+    "deep_backtrace": Program("def a(n)\n  return 1 / 0 if n.zero?\n  a(n - 1)\nend\na(5)"),
+    "name_error_hints": Program("value = 1\nputs valeu"),
+    "no_method_error_highlight": Program("text = nil\nputs text.upcase"),
+    "syntax_error": Program("puts 'before'\ndef broken(\n"),
+    "exit_code": Program("puts 'bye'\nexit 3"),
+    "abort_message": Program("abort 'fatal: message'"),
+    "exit_bang": Program("puts 'x'\n$stdout.flush\nexit!(7)"),
+    "raise_interrupt": Program("puts 'start'\nraise Interrupt"),
+    "sigint_while_sleeping": Program(
+        "$stdout.sync = true\nputs 'ready'\n600.times { sleep 0.05 }", interrupt_after=b"ready"
+    ),
+    "sigint_rescued": Program(
+        "$stdout.sync = true\nbegin\n  puts 'ready'\n  600.times { sleep 0.05 }\n"
+        "rescue Interrupt\n  puts 'caught'\n  exit 4\nend",
+        interrupt_after=b"ready",
+    ),
+    "sigint_trap": Program(
+        "$stdout.sync = true\ntrap('INT') { puts 'trapped'; exit 5 }\nputs 'ready'\nsleep 30",
+        interrupt_after=b"ready",
+    ),
+    "at_exit_order": Program("at_exit { puts 'second' }\nat_exit { puts 'first' }\nputs 'body'"),
+    "at_exit_sees_the_error": Program(
+        "at_exit { puts \"at_exit sees #{$!.class}: #{$!.backtrace.inspect}\" }\nraise IndexError, 'x'"
+    ),
+    "begin_and_end_blocks": Program("END { puts 'END' }\nputs 'body'\nBEGIN { puts 'BEGIN' }"),
+    "thread_error_report": Program(
+        "Thread.report_on_exception = false\nt = Thread.new { raise 'in thread' }\nbegin\n  t.join\nrescue => e\n  puts \"joined: #{e.message}\"\nend"
+    ),
+    "data_after_end": Program("puts DATA.read\np DATA.path, DATA.lineno\n__END__\ndata line\n"),
+    "caller_at_top_level": Program("p caller, caller_locations(0).map(&:to_s)"),
+    "rescued_backtrace": Program(
+        "def f = raise('x')\nbegin\n  f\nrescue => e\n  p e.backtrace, e.backtrace_locations.map(&:label)\nend"
+    ),
+    "require_relative_helper": Program(
+        "require_relative 'helper'\np HELPER, $LOADED_FEATURES.last",
+        extra_files={"helper.rb": "HELPER = 42\n"},
+    ),
+    "relative_read": Program("puts File.read('data.txt')", extra_files={"data.txt": "data!\n"}),
+    "latin1_magic_comment": Program(
+        "",
+        raw_source="# encoding: iso-8859-1\ns = 'caf\xe9'\np s.encoding, s.bytes\n".encode(
+            "latin-1"
+        ),
+    ),
+    "frozen_string_literal": Program(
+        "# frozen_string_literal: true\ns = 'x'\np s.frozen?\ns << 'y'"
+    ),
+    "shebang_with_options": Program("#!/usr/bin/env ruby -w\nx = 1\np $VERBOSE"),
+    "other_entry_name": Program("p __FILE__, $0", entry="solution.rb"),
+    "unicode_output": Program("puts 'héllo wörld ✓ 日本'"),
+    "warn_to_stderr": Program("warn 'careful'\n$stderr.puts 'err'\nputs 'out'"),
+    "empty_program": Program(""),
+}
+
+CORPORA: dict[str, dict[str, Program]] = {"python": PYTHON, "javascript": NODE, "ruby": RUBY}
+ENTRY = {"python": "main.py", "javascript": "main.js", "ruby": "main.rb"}
+#: What the kernel says the preloaded process was started as, and the probe.
+STARTED_AS = {"python": b"'/opt/ce/launch'", "javascript": b"'/opt/ce/launch.js'"}
 CMDLINE_PROBE = {
     "python": "print(open('/proc/self/cmdline', 'rb').read().split(b'\\0'))",
-    "javascript": "console.log(require('fs').readFileSync('/proc/self/cmdline', 'latin1'))",
+    "javascript": "console.log(require('fs').readFileSync('/proc/self/cmdline', 'latin1').split('\\0'))",
 }
+#: Milliseconds from the program file's writing to its first line.
+RUBY_FILE_AGE_PROBE = "puts ((Time.now - File.mtime(__FILE__)) * 1000).round"
 
 
 def _run_fields(language: str, program: Program) -> dict[str, Any]:
@@ -315,11 +406,15 @@ async def run_once(client: Any, language: str, program: Program) -> tuple[bytes,
         return bytes(term.output), (ended["status"], ended["exit_code"], ended["signal"])
 
 
-async def _both_ways(make_client: MakeClient) -> tuple[Any, Any]:
+async def _both_ways(make_client: MakeClient, runtime: str = "runc") -> tuple[Any, Any]:
     """(preloaded, plain): two servers on the same engine, no warm pool."""
-    preloaded = await make_client(pool={"enabled": False}, sandbox={"preload": True})
+    preloaded = await make_client(
+        pool={"enabled": False}, sandbox={"preload": True, "runtime": runtime}
+    )
     plain = await make_client(
-        server_id=f"{TEST_SERVER_ID}-plain", pool={"enabled": False}, sandbox={"preload": False}
+        server_id=f"{TEST_SERVER_ID}-plain",
+        pool={"enabled": False},
+        sandbox={"preload": False, "runtime": runtime},
     )
     return preloaded, plain
 
@@ -329,22 +424,39 @@ def test_the_corpus_is_big_enough(language: str) -> None:
     assert len(CORPORA[language]) >= 30
 
 
+#: Under gVisor, a sample of each corpus (its kernel is another; the launchers are the same).
+UNDER_RUNSC = {
+    "python": ["argv", "input_from_stdin", "sigint_while_sleeping", "uncaught_exception"],
+    "javascript": ["argv", "readline_prompt", "sigint_default", "uncaught_error", "worker_thread"],
+    "ruby": ["argv", "data_after_end", "gets_prompt", "name_error_hints", "sigint_while_sleeping"],
+}
+
+
 @pytest.mark.parametrize(
-    ("language", "name"),
-    [(language, name) for language, corpus in sorted(CORPORA.items()) for name in sorted(corpus)],
+    ("runtime", "language", "name"),
+    [
+        ("runc", language, name)
+        for language, corpus in sorted(CORPORA.items())
+        for name in sorted(corpus)
+    ]
+    + [
+        ("runsc", language, name)
+        for language, names in sorted(UNDER_RUNSC.items())
+        for name in names
+    ],
 )
 async def test_preloaded_runs_like_the_plain_command(
-    make_client: MakeClient, language: str, name: str
+    make_client: MakeClient, runtime: str, language: str, name: str
 ) -> None:
     program = CORPORA[language][name]
-    preloaded, plain = await _both_ways(make_client)
+    preloaded, plain = await _both_ways(make_client, runtime)
     plain_output, plain_end = await run_once(plain, language, program)
     here_output, here_end = await run_once(preloaded, language, program)
     assert (here_output, here_end) == (plain_output, plain_end)
     assert plain_end[0] in {"exited", "signaled", "killed"}, (plain_end, plain_output)
 
 
-@pytest.mark.parametrize("language", sorted(CORPORA))
+@pytest.mark.parametrize("language", sorted(CMDLINE_PROBE))
 async def test_the_preloaded_server_really_runs_inside_the_launcher(
     make_client: MakeClient, language: str
 ) -> None:
@@ -355,3 +467,17 @@ async def test_the_preloaded_server_really_runs_inside_the_launcher(
     plain_output, _ = await run_once(plain, language, probe)
     assert STARTED_AS[language] in here_output, here_output
     assert b"/work/main" in plain_output and STARTED_AS[language] not in plain_output
+
+
+@pytest.mark.parametrize("runtime", ["runc", "runsc"])
+async def test_preloaded_ruby_runs_its_program_without_booting_again(
+    make_client: MakeClient, runtime: str
+) -> None:
+    """Ruby rewrites the kernel's view of its command line (both ways read
+    `ruby /work/main.rb`), and an exec keeps the process's start time, so the
+    proof is how soon the program's first line runs after its file is
+    written: in place, no boot lies between them."""
+    preloaded, plain = await _both_ways(make_client, runtime)
+    here_ms = int((await run_once(preloaded, "ruby", Program(RUBY_FILE_AGE_PROBE)))[0])
+    plain_ms = int((await run_once(plain, "ruby", Program(RUBY_FILE_AGE_PROBE)))[0])
+    assert here_ms * 3 < plain_ms, (here_ms, plain_ms)
