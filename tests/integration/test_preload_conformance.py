@@ -268,6 +268,9 @@ NODE: dict[str, Program] = {
         "}"
     ),
     "unicode_output": Program("console.log('héllo wörld ✓ 日本')"),
+    "open_descriptors": Program(
+        "console.log(require('fs').readdirSync('/proc/self/fd').map(Number).sort((a, b) => a - b))"
+    ),
     "byte_order_mark_and_shebang": Program(
         "", raw_source="\ufeff#!/usr/bin/env node\nconsole.log('shebang skipped')\n".encode()
     ),
@@ -360,6 +363,10 @@ RUBY: dict[str, Program] = {
     "unicode_output": Program("puts 'héllo wörld ✓ 日本'"),
     "warn_to_stderr": Program("warn 'careful'\n$stderr.puts 'err'\nputs 'out'"),
     "empty_program": Program(""),
+    "open_descriptors": Program("p Dir.children('/proc/self/fd').map(&:to_i).sort"),
+    "open_descriptors_other_entry": Program(
+        "p Dir.children('/proc/self/fd').map(&:to_i).sort", entry="solution.rb"
+    ),
 }
 
 CORPORA: dict[str, dict[str, Program]] = {"python": PYTHON, "javascript": NODE, "ruby": RUBY}

@@ -45,3 +45,24 @@ def test_staged_files_are_readable_by_their_owner_and_the_sandboxs_group_only(
     assert (staging.path / "main.py").read_bytes() == b"print(1)"
     staging.remove()
     assert not staging.path.exists()
+
+
+def test_a_placeholder_waits_open_to_the_sandbox_and_the_programs_files_replace_it(
+    tmp_path: Path,
+) -> None:
+    """A preloaded ruby's box: its main.rb exists from the start, then the program's."""
+    staging = StagingDir(str(tmp_path), "srv", uuid.uuid4().hex, ("main.rb",))
+    assert owner_and_mode(staging.path) == (os.geteuid(), 65534, 0o550)
+    assert owner_and_mode(staging.path / "main.rb") == (os.geteuid(), 65534, 0o440)
+    with open(staging.path / "main.rb", "rb") as held:  # as the waiting ruby holds it
+        staging.write_files([("main.rb", b"puts 1"), ("lib.rb", b"")])
+        assert held.read() == b"\n"  # a file of its own, not the program's
+    assert sorted(os.listdir(staging.path)) == ["lib.rb", "main.rb"]
+    assert (staging.path / "main.rb").read_bytes() == b"puts 1"
+    assert owner_and_mode(staging.path) == (os.geteuid(), 65534, 0o550)
+
+
+def test_a_placeholder_the_program_does_not_name_is_gone_before_it_runs(tmp_path: Path) -> None:
+    staging = StagingDir(str(tmp_path), "srv", uuid.uuid4().hex, ("main.rb",))
+    staging.write_files([("solution.rb", b"puts 1")])
+    assert os.listdir(staging.path) == ["solution.rb"]
