@@ -12,15 +12,14 @@
 // `Module.runMain(...)` call loads FILE, so the main module, require.main,
 // uncaught errors and their stack traces, exit codes and signals are node's.
 //
-// It reads and writes stdin and stdout by descriptor, through node's fs
-// binding, so process.stdin and process.stdout are still unmade when the
-// program starts. The terminal's
+// It reads and writes stdin and stdout by descriptor (fs.readSync and
+// fs.writeSync), so process.stdin and process.stdout are still unmade when
+// the program starts. The terminal's
 // echo stays on (node cannot change it without making process.stdin): the
 // echoed line comes before GO, and the server drops everything before GO.
 // tests/integration/test_preload_conformance.py runs a corpus both ways.
 'use strict';
 
-const binding = process.binding('fs');
 const path = require('path');
 const Module = module.constructor;
 
@@ -28,43 +27,30 @@ const READY = '\x1e[ce-ready]\n';
 const GO = '\x1e[ce-go]\n';
 const MAX_LINE = 4000; // a TTY in canonical mode cuts a line at 4095 bytes
 
-function checked(call) {
-  const context = {};
-  const result = call(context);
-  if (context.errno !== undefined) throw new Error(`launch.js: ${context.code} (${context.syscall})`);
-  return result;
-}
-
-function write(fd, text) {
-  const bytes = Buffer.from(text);
-  checked((context) => binding.writeBuffer(fd, bytes, 0, bytes.length, null, undefined, context));
-}
-
-function readLine(fd) {
+function readLine(fs, fd) {
   // One byte at a time: what follows the line is the program's stdin.
   const line = Buffer.alloc(MAX_LINE);
   let length = 0;
-  while (length < MAX_LINE) {
-    const read = checked((context) => binding.read(fd, line, length, 1, -1, undefined, context));
-    if (read !== 1 || line[length] === 0x0a) break;
+  while (length < MAX_LINE && fs.readSync(fd, line, length, 1, null) === 1) {
+    if (line[length] === 0x0a) break;
     length += 1;
   }
   return line.toString('utf8', 0, length).replace(/\r$/, '');
 }
 
-function refuse(message) {
-  write(2, `launch.js: ${message}\n`);
+function refuse(fs, message) {
+  fs.writeSync(2, `launch.js: ${message}\n`);
   process.exit(2);
 }
 
-function waitForGo() {
-  write(1, READY);
-  const order = JSON.parse(readLine(0) || '{}');
+function waitForGo(fs) {
+  fs.writeSync(1, READY);
+  const order = JSON.parse(readLine(fs, 0) || '{}');
   const argv = (order.argv || []).map(String);
   if (!order.here || argv[0] !== 'node' || argv.length < 2 || argv[1].startsWith('-')) {
-    refuse(`this box runs \`node FILE ARGS...\` only, not ${JSON.stringify(argv)}`);
+    refuse(fs, `this box runs \`node FILE ARGS...\` only, not ${JSON.stringify(argv)}`);
   }
-  write(1, GO);
+  fs.writeSync(1, GO);
   return argv;
 }
 
@@ -104,8 +90,7 @@ if (isMainThread) {
   // loads (streams, net, tty: 12-17 ms here), loaded now, not made: no
   // stream exists until the program makes one. Only node's internal list
   // of loaded modules (process.moduleLoadList) shows they came early.
-  require('fs');
   require('tty');
-  becomeMain(waitForGo());
+  becomeMain(waitForGo(require('fs')));
 }
 forget();
