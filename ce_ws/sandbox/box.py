@@ -7,6 +7,7 @@ container and then the staging folder, bounded in time, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import json
 import logging
@@ -17,13 +18,11 @@ from dataclasses import asdict
 from typing import Any
 
 from aiodocker.containers import DockerContainer
-from aiodocker.execs import Exec
 from aiodocker.stream import Stream
 
 from ce_ws.errors import EngineUnreachable, SandboxError
 from ce_ws.sandbox.base import BoxExit, BoxProfile, CompileExit, Usage
 from ce_ws.sandbox.cgroup import read_usage
-from ce_ws.sandbox.compile_cache import CompileCache
 from ce_ws.sandbox.engine import OWNER_LABEL, PROFILE_LABEL, RUN_LABEL, Engine, engine_errors
 from ce_ws.sandbox.spec import DETACH_KEYS, SANDBOX_USER, container_config, engine_limits
 from ce_ws.sandbox.staging import StagingDir
@@ -42,6 +41,12 @@ ATTACH_LOST = (
 )
 READY_MARKER = b"\x1e[ce-ready]"
 GO_MARKER = b"\x1e[ce-go]"
+# The launcher's compile frames (docker/runtime/launch): a tag, then base64 or the exit code.
+_COMPILER_OUTPUT = b"\x1e[ce-compiler"
+_PROGRAM = b"\x1e[ce-program"
+_COMPILED = b"\x1e[ce-compiled"
+# A frame's line is 64 KiB of base64 and its end.
+_MAX_FRAME = 70_000
 # Only the launcher writes to stdout before "go"; a few KiB covers it with room to spare.
 _MAX_PRELUDE = 4096
 # The program's stderr that overtakes "go" (see `_read_through`) is kept up to this.
@@ -206,102 +211,82 @@ class Box:
     async def compile(
         self, argv: list[str], *, binary: str, timeout_s: float, sink: OutputSink
     ) -> CompileExit | None:
-        """Compile `binary` beside the waiting launcher, or find it in the compile cache.
+        """Have the launcher compile `binary`, or find it in the compile cache.
 
         None when the compiler timed out. A program compiled here is kept in
-        the cache: no user code has run in this box yet.
+        the cache: no user code has run in this box yet, and the launcher
+        sends the program's bytes itself.
         """
-        cache = self._engine.compile_cache
-        if cache is None:
-            return await self._run_compiler(argv, timeout_s=timeout_s, sink=sink)
-        key = cache.key(argv, self._files)
-        if (cached := cache.lookup(key)) is not None:
-            self._install = (cached, binary)
-            return CompileExit(exit_code=0, oom_killed=False)
-        ended = await self._run_compiler(argv, timeout_s=timeout_s, sink=sink)
-        if ended is not None and ended.exit_code == 0 and not ended.box_stopped:
-            await self._keep_program(cache, key, binary)
-        return ended
-
-    async def _keep_program(self, cache: CompileCache, key: str, binary: str) -> None:
-        """Stream the fresh program out through a fixed `cat` and keep it; never fails the run."""
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            with engine_errors("read the compiled program"):
-                async with self._engine.control_timeout():
-                    execution = await self._live_container().exec(
-                        ["cat", binary], user=SANDBOX_USER, stdout=True, stderr=False
-                    )
-                    async with execution.start(detach=False) as stream:
-                        while (message := await stream.read_out()) is not None:
-                            size += len(message.data)
-                            if not cache.fits(size):
-                                return  # run, but not kept
-                            chunks.append(message.data)
-            if await self._exec_exit_code(execution) == 0:
-                await asyncio.to_thread(cache.store, key, b"".join(chunks))
-        except (SandboxError, OSError) as exc:
-            log.warning("box %s: compiled program not cached (%s)", self.box_id, exc)
-
-    async def _run_compiler(
-        self, argv: list[str], *, timeout_s: float, sink: OutputSink
-    ) -> CompileExit | None:
-        """Run the compiler; None when it timed out.
-
-        Under runc the memory limit kills only the compiler; under gVisor the
-        whole sandbox dies with it. The stage ends as soon as either happens.
-        """
-        with engine_errors("start the compiler"):
-            async with self._engine.control_timeout():
-                execution = await self._live_container().exec(
-                    argv, user=SANDBOX_USER, workdir="/tmp", stdout=True, stderr=True
-                )
-        compiling = asyncio.ensure_future(self._stream_compiler(execution, sink))
-        box_stopped = asyncio.ensure_future(self._live_container().wait())
+        cache, key = self._engine.compile_cache, ""
+        if cache is not None:
+            key = cache.key(argv, self._files)
+            if (cached := cache.lookup(key)) is not None:
+                self._install = (cached, binary)
+                return CompileExit(exit_code=0, oom_killed=False)
+        keep = cache.max_program_bytes if cache is not None else 0
+        await self.write(
+            json.dumps({"compile": argv, "binary": binary, "keep": keep}).encode() + b"\n"
+        )
+        program = bytearray()
         try:
             async with asyncio.timeout(timeout_s):
-                await asyncio.wait({compiling, box_stopped}, return_when=asyncio.FIRST_COMPLETED)
-                if compiling.done():
-                    await compiling  # the stream's own failure, if any
-                    code = await self._exec_exit_code(execution)
-                    signalled = code is None or code > 128
-                    if not (signalled and await self._died_with(box_stopped)):
-                        kills = (await asyncio.to_thread(read_usage, self.id)).oom_kills
-                        return CompileExit(exit_code=code, oom_killed=bool(kills))
+                code = await self._relay_compile(sink, program)
+                if code is not None and not (code > 128 and await self._stops_soon()):
+                    kills = (await asyncio.to_thread(read_usage, self.id)).oom_kills
+                    if cache is not None and code == 0 and program:
+                        await asyncio.to_thread(cache.store, key, bytes(program))
+                    return CompileExit(exit_code=code, oom_killed=bool(kills))
         except TimeoutError:
             return None
-        finally:
-            for task in (compiling, box_stopped):
-                task.cancel()
-            await asyncio.gather(compiling, box_stopped, return_exceptions=True)
         box_exit = await self.wait_exit()
         return CompileExit(box_exit.exit_code, box_exit.oom_killed, box_stopped=True)
 
-    async def _exec_exit_code(self, execution: Exec) -> int | None:
-        with engine_errors("inspect the compiler"):
-            async with self._engine.control_timeout():
-                info = await execution.inspect()
-        code: int | None = info.get("ExitCode")
-        return code
+    async def _relay_compile(self, sink: OutputSink, program: bytearray) -> int | None:
+        """The launcher's compile frames: output to `sink`, the program's bytes into
+        `program`; the compiler's exit code, or None when the box stopped first."""
+        while (line := await self._launcher_line()) is not None:
+            kind, _, payload = line.partition(b"]")
+            if kind == _COMPILER_OUTPUT:
+                await sink(binascii.a2b_base64(payload), COMPILER)
+            elif kind == _PROGRAM:
+                program += binascii.a2b_base64(payload)
+            elif kind == _COMPILED:
+                return int(payload)
+            else:
+                raise SandboxError("the runtime image's launcher did not answer")
+        return None
 
-    @staticmethod
-    async def _died_with(box_stopped: asyncio.Future[Any]) -> bool:
+    async def _launcher_line(self) -> bytes | None:
+        """The launcher's next line on stdout (its end stripped); None when the box stopped.
+
+        Before "go" only the launcher writes to stdout; what is on stderr
+        then is its own too (a compiler's goes through the launcher), logged
+        and dropped.
+        """
+        while (end := self._prelude.find(b"\n")) < 0:
+            if len(self._prelude) > _MAX_FRAME:
+                raise SandboxError("the runtime image's launcher did not answer")
+            message = await self._live_stream().read_out()
+            if message is None:
+                return None
+            if message.stream == STDERR:
+                log.warning("box %s: the launcher wrote on stderr: %r", self.box_id, message.data)
+            else:
+                self._prelude += message.data
+        line, self._prelude = self._prelude[:end], self._prelude[end + 1 :]
+        return line.rstrip(b"\r")
+
+    async def _stops_soon(self) -> bool:
         """Whether the container stops right after its compiler was killed.
 
-        A sandbox that died takes the compiler's stream down a moment before
-        the engine reports the container stopped; a plain compile error never
-        gets here (exit codes above 128 mean a signal; none, a lost process).
+        A sandbox that died (gVisor's whole sandbox dies at its memory limit)
+        may end the compiler a moment before the engine reports it stopped; a
+        plain compile error never gets here (exit codes above 128 mean a signal).
         """
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(box_stopped), _BOX_DEATH_GRACE_S)
-        return box_stopped.done()
-
-    async def _stream_compiler(self, execution: Exec, sink: OutputSink) -> None:
-        with engine_errors("stream the compiler's output"):
-            async with execution.start(detach=False) as stream:
-                while (message := await stream.read_out()) is not None:
-                    await sink(message.data, COMPILER)
+            await asyncio.wait_for(self._live_container().wait(), _BOX_DEATH_GRACE_S)
+            return True
+        return False
 
     async def go(self, argv: list[str], *, in_launcher: bool = False) -> None:
         """Tell the launcher to exec the program (or run it itself); returns once it has."""

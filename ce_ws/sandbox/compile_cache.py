@@ -3,9 +3,9 @@
 A key is the image recipe, the compile command (the language's compiler and
 its flags) and every staged file (name and bytes); a run whose key is known skips
 its compile stage. The host never reads a file a sandbox wrote (the lesson of
-Judge0's CVE-2024-28185): the program reaches the cache as the bytes a fixed
-`cat` of the compiler's output streams out of a box in which no user code has
-run yet (before "go", only the launcher and the compiler ever ran there), and
+Judge0's CVE-2024-28185): the program reaches the cache as the bytes the
+launcher streams out of a box in which no user code has run yet (before
+"go", only the launcher and the compiler it started ever ran there), and
 the host writes those bytes into a new file of its own folder. Boxes of
 compiled languages mount that folder read-only at `CACHE_MOUNT`; the launcher copies
 the program to where a fresh compile leaves it before it execs it.
@@ -93,13 +93,14 @@ class CompileCache:
         self._entries.move_to_end(key)  # the least recently used goes first
         return f"{CACHE_MOUNT}/{key}"
 
-    def fits(self, size: int) -> bool:
-        """Whether a program of `size` bytes may be kept."""
-        return size <= min(self._settings.max_binary_bytes, self._settings.max_bytes)
+    @property
+    def max_program_bytes(self) -> int:
+        """The largest program that may be kept."""
+        return min(self._settings.max_binary_bytes, self._settings.max_bytes)
 
     def store(self, key: str, program: bytes) -> None:
         """Keep a program (called in a thread); the oldest go when over the size bound."""
-        if not self.fits(len(program)):
+        if len(program) > self.max_program_bytes:
             return
         temporary = f".{key}.{secrets.token_hex(8)}"
         dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)

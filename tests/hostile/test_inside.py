@@ -164,6 +164,18 @@ async def test_dangerous_system_calls_are_refused_while_the_program_runs_on(
     expect(outcome.facts(), SYSCALLS[corpus.runtime])
 
 
+#: Opening /dev/tty without a controlling terminal: Linux's ENXIO, gVisor's EIO.
+NO_TERMINAL = {"runc": "No such device or address", "runsc": "Input/output error"}
+
+
+async def test_the_compiler_has_no_terminal_to_wait_on(corpus: Corpus) -> None:
+    """The launcher starts the compiler in a session of its own: source that
+    includes the terminal cannot make it read (or wait on) the program's input."""
+    outcome = await corpus.attack("c", '#include "/dev/tty"\nint main(void) { return 0; }\n')
+    assert outcome.status == "compile_error", outcome.exit
+    assert f"/dev/tty: {NO_TERMINAL[corpus.runtime]}" in outcome.output.decode(errors="replace")
+
+
 async def test_server_secrets_are_invisible(
     corpus: Corpus, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -91,6 +91,26 @@ async def test_c_program_of_two_files_compiles_both(term: TermClient) -> None:
     assert "42\r\n" in term.text()
 
 
+async def test_a_compile_command_longer_than_a_terminal_line_compiles_every_file(
+    term: TermClient,
+) -> None:
+    # 63 helpers with 240-byte names: a compile order of ~16 KB, which a
+    # canonical terminal would cut at 4095 bytes on its way to the launcher.
+    names = [f"{'part' * 58}{index:04d}.c"[-240:] for index in range(63)]
+    helpers = [
+        {"name": name, "content": f"int part{index}(void) {{ return {index}; }}"}
+        for index, name in enumerate(names)
+    ]
+    calls = " + ".join(f"part{index}()" for index in range(63))
+    declarations = "".join(f"int part{index}(void);" for index in range(63))
+    main = f'#include <stdio.h>\n{declarations}\nint main(void){{printf("%d\\n", {calls});}}'
+    exit_message = await term.run_to_exit(
+        "c", files=[{"name": "main.c", "content": main}, *helpers]
+    )
+    assert exit_message["exit_code"] == 0, term.text()
+    assert f"{sum(range(63))}\r\n" in term.text()
+
+
 async def test_args_reach_the_program(term: TermClient) -> None:
     args = ["one", "two words", "--flag", "ünïcode", "$HOME"]
     await term.run_to_exit("python", "import sys, json; print(json.dumps(sys.argv[1:]))", args=args)
