@@ -330,6 +330,8 @@ class PistonSession:
         except CeError:
             await self._close(PistonClose.NOTIFIED_ERROR)
             return
+        if self._ws.closed:
+            return  # a closed socket gets no `exit`: nothing to wait for
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_EXIT_SEND_S):
                 await owner.exited.wait()
