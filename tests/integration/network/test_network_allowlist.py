@@ -95,6 +95,7 @@ async def test_hosts_and_ports_off_the_list_are_refused_by_the_proxy(
 # Every way around the proxy a program might try; each prints [probe, "reached" | error].
 BYPASS = r"""
 import json, os, socket, sys
+from concurrent.futures import ThreadPoolExecutor
 target_ip, other_run_ip = sys.argv[1], sys.argv[2]
 proxy_ip = os.environ["HTTP_PROXY"].split("//")[1].split(":")[0]
 gateway = proxy_ip.rsplit(".", 1)[0] + "." + str(int(proxy_ip.rsplit(".", 1)[1]) - 1)
@@ -144,11 +145,17 @@ probes = {
     "another run": lambda: tcp(other_run_ip, 8000),
     "the proxy's other ports": lambda: tcp(proxy_ip, 3129),
 }
-for name, probe in probes.items():
+
+def attempt(probe):
     try:
-        print(json.dumps([name, probe()]))
+        return probe()
     except Exception as exc:
-        print(json.dumps([name, type(exc).__name__ + ": " + str(exc)[:120]]))
+        return type(exc).__name__ + ": " + str(exc)[:120]
+
+# All at once: most probes wait out their timeout, which one after another took 40 s.
+with ThreadPoolExecutor(len(probes)) as pool:
+    for name, outcome in zip(probes, pool.map(attempt, probes.values())):
+        print(json.dumps([name, outcome]))
 """
 
 # Listens on TCP 8000 until killed: the "other run" the probes try to reach.
