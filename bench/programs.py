@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, replace
 
-from ce_ws.languages import BINARY_PATH, WORK_DIR
+from ce_ws.languages import BINARY_PATH, WORK_DIR, load_languages
 
 HELLO_PYTHON = 'print("hello, world")\n'
 HELLO_C = '#include <stdio.h>\nint main(void) { puts("hello, world"); return 0; }\n'
@@ -46,6 +47,12 @@ class Program:
     compiled: bool = False
 
 
+def _compiled_command(language: str, entry: str) -> tuple[str, ...]:
+    """The server's compile command (languages.toml), then /tmp/main: the same work in one shell."""
+    compile_argv = load_languages().by_name[language].compile_argv([entry])
+    return ("sh", "-c", f"{shlex.join(compile_argv)} && exec {BINARY_PATH}")
+
+
 PYTHON_HELLO = Program(
     name="python",
     language="python",
@@ -58,13 +65,7 @@ C_HELLO = Program(
     language="c",
     entry="main.c",
     source=HELLO_C,
-    # The server compiles with `gcc -O2 -Wall -o /tmp/main main.c -lm` in an
-    # exec beside the launcher, then runs /tmp/main: the same work in one shell.
-    command=(
-        "sh",
-        "-c",
-        f"gcc -O2 -Wall -o {BINARY_PATH} {WORK_DIR}/main.c -lm && exec {BINARY_PATH}",
-    ),
+    command=_compiled_command("c", "main.c"),
     compiled=True,
 )
 
@@ -78,12 +79,6 @@ def python_program(name: str, source: str) -> Program:
         source=source,
         command=PYTHON_HELLO.command,
     )
-
-
-def _compiled_command(compile_line: str) -> tuple[str, ...]:
-    # The server compiles in an exec beside the launcher, then runs /tmp/main:
-    # the same work in one shell.
-    return ("sh", "-c", f"{compile_line} && exec {BINARY_PATH}")
 
 
 BASH_HELLO = Program(
@@ -107,13 +102,12 @@ RUBY_HELLO = Program(
     source='puts "hello, world"\n',
     command=("ruby", f"{WORK_DIR}/main.rb"),
 )
-_CPP_COMPILE = f"g++ -O2 -Wall -std=c++17 -o {BINARY_PATH} {WORK_DIR}/main.cpp"
 CPP_IOSTREAM_HELLO = Program(
     name="c++ iostream",
     language="cpp",
     entry="main.cpp",
     source='#include <iostream>\nint main() { std::cout << "hello, world" << std::endl; }\n',
-    command=_compiled_command(_CPP_COMPILE),
+    command=_compiled_command("cpp", "main.cpp"),
     compiled=True,
 )
 CPP_BITS_HELLO = Program(
@@ -124,7 +118,7 @@ CPP_BITS_HELLO = Program(
         "#include <bits/stdc++.h>\nusing namespace std;\n"
         'int main() { cout << "hello, world" << endl; }\n'
     ),
-    command=_compiled_command(_CPP_COMPILE),
+    command=_compiled_command("cpp", "main.cpp"),
     compiled=True,
 )
 

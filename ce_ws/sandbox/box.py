@@ -227,34 +227,40 @@ class Box:
         await self.write(
             json.dumps({"compile": argv, "binary": binary, "keep": keep}).encode() + b"\n"
         )
-        program = bytearray()
         try:
             async with asyncio.timeout(timeout_s):
-                code = await self._relay_compile(sink, program)
+                code, program = await self._relay_compile(sink, keep)
                 if code is not None and not (code > 128 and await self._stops_soon()):
                     kills = (await asyncio.to_thread(read_usage, self.id)).oom_kills
                     if cache is not None and code == 0 and program:
-                        await asyncio.to_thread(cache.store, key, bytes(program))
+                        await asyncio.to_thread(cache.store, key, program)
                     return CompileExit(exit_code=code, oom_killed=bool(kills))
         except TimeoutError:
             return None
         box_exit = await self.wait_exit()
         return CompileExit(box_exit.exit_code, box_exit.oom_killed, box_stopped=True)
 
-    async def _relay_compile(self, sink: OutputSink, program: bytearray) -> int | None:
-        """The launcher's compile frames: output to `sink`, the program's bytes into
-        `program`; the compiler's exit code, or None when the box stopped first."""
-        while (line := await self._launcher_line()) is not None:
-            kind, _, payload = line.partition(b"]")
-            if kind == _COMPILER_OUTPUT:
-                await sink(binascii.a2b_base64(payload), COMPILER)
-            elif kind == _PROGRAM:
-                program += binascii.a2b_base64(payload)
-            elif kind == _COMPILED:
-                return int(payload)
-            else:
-                raise SandboxError("the runtime image's launcher did not answer")
-        return None
+    async def _relay_compile(self, sink: OutputSink, keep: int) -> tuple[int | None, bytes]:
+        """Relay the launcher's compile frames: the compiler's words to `sink`.
+
+        Returns the compiler's exit code (None when the box stopped first)
+        and the program's bytes (at most `keep`; none when it was not sent).
+        """
+        program = bytearray()
+        try:
+            while (line := await self._launcher_line()) is not None:
+                kind, _, payload = line.partition(b"]")
+                if kind == _COMPILER_OUTPUT:
+                    await sink(binascii.a2b_base64(payload), COMPILER)
+                elif kind == _PROGRAM and len(program) + len(payload) * 3 // 4 <= keep:
+                    program += binascii.a2b_base64(payload)
+                elif kind == _COMPILED:
+                    return int(payload), bytes(program)
+                else:
+                    raise SandboxError("the runtime image's launcher did not answer")
+        except (binascii.Error, ValueError) as exc:
+            raise SandboxError("the runtime image's launcher did not answer") from exc
+        return None, b""
 
     async def _launcher_line(self) -> bytes | None:
         """The launcher's next line on stdout (its end stripped); None when the box stopped.
