@@ -57,14 +57,16 @@ async def test_fork_bomb_is_held_by_the_pids_limit(corpus: Corpus, language: str
         # gVisor keeps no pids count: the bomb grows until the Sentry cannot
         # create a host thread (the Go runtime then ends the whole sandbox,
         # and the run is `killed`, saying why) or the memory limit is reached
-        # first (each process costs the Sentry a few MiB): either way long
-        # before the deadline.
+        # first (each process costs the Sentry a few MiB): usually long before
+        # the deadline. Forks under ptrace are slow, so on a loaded host
+        # bash's bomb has met the deadline first (a fresh-clone run): the
+        # deadline holds it then.
         if outcome.status == "oom":
             assert outcome.exit["exit_code"] == 137, outcome.exit
-        else:
-            assert outcome.status == "killed", outcome.exit
+        elif outcome.status == "killed":
             assert "more processes than its limit allows" in outcome.exit["message"]
-        assert outcome.exit["wall_ms"] < 3000
+        else:
+            assert (outcome.status, outcome.exit.get("limit")) == ("timeout", "wall"), outcome.exit
 
 
 MEMORY_BOMBS = {
