@@ -8,10 +8,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 # What a run's way into a box changes: with the pool off every run takes the
-# cold path, so the hostile corpus and the socket's run lifecycle run again.
-# REST, the compatibility APIs, rooms and pages are adapters over the same
-# Runner (pass 1 ran them); servers that set the pool themselves run the same.
-COLD_PATH := tests/hostile $(filter-out tests/integration/test_ws_fuzz.py,$(wildcard tests/integration/test_ws_*.py)) \
+# cold path, so the hostile corpus's lifecycle, controls, limits and compile
+# stage, and the socket's run lifecycle run again. What a program sees inside
+# (test_inside, test_filesystem) and how its output is handled once it runs
+# (test_output, test_protocol) do not depend on the way in: the spec recorder
+# checks every container against the same spec in both passes. REST, the
+# compatibility APIs, rooms and pages are adapters over the same Runner (pass
+# 1 ran them); servers that set the pool themselves run the same.
+COLD_PATH := tests/hostile/test_lifecycle.py tests/hostile/test_control_messages.py \
+	tests/hostile/test_resources.py tests/hostile/test_output_cap.py \
+	$(filter-out tests/integration/test_ws_fuzz.py,$(wildcard tests/integration/test_ws_*.py)) \
 	tests/integration/test_compile_cache.py tests/integration/test_type_ahead.py
 
 .PHONY: run test setup engine image assets browser deploy-checks lint unit bench doctor clean-leftovers
@@ -20,7 +26,7 @@ run: setup
 	$(PY) -m ce_ws serve
 
 test: setup browser deploy-checks lint
-	$(PY) -m pytest tests --ignore=tests/faults --durations=25
+	$(PY) -m pytest tests --ignore=tests/faults --durations=40
 	@echo "[test] again without the warm pool: every run takes the cold path"
 	CE_POOL__ENABLED=false $(PY) -m pytest $(COLD_PATH) --durations=15
 	@echo "[test] faults last: they stop and start a scratch engine of their own"
