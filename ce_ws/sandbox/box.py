@@ -213,32 +213,45 @@ class Box:
     ) -> CompileExit | None:
         """Have the launcher compile `binary`, or find it in the compile cache.
 
-        None when the compiler timed out. A program compiled here is kept in
-        the cache: no user code has run in this box yet, and the launcher
-        sends the program's bytes itself.
+        None when the compiler timed out (waiting for another box's compile
+        of the same files counts against the same time). A program compiled
+        here is kept in the cache: no user code has run in this box yet, and
+        the launcher sends the program's bytes itself.
         """
-        cache, key = self._engine.compile_cache, ""
-        if cache is not None:
-            key = cache.key(argv, self._files)
-            if (cached := cache.lookup(key)) is not None:
-                self._install = (cached, binary)
-                return CompileExit(exit_code=0, oom_killed=False)
+        cache = self._engine.compile_cache
+        key = cache.key(argv, self._files) if cache is not None else ""
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with (
+                    cache.one_compile(key) if cache is not None else contextlib.nullcontext()
+                ) as cached:
+                    if cached is not None:
+                        self._install = (cached, binary)
+                        return CompileExit(exit_code=0, oom_killed=False)
+                    ended = await self._compile_here(argv, binary, sink, key)
+        except TimeoutError:
+            return None
+        if ended is not None:
+            return ended
+        box_exit = await self.wait_exit()
+        return CompileExit(box_exit.exit_code, box_exit.oom_killed, box_stopped=True)
+
+    async def _compile_here(
+        self, argv: list[str], binary: str, sink: OutputSink, key: str
+    ) -> CompileExit | None:
+        """The launcher's compile, its program kept under `key`; None when the box stopped."""
+        cache = self._engine.compile_cache
         keep = cache.max_program_bytes if cache is not None else 0
         await self.write(
             json.dumps({"compile": argv, "binary": binary, "keep": keep}).encode() + b"\n"
         )
-        try:
-            async with asyncio.timeout(timeout_s):
-                code, program = await self._relay_compile(sink, keep)
-                if code is not None and not (code > 128 and await self._stops_soon()):
-                    kills = (await asyncio.to_thread(read_usage, self.id)).oom_kills
-                    if cache is not None and code == 0 and program:
-                        await asyncio.to_thread(cache.store, key, program)
-                    return CompileExit(exit_code=code, oom_killed=bool(kills))
-        except TimeoutError:
+        code, program = await self._relay_compile(sink, keep)
+        if code is None or (code > 128 and await self._stops_soon()):
             return None
-        box_exit = await self.wait_exit()
-        return CompileExit(box_exit.exit_code, box_exit.oom_killed, box_stopped=True)
+        kills = (await asyncio.to_thread(read_usage, self.id)).oom_kills
+        if cache is not None and code == 0 and program:
+            await asyncio.to_thread(cache.store, key, program)
+        return CompileExit(exit_code=code, oom_killed=bool(kills))
 
     async def _relay_compile(self, sink: OutputSink, keep: int) -> tuple[int | None, bytes]:
         """Relay the launcher's compile frames: the compiler's words to `sink`.

@@ -15,10 +15,16 @@ listing), its files readable by that group only, and each file's name is an
 HMAC of the key under a secret of this server process: a program cannot
 find, let alone read, another run's program, and no one can plant a name.
 It lives as long as the server: made empty at start, removed at shutdown.
+
+Runs of the same files at once (a class told to run the teacher's program)
+compile once: the first compiles, the others wait for it and take its program
+(`one_compile`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -27,7 +33,7 @@ import secrets
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +70,8 @@ class CompileCache:
         self._recipe = recipe.encode()
         self._secret = secrets.token_bytes(32)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        #: The keys a box is compiling now, set when that compile ends.
+        self._compiling: dict[str, asyncio.Event] = {}
         shutil.rmtree(folder, ignore_errors=True)  # a crashed server's: its secret is gone
         os.mkdir(folder, 0o700)
         os.chown(folder, -1, SANDBOX_GID)
@@ -92,6 +100,28 @@ class CompileCache:
             return None
         self._entries.move_to_end(key)  # the least recently used goes first
         return f"{CACHE_MOUNT}/{key}"
+
+    @contextlib.asynccontextmanager
+    async def one_compile(self, key: str) -> AsyncIterator[str | None]:
+        """The cached program's path, or None: then the caller compiles.
+
+        While one box compiles a key, the runs of the same key wait for it
+        (bounded by their own compile time, the caller's timeout) and take
+        what it kept. A run that waited and still finds nothing (a compile
+        error, a program too big to keep, a compile that was killed)
+        compiles on its own, beside the other waiters: never one after another.
+        """
+        if (under_way := self._compiling.get(key)) is not None:
+            await under_way.wait()
+        if (cached := self.lookup(key)) is not None or under_way is not None:
+            yield cached
+            return
+        done = self._compiling[key] = asyncio.Event()
+        try:
+            yield None
+        finally:
+            del self._compiling[key]
+            done.set()
 
     @property
     def max_program_bytes(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,19 @@ from tests.leftovers import TEST_SERVER_ID
 CACHE = cache_path("/tmp", TEST_SERVER_ID)
 # __TIME__ is the compile's wall clock: the same value again means no compile ran.
 STAMPED = '#include <stdio.h>\nint main(void){printf("compiled at %s\\n", __TIME__);}\n'
+#: Seconds of compiling (the compiler runs the loop): a compile of its own,
+#: started a second after this one, would print a later time.
+SLOW_STAMPED = r"""
+#include <cstdio>
+constexpr unsigned spin(unsigned rounds) {
+    unsigned x = 0;
+    for (unsigned round = 0; round < rounds; ++round)
+        for (unsigned i = 0; i < 100000; ++i) x = x * 3 + i;
+    return x;
+}
+constexpr unsigned value = spin(8);
+int main() { std::printf("compiled at %s %u\n", __TIME__, value); }
+"""
 #: Run twice by a hostile user, then once by another with the very same files.
 HOSTILE = r"""
 #include <dirent.h>
@@ -68,6 +82,45 @@ async def test_an_unchanged_program_runs_again_without_compiling(
     changed, changed_output = await run_c(client, STAMPED.replace("compiled", "built"))
     assert changed["exit_code"] == 0 and "built at" in changed_output
     assert len(cached_programs()) == 2
+
+
+async def test_runs_of_the_same_files_at_once_compile_once(
+    client: TestClient[Any, Any],
+) -> None:
+    """A class runs the teacher's program at once: the second run takes the first's compile."""
+    async with TermClient.connect(client) as first, TermClient.connect(client) as second:
+        assert (await first.run("cpp", SLOW_STAMPED))["type"] == "started"
+        await first.next_message("stage")
+        first_ends = asyncio.create_task(first.wait_exit(timeout=90))  # reads as frames come
+        await asyncio.sleep(1.1)  # a compile of its own now would print a later time
+        assert (await second.run("cpp", SLOW_STAMPED))["type"] == "started"
+        second_started = time.time()
+        ended = [await first_ends, await second.wait_exit(timeout=90)]
+    assert [e["exit_code"] for e in ended] == [0, 0], ended
+    assert "queued" not in second.types()
+    # The first compile was still under way when the second run began.
+    assert first.output_times[0][0] > second_started, (first.output_times[0], second_started)
+    stamps = [
+        line for term in (first, second) for line in term.text().splitlines() if "compiled" in line
+    ]
+    assert len(stamps) == 2 and stamps[0] == stamps[1], stamps
+    assert len(cached_programs()) == 1
+
+
+async def test_runs_of_the_same_broken_files_each_show_the_compilers_words(
+    client: TestClient[Any, Any],
+) -> None:
+    """Nothing kept to share: every run that waited compiles on its own and sees why it failed."""
+    broken = SLOW_STAMPED.replace("int main() {", "int main() { undeclared_name();")
+    terms = [TermClient.connect(client) for _ in range(3)]
+    async with terms[0] as one, terms[1] as two, terms[2] as three:
+        for term in (one, two, three):
+            assert (await term.run("cpp", broken))["type"] == "started"
+        ended = await asyncio.gather(*(t.wait_exit(timeout=90) for t in (one, two, three)))
+    for term, exit_message in zip((one, two, three), ended, strict=True):
+        assert (exit_message["stage"], exit_message["status"]) == ("compile", "compile_error")
+        assert "undeclared_name" in term.text(), term.text()
+    assert not cached_programs()
 
 
 async def test_the_cache_folder_is_closed_to_other_host_users(
