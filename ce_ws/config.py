@@ -335,6 +335,12 @@ class CompileCacheSettings(BaseModel):
     max_binary_bytes: int = Field(
         DEFAULT_CACHED_BINARY_BYTES, ge=64 * KIB, le=MAX_CACHED_BINARY_BYTES
     )
+    #: A WebSocket `prepare` compiles a program ahead of its `run` (the
+    #: playground sends one when the typing pauses).
+    prepare: bool = True
+    #: A `prepare` takes a run slot only while fewer than this share of
+    #: `capacity.max_runs` are taken and no run waits: it never delays a run.
+    prepare_max_share: float = Field(0.5, gt=0, le=1)
 
 
 DEFAULT_JUDGE0_DATABASE = "judge0.sqlite3"

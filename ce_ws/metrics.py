@@ -31,6 +31,12 @@ class Metrics:
             ["language", "status"],
             registry=self.registry,
         )
+        self._prepares = Counter(
+            f"{_PREFIX}_prepares",
+            "Compiles ahead of a run (`prepare`) ended, by language and exit status.",
+            ["language", "status"],
+            registry=self.registry,
+        )
         self._wall = Histogram(
             f"{_PREFIX}_run_wall_seconds",
             "Wall-clock time of the run stage, by language.",
@@ -169,6 +175,10 @@ class Metrics:
         """A run sent its `exit`."""
         self._runs.labels(language=language, status=status).inc()
         self._wall.labels(language=language).observe(wall_s)
+
+    def prepare_ended(self, language: str, status: str) -> None:
+        """A `prepare` ended (`exited`: its program is kept)."""
+        self._prepares.labels(language=language, status=status).inc()
 
     def first_output(self, language: str, seconds: float) -> None:
         """A run's program printed its first byte."""

@@ -140,6 +140,16 @@ class RunRequest(_Inbound):
         return files
 
 
+class PrepareMessage(RunRequest):
+    """Compile these files now, so that their `run` skips the compile (new in v1.3).
+
+    A run's own fields: what the compile depends on (language, files, limits)
+    is the run's. Answered with `prepared`; nothing is run, nothing else is sent.
+    """
+
+    type: Literal["prepare"]
+
+
 def _no_terminal(value: Any) -> Any:
     """`tty: false` asks for no terminal; `null` is no size either way, so it is refused."""
     if value is None:
@@ -229,7 +239,8 @@ class UnwatchMessage(_Inbound):
 ClientMessage = Annotated[
     RunMessage | StdinMessage | EofMessage | ResizeMessage | SignalMessage
     | KillMessage | AckMessage | PingMessage
-    | ShareMessage | CodeMessage | UnshareMessage | WatchMessage | UnwatchMessage,
+    | ShareMessage | CodeMessage | UnshareMessage | WatchMessage | UnwatchMessage
+    | PrepareMessage,
     Field(discriminator="type"),
 ]  # fmt: skip
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -358,6 +369,23 @@ class Started(ServerMessage):
 class Stage(ServerMessage):
     type: Literal["stage"] = "stage"
     stage: Literal["compile", "run"]
+
+
+class Prepared(ServerMessage):
+    """The answer to `prepare`: whether a `run` of those files will skip its compile.
+
+    `ready`: compiled (or already kept); `compile_error`: the compiler refused
+    them (a run shows its words); `failed`: the compile did not finish
+    (`message` says why); `skipped`: nothing was compiled (`message` says why:
+    not a compiled language, no cache, the server busy, a newer `prepare`).
+    """
+
+    type: Literal["prepared"] = "prepared"
+    language: str
+    outcome: Literal["ready", "compile_error", "failed", "skipped"]
+    message: str | None = None
+    id: str | int | None = None
+    omit_if_none = frozenset({"message", "id"})
 
 
 class OutputStream(IntEnum):

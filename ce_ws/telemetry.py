@@ -59,6 +59,35 @@ class RunTelemetry:
         )
 
 
+class PrepareTelemetry:
+    """A `prepare`'s observer: counted apart from runs, since nothing ran."""
+
+    def __init__(self, metrics: Metrics, events: EventLog, *, language: str, client: str) -> None:
+        self._metrics = metrics
+        self._events = events
+        self._language = language
+        self._client = client
+
+    def container_started(self, seconds: float) -> None:
+        self._metrics.container_started(seconds)
+
+    def first_output(self, seconds: float) -> None:
+        """Never called: a `prepare` runs nothing."""
+
+    def ended(self, exit_message: Exit) -> None:
+        status = exit_message.status.value
+        self._metrics.prepare_ended(self._language, status)
+        self._events.emit(
+            "prepare_end",
+            run_id=exit_message.run_id,
+            language=self._language,
+            status=status,
+            wall_ms=exit_message.wall_ms,
+            message=exit_message.message,
+            client=self._client,
+        )
+
+
 class ClientTelemetry:
     """Telemetry bound to one client (hashed) and one door."""
 
@@ -73,6 +102,10 @@ class ClientTelemetry:
         return RunTelemetry(
             self._metrics, self._events, language=language, client=self._client, via=self._via
         )
+
+    def prepare(self, language: str) -> PrepareTelemetry:
+        """The observer of a new `prepare` in `language`."""
+        return PrepareTelemetry(self._metrics, self._events, language=language, client=self._client)
 
     def refused(self, error: CeError) -> None:
         """A run was refused before it started."""

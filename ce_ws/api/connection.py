@@ -1,11 +1,15 @@
 """One WebSocket connection: parse each frame, dispatch it, one run at a time.
 
+Beside its run, a connection may have one `prepare` under way (a compile
+ahead of the run, answered by `prepared` whenever it ends).
+
 An adapter over the Runner: it sees the socket and a `RunHandle`, never
 Docker. The receive loop is the only place the socket is read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import contextlib
 import logging
@@ -38,6 +42,8 @@ from ce_ws.protocol import (
     OutputStream,
     PingMessage,
     Pong,
+    Prepared,
+    PrepareMessage,
     ResizeMessage,
     RunMessage,
     ServerMessage,
@@ -198,6 +204,7 @@ class Connection:
         self._control_budget = control_budget(settings.capacity)
         self._run: RunHandle | None = None
         self._tee: Tee | None = None
+        self._preparing: asyncio.Task[None] | None = None
         self._sharing = Sharing(
             ws,
             client_key=client.key,
@@ -220,6 +227,7 @@ class Connection:
                     break
         finally:
             await self._stop_run()
+            await self._stop_prepare()
             await self._sharing.aclose()
 
     async def going_away(self) -> None:
@@ -312,6 +320,8 @@ class Connection:
                 await self._sharing.watch(message)
             case UnwatchMessage():
                 await self._sharing.unwatch()
+            case PrepareMessage():
+                self._start_prepare(message)
             case _:
                 assert_never(message)
 
@@ -375,6 +385,32 @@ class Connection:
         )
         self._tee = tee
 
+    def _start_prepare(self, message: PrepareMessage) -> None:
+        if not authorized(self._settings.tokens, message.token) and not self._authorized:
+            raise Unauthorized("a valid token is required", field="token")
+        if self._preparing is not None and not self._preparing.done():
+            # Not cancelled: a flood of prepares must not churn boxes. The
+            # client sends its newest files again once this one is answered.
+            raise AlreadyRunning("a prepare is under way; send it again once it is answered")
+        self._preparing = asyncio.create_task(self._prepare(message))
+
+    async def _prepare(self, message: PrepareMessage) -> None:
+        try:
+            answer: Prepared | ErrorMessage = await self._runner.prepare(
+                message, client=self._client
+            )
+        except CeError as exc:
+            answer = ErrorMessage(code=exc.code, message=exc.message, field=exc.field)
+        with contextlib.suppress(ConnectionError):
+            await self._send(answer)
+
+    async def _stop_prepare(self) -> None:
+        """The client left: its compile ahead is of no use to anyone."""
+        if self._preparing is not None:
+            self._preparing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._preparing
+
     def _tee_for(self, message: RunMessage) -> Tee:
         """The run's owner (this socket) with its taps: the room shared, a recorder."""
         owner = SocketClient(
@@ -402,7 +438,8 @@ class Connection:
 
 #: What a watching connection may not send: it would run, type or signal.
 _ACTING = (
-    RunMessage, StdinMessage, EofMessage, ResizeMessage, SignalMessage, KillMessage, AckMessage
+    RunMessage, StdinMessage, EofMessage, ResizeMessage, SignalMessage, KillMessage, AckMessage,
+    PrepareMessage,
 )  # fmt: skip
 
 

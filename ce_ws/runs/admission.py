@@ -71,8 +71,30 @@ class Admission:
         try:
             yield
         finally:
-            self._active[client] -= 1
-            self._grant_waiters()
+            self._release(client)
+
+    @contextlib.contextmanager
+    def spare_slot(self, client: str, *, share: float) -> Iterator[None]:
+        """Hold a slot only if one is spare: below `share` of the server's, none waiting.
+
+        For work done ahead for a client (a `prepare`): it never waits in
+        line, and a run arriving meanwhile still finds the rest free.
+        """
+        if (
+            self._waiting
+            or self.active >= self._capacity.max_runs * share
+            or not self._fits(client)
+        ):
+            raise Busy("the server is busy; the run will compile when it starts")
+        self._active[client] += 1
+        try:
+            yield
+        finally:
+            self._release(client)
+
+    def _release(self, client: str) -> None:
+        self._active[client] -= 1
+        self._grant_waiters()
 
     def _check_room_in_line(self, client: str) -> None:
         """Raise `Busy` when the line a new waiter of `client` would join is full."""

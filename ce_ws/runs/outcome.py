@@ -28,6 +28,8 @@ class EndReason:
 #: The run stage's own clocks, as their watchdogs record them.
 WALL_TIMEOUT = EndReason(Status.TIMEOUT, limit=Limit.WALL)
 IDLE_TIMEOUT = EndReason(Status.IDLE_TIMEOUT, limit=Limit.IDLE)
+#: A `prepare` ends once its program is compiled and kept.
+COMPILED_ONLY = EndReason(Status.EXITED, "compiled ahead of its run; nothing was run")
 #: Under gVisor a program that reaches its process limit takes the sandbox down with it.
 PROCESS_LIMIT = EndReason(
     Status.KILLED,

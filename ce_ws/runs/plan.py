@@ -28,6 +28,8 @@ class RunPlan:
     correlation_id: str | int | None
     #: The network policy the run uses; None: no network.
     network: str | None = None
+    #: Compile, keep the program in the compile cache, and run nothing (`prepare`).
+    compile_only: bool = False
 
     @property
     def entry(self) -> str:

@@ -32,6 +32,7 @@ from ce_ws.runs.deadline import Deadline
 from ce_ws.runs.ending import Ending
 from ce_ws.runs.fanout import Subscriber
 from ce_ws.runs.outcome import (
+    COMPILED_ONLY,
     WALL_TIMEOUT,
     EndReason,
     RunFacts,
@@ -219,7 +220,11 @@ class Run:
                 await self.owner.send(self._started())
                 # A kill or abort while the box was starting had nothing to kill yet.
                 if self._ending.reason is None and await self._compile_stage(box):
-                    box_exit = await self._run_stage(box)
+                    if self.plan.compile_only:
+                        self._compile_exit_code = 0
+                        self._ending.record(COMPILED_ONLY)
+                    else:
+                        box_exit = await self._run_stage(box)
                 return await self._conclude(box_exit)  # before removal: the client may go on
         except SandboxError as exc:
             log.warning("run %s failed in the engine: %s", self.run_id, exc)

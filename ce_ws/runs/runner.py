@@ -14,21 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from ce_ws.config import Settings
-from ce_ws.errors import Busy, CeError
+from ce_ws.errors import Busy, CeError, RateLimited
 from ce_ws.languages import Language, LanguageTable
-from ce_ws.protocol import ErrorMessage, Exit, Queued, RunRequest
+from ce_ws.protocol import ErrorMessage, Exit, Prepared, Queued, RunRequest, ServerMessage, Status
 from ce_ws.runs.admission import Admission
 from ce_ws.runs.fanout import Subscriber
-from ce_ws.runs.plan import plan_run
+from ce_ws.runs.plan import RunPlan, plan_run
 from ce_ws.runs.run import Run, RunState, Terminal
 from ce_ws.runs.shared_rate import run_rate_limit
 from ce_ws.runs.shared_runs import SharedRuns
 from ce_ws.sandbox.base import Sandbox
 from ce_ws.telemetry import ClientTelemetry, Telemetry, Via
+from ce_ws.types import StreamId
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +206,51 @@ class Runner:
             terminal=terminal,
             observer=telemetry.run(plan.language.name),
         )
-        task = asyncio.create_task(self._drive(run, client.key, telemetry, queue_wait_s))
+        return self._track(run, self._drive(run, client.key, telemetry, queue_wait_s))
+
+    async def prepare(self, request: RunRequest, *, client: Client) -> Prepared:
+        """Compile `request`'s files into the compile cache ahead of their run; runs nothing.
+
+        Only in a spare run slot: never queued, never ahead of a run. Raises
+        the `CeError` that refuses a bad request, as `start` does.
+        """
+        plan = plan_run(
+            request,
+            languages=self._languages,
+            settings=self._settings,
+            credentials=client.credentials,
+            terminal=True,
+        )
+        language = plan.language.name
+        cache = self._settings.compile_cache
+        if not plan.language.compiled:
+            return _skipped(plan, f"{language} is not compiled: its runs start at once")
+        if not (cache.enabled and cache.prepare) or self._closing:
+            return _skipped(plan, "this server does not compile ahead")
+        try:
+            await self._rate_limit.check(client.key)  # a compile ahead counts as a run
+        except RateLimited as exc:
+            return _skipped(plan, exc.message)
+        run = Run(
+            replace(plan, compile_only=True),
+            sandbox=self._sandbox,
+            settings=self._settings.sandbox,
+            owner=_NOBODY,
+            terminal=Terminal(),
+            observer=self._telemetry.for_client(client.key, via=client.via).prepare(language),
+        )
+        handle = self._track(run, self._drive_prepare(run, client.key))
+        try:
+            ended = await handle.outcome()
+        except Busy as exc:
+            return _skipped(plan, exc.message)
+        except asyncio.CancelledError:
+            await handle.cancel()
+            raise
+        return _prepared(plan, ended)
+
+    def _track(self, run: Run, drive: Coroutine[None, None, Exit]) -> RunHandle:
+        task = asyncio.create_task(drive)
         handle = RunHandle(run, task)
         self._runs.add(handle)
         task.add_done_callback(lambda _: self._runs.discard(handle))
@@ -239,6 +285,15 @@ class Runner:
             if run.state is RunState.PENDING and self._closing:
                 raise Busy("the server is shutting down; try again later") from None
             raise
+        finally:
+            run.mark_ended()
+
+    async def _drive_prepare(self, run: Run, client_key: str) -> Exit:
+        try:
+            with self.admission.spare_slot(
+                client_key, share=self._settings.compile_cache.prepare_max_share
+            ):
+                return await run.execute()
         finally:
             run.mark_ended()
 
@@ -306,3 +361,35 @@ class Runner:
         # Whatever did not end in time is cancelled; its box is still removed.
         await asyncio.gather(*(handle.cancel() for handle in handles if not handle.done()))
         await self._rate_limit.aclose()
+
+
+class _Nobody:
+    """The owner of a `prepare`: no one sees its compile; the run of those files will."""
+
+    async def send(self, message: ServerMessage) -> None:
+        pass
+
+    async def send_output(self, data: bytes, stream: StreamId) -> None:
+        pass
+
+
+_NOBODY = _Nobody()
+
+
+def _skipped(plan: RunPlan, why: str) -> Prepared:
+    return Prepared(
+        language=plan.language.name, outcome="skipped", message=why, id=plan.correlation_id
+    )
+
+
+def _prepared(plan: RunPlan, ended: Exit) -> Prepared:
+    """What a `prepare`'s end means for the run of its files."""
+    if ended.status is Status.EXITED:
+        outcome: Literal["ready", "compile_error", "failed"] = "ready"
+        message = None
+    else:
+        outcome = "compile_error" if ended.status is Status.COMPILE_ERROR else "failed"
+        message = ended.message
+    return Prepared(
+        language=plan.language.name, outcome=outcome, message=message, id=plan.correlation_id
+    )

@@ -23,6 +23,7 @@ from aiodocker.stream import Stream
 from ce_ws.errors import EngineUnreachable, SandboxError
 from ce_ws.sandbox.base import BoxExit, BoxProfile, CompileExit, Usage
 from ce_ws.sandbox.cgroup import read_usage
+from ce_ws.sandbox.compile_cache import MAX_COMPILER_OUTPUT_BYTES
 from ce_ws.sandbox.engine import OWNER_LABEL, PROFILE_LABEL, RUN_LABEL, Engine, engine_errors
 from ce_ws.sandbox.spec import DETACH_KEYS, SANDBOX_USER, container_config, engine_limits
 from ce_ws.sandbox.staging import StagingDir
@@ -226,7 +227,9 @@ class Box:
                     cache.one_compile(key) if cache is not None else contextlib.nullcontext()
                 ) as cached:
                     if cached is not None:
-                        self._install = (cached, binary)
+                        if cached.compiler_output:
+                            await sink(cached.compiler_output, COMPILER)
+                        self._install = (cached.path, binary)
                         return CompileExit(exit_code=0, oom_killed=False)
                     ended = await self._compile_here(argv, binary, sink, key)
         except TimeoutError:
@@ -245,35 +248,39 @@ class Box:
         await self.write(
             json.dumps({"compile": argv, "binary": binary, "keep": keep}).encode() + b"\n"
         )
-        code, program = await self._relay_compile(sink, keep)
+        code, program, words = await self._relay_compile(sink, keep)
         if code is None or (code > 128 and await self._stops_soon()):
             return None
         kills = (await asyncio.to_thread(read_usage, self.id)).oom_kills
         if cache is not None and code == 0 and program:
-            await asyncio.to_thread(cache.store, key, program)
+            await asyncio.to_thread(cache.store, key, program, words)
         return CompileExit(exit_code=code, oom_killed=bool(kills))
 
-    async def _relay_compile(self, sink: OutputSink, keep: int) -> tuple[int | None, bytes]:
+    async def _relay_compile(self, sink: OutputSink, keep: int) -> tuple[int | None, bytes, bytes]:
         """Relay the launcher's compile frames: the compiler's words to `sink`.
 
-        Returns the compiler's exit code (None when the box stopped first)
-        and the program's bytes (at most `keep`; none when it was not sent).
+        Returns the compiler's exit code (None when the box stopped first),
+        the program's bytes (at most `keep`; none when it was not sent) and
+        the compiler's words (past `MAX_COMPILER_OUTPUT_BYTES`, a prefix longer than that).
         """
-        program = bytearray()
+        program, words = bytearray(), bytearray()
         try:
             while (line := await self._launcher_line()) is not None:
                 kind, _, payload = line.partition(b"]")
                 if kind == _COMPILER_OUTPUT:
-                    await sink(binascii.a2b_base64(payload), COMPILER)
+                    data = binascii.a2b_base64(payload)
+                    if len(words) <= MAX_COMPILER_OUTPUT_BYTES:
+                        words += data
+                    await sink(data, COMPILER)
                 elif kind == _PROGRAM and len(program) + len(payload) * 3 // 4 <= keep:
                     program += binascii.a2b_base64(payload)
                 elif kind == _COMPILED:
-                    return int(payload), bytes(program)
+                    return int(payload), bytes(program), bytes(words)
                 else:
                     raise SandboxError("the runtime image's launcher did not answer")
         except (binascii.Error, ValueError) as exc:
             raise SandboxError("the runtime image's launcher did not answer") from exc
-        return None, b""
+        return None, b"", b""
 
     async def _launcher_line(self) -> bytes | None:
         """The launcher's next line on stdout (its end stripped); None when the box stopped.

@@ -18,7 +18,9 @@ It lives as long as the server: made empty at start, removed at shutdown.
 
 Runs of the same files at once (a class told to run the teacher's program)
 compile once: the first compiles, the others wait for it and take its program
-(`one_compile`).
+(`one_compile`). The compiler's words (its warnings) are kept beside the
+program, in memory, and a hit shows them again: a run that skips its compile
+still sees what the compile said.
 """
 
 from __future__ import annotations
@@ -54,10 +56,24 @@ def cache_path(root: str, owner: str) -> Path:
     return Path(root) / f"{CACHE_PREFIX}{owner}"
 
 
+#: A compile that said more than this (a flood of warnings) is not kept:
+#: the next run compiles again and shows all of it.
+MAX_COMPILER_OUTPUT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CachedProgram:
+    """A hit: the program's path inside a box, and what its compiler printed."""
+
+    path: str
+    compiler_output: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     size: int
     stored_at: float
+    compiler_output: bytes
 
 
 class CompileCache:
@@ -90,8 +106,8 @@ class CompileCache:
                 digest.update(len(part).to_bytes(8, "big") + part)
         return digest.hexdigest()
 
-    def lookup(self, key: str) -> str | None:
-        """The program's path inside a box, or None (absent or too old)."""
+    def lookup(self, key: str) -> CachedProgram | None:
+        """The kept program, or None (absent or too old)."""
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -99,11 +115,11 @@ class CompileCache:
             self._drop(key)
             return None
         self._entries.move_to_end(key)  # the least recently used goes first
-        return f"{CACHE_MOUNT}/{key}"
+        return CachedProgram(f"{CACHE_MOUNT}/{key}", entry.compiler_output)
 
     @contextlib.asynccontextmanager
-    async def one_compile(self, key: str) -> AsyncIterator[str | None]:
-        """The cached program's path, or None: then the caller compiles.
+    async def one_compile(self, key: str) -> AsyncIterator[CachedProgram | None]:
+        """The kept program, or None: then the caller compiles.
 
         While one box compiles a key, the runs of the same key wait for it
         (bounded by their own compile time, the caller's timeout) and take
@@ -128,9 +144,12 @@ class CompileCache:
         """The largest program that may be kept."""
         return min(self._settings.max_binary_bytes, self._settings.max_bytes)
 
-    def store(self, key: str, program: bytes) -> None:
+    def store(self, key: str, program: bytes, compiler_output: bytes) -> None:
         """Keep a program (called in a thread); the oldest go when over the size bound."""
-        if len(program) > self.max_program_bytes:
+        if (
+            len(program) > self.max_program_bytes
+            or len(compiler_output) > MAX_COMPILER_OUTPUT_BYTES
+        ):
             return
         temporary = f".{key}.{secrets.token_hex(8)}"
         dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -144,7 +163,9 @@ class CompileCache:
         finally:
             os.close(dir_fd)
         self._entries.pop(key, None)
-        self._entries[key] = _Entry(len(program), time.monotonic())
+        self._entries[key] = _Entry(
+            len(program) + len(compiler_output), time.monotonic(), compiler_output
+        )
         self._evict()
 
     @property
