@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import inspect
 import socket
 import time
@@ -90,3 +91,10 @@ def only_engine(app: web.Application) -> DockerSandbox:
     assert isinstance(fleet, EngineFleet)
     (engine,) = fleet.members
     return engine
+
+
+def seconds_since(stamp: str, now: datetime.datetime) -> int:
+    """How long ago (mod one day) the `HH:MM:SS` of `stamp` was, at `now`."""
+    hours, minutes, seconds = (int(part) for part in stamp.split(":"))
+    at = now.hour * 3600 + now.minute * 60 + now.second
+    return (at - (hours * 3600 + minutes * 60 + seconds)) % 86_400

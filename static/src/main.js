@@ -9,6 +9,7 @@ import { createKeyBar } from './keybar.js';
 import { DEFAULT_LANGUAGE, FALLBACK_LANGUAGES, canonical, label } from './languages.js';
 import { outcomeLine, plainOutcome } from './outcome.js';
 import { createPreferences } from './preferences.js';
+import { createPrepare } from './prepare.js';
 import { createRunOptions } from './runoptions.js';
 import { copyText, decodeFragment, encodeFragment, shareUrl } from './share.js';
 import { createPresenter } from './present.js';
@@ -103,12 +104,23 @@ const editor = createEditor($('editor'), {
     clearTimeout(fragmentTimer);
     fragmentTimer = setTimeout(saveFragment, FRAGMENT_DEBOUNCE_MS);
     presenter.codeChanged();
+    prepare.schedule();
   },
 });
 
 function snippet() {
   return { language: ui.language.value, code: editor.getCode() };
 }
+
+// Compiling ahead: the Run after a pause in typing skips its compile.
+const prepare = createPrepare({
+  send: (msg) => connection.send(msg),
+  program: () => ({
+    language: ui.language.value,
+    ...runOptions.program(ui.language.value, editor.getCode()),
+  }),
+  idle: () => serverReady && run === null,
+});
 
 // Presenting: the room follows this editor and this connection's runs.
 const presenter = createPresenter({ send: (msg) => connection.send(msg), snippet });
@@ -126,6 +138,7 @@ ui.language.addEventListener('change', () => {
   if (kind) editor.setCode(example(ui.language.value, kind));
   saveFragment();
   presenter.codeChanged();
+  prepare.schedule();
 });
 
 ui.example.replaceChildren(
@@ -283,6 +296,11 @@ const handlers = {
     if (!offered) status.set('warn', `This server does not run ${label(wanted)}; choose another language.`);
     else if (!hasOutcome) status.set('idle', 'ready');
     updateControls();
+    prepare.reset();
+    prepare.schedule();
+  },
+  prepared() {
+    prepare.answered();
   },
   queued(msg) {
     if (!run) return;
@@ -315,10 +333,13 @@ const handlers = {
     hinted = false;
     hasOutcome = true;
     endRun();
+    prepare.schedule();
   },
   error(msg) {
     // Keystrokes or acks racing the end of a run: harmless, not worth a message.
     if (msg.code === 'not_running' && !run) return;
+    // A compile ahead that was refused: the Run will compile, nothing to tell.
+    if (!run && prepare.answered()) return;
     // An error before `started` means the run was refused.
     if (run && run.phase !== 'started') endRun();
     status.set('error', describeError(msg));

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import json
 
-from playwright.async_api import expect
+from playwright.async_api import Page, WebSocket, expect
 
 from tests.browser.conftest import ARTIFACTS, OpenPage, running_server
 from tests.browser.playground import (
@@ -22,7 +24,7 @@ from tests.browser.playground import (
     wait_until_idle,
     wait_until_ready,
 )
-from tests.helpers import free_port
+from tests.helpers import free_port, seconds_since
 from tests.leftovers import TEST_SERVER_ID
 
 INFINITE_LOOP = 'print("looping", flush=True)\nwhile True:\n    pass\n'
@@ -76,6 +78,47 @@ async def test_stop_button_kills_an_endless_loop(open_page: OpenPage) -> None:
 
     await wait_for_status(page, "killed")
     await wait_until_idle(page)
+
+
+def answers_to_prepare(page: Page) -> tuple[list[dict[str, object]], asyncio.Event]:
+    """Every `prepared` the page's socket receives from now on; set at the first `ready`."""
+    answers: list[dict[str, object]] = []
+    ready = asyncio.Event()
+
+    def watch(socket: WebSocket) -> None:
+        def received(payload: str | bytes) -> None:
+            if isinstance(payload, str) and '"prepared"' in payload:
+                answers.append(json.loads(payload))
+                if answers[-1].get("outcome") == "ready":
+                    ready.set()
+
+        socket.on("framereceived", received)
+
+    page.on("websocket", watch)
+    return answers, ready
+
+
+async def test_cpp_is_compiled_while_its_author_pauses_and_run_skips_the_compile(
+    open_page: OpenPage,
+) -> None:
+    page = await open_page()
+    answers, ready = answers_to_prepare(page)
+    await wait_until_ready(page)
+    await choose_language(page, "cpp")
+    await replace_code(
+        page,
+        "#include <bits/stdc++.h>\n"
+        'int main() { std::cout << "compiled at " << __TIME__ << std::endl; }\n',
+    )
+    await asyncio.wait_for(ready.wait(), timeout=30)  # no Run pressed yet
+    assert answers[-1] == {"type": "prepared", "language": "cpp", "outcome": "ready"}, answers
+    await asyncio.sleep(1.1)  # a compile now would print a later time
+    pressed_at = datetime.datetime.now()
+    await page.click("#run")
+    await wait_until_idle(page)
+    text = await terminal_text(page)
+    stamp = text.rsplit("compiled at ", 1)[1][:8]
+    assert 1 <= seconds_since(stamp, pressed_at) <= 60, (stamp, pressed_at, text)
 
 
 async def test_c_compile_error_shows_the_compiler_message(open_page: OpenPage) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from tests.helpers import seconds_since
 from tests.integration.conftest import MakeClient
 from tests.integration.terminal import TermClient
 
@@ -19,13 +20,6 @@ from tests.integration.terminal import TermClient
 STAMPED = (
     '#include <stdio.h>\nint main(void) { int unused; printf("compiled at %s\\n", __TIME__); }\n'
 )
-
-
-def seconds_since(stamp: str, now: datetime.datetime) -> int:
-    """How long ago (mod one day) the `HH:MM:SS` of `stamp` was, at `now`."""
-    hours, minutes, seconds = (int(part) for part in stamp.split(":"))
-    at = now.hour * 3600 + now.minute * 60 + now.second
-    return (at - (hours * 3600 + minutes * 60 + seconds)) % 86_400
 
 
 async def test_a_prepared_program_runs_without_compiling_and_shows_its_warnings(

@@ -1,0 +1,50 @@
+// Compiles the program while its author pauses typing (`prepare`), so that the
+// Run that follows skips its compile. Compiled languages only; one `prepare` at
+// a time, and only files it has not sent already: the server answers each with
+// `prepared` and never shows anything of it.
+import { canonical } from './languages.js';
+
+const PAUSE_MS = 700;
+const COMPILED = new Set(['c', 'cpp']);
+
+/**
+ * `send(message)` → whether it went out; `program()` → the `language` and
+ * `code` or `files` a Run would send; `idle()` → whether no run is active.
+ */
+export function createPrepare({ send, program, idle }) {
+  let timer = null;
+  let underWay = false;
+  let lastSent = null; // the program last sent, as JSON
+
+  function sendIfNew() {
+    const request = program();
+    if (!COMPILED.has(canonical(request.language)) || !idle() || underWay) return;
+    const key = JSON.stringify(request);
+    if (key === lastSent) return;
+    if (send({ type: 'prepare', ...request })) {
+      underWay = true;
+      lastSent = key;
+    }
+  }
+
+  return {
+    /** The code, its language or the files changed, or a run ended: wait for a pause. */
+    schedule() {
+      clearTimeout(timer);
+      timer = setTimeout(sendIfNew, PAUSE_MS);
+    },
+    /** The answer came (`prepared`, or an `error` while one was under way): true if it was ours. */
+    answered() {
+      const ours = underWay;
+      underWay = false;
+      if (ours) this.schedule(); // the code may have changed meanwhile
+      return ours;
+    },
+    /** A new connection: the server knows nothing of what was sent before. */
+    reset() {
+      clearTimeout(timer);
+      underWay = false;
+      lastSent = null;
+    },
+  };
+}
