@@ -50,7 +50,8 @@ let pendingAck = 0;
 let ackTimer = null;
 const typeAhead = createTypeAhead();
 const compileLog = createCompileLog();
-const runOptions = createRunOptions($);
+// An extra file changed: the program to compile ahead did too (`prepare` is below).
+const runOptions = createRunOptions($, { onFilesChange: () => prepare.schedule() });
 let hinted = false; // the "press Run" hint was shown since the last run ended (or the page opened)
 
 // --- language picker -------------------------------------------------------

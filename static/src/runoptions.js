@@ -43,8 +43,9 @@ async function entryFiles() {
  * Wire the panels found by id (`stdin-input`, `args-input`, `file-tabs`,
  * `file-name`, `file-content`, `file-add`, `file-remove`, `file-editor`,
  * `file-note`, and `run-options`, the <details> around them).
+ * `onFilesChange()` is called when an extra file is added, removed, renamed or edited.
  */
-export function createRunOptions($) {
+export function createRunOptions($, { onFilesChange = () => {} } = {}) {
   const stdin = $('stdin-input');
   const args = $('args-input');
   const tabs = $('file-tabs');
@@ -88,21 +89,25 @@ export function createRunOptions($) {
     select(files.length - 1);
     name.focus();
     name.select();
+    onFilesChange();
   });
   $('file-remove').addEventListener('click', () => {
     if (active < 0) return;
     files.splice(active, 1);
     active = Math.min(active, files.length - 1);
     renderTabs();
+    onFilesChange();
   });
   name.addEventListener('input', () => {
     files[active].name = name.value.trim();
     tabs.children[active].textContent = files[active].name || '(unnamed)';
     note.textContent = NAME_PATTERN.test(files[active].name)
       ? '' : 'Use letters, digits, dot, dash or underscore (up to 64).';
+    onFilesChange();
   });
   content.addEventListener('input', () => {
     files[active].content = content.value;
+    onFilesChange();
   });
 
   return {

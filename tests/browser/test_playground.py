@@ -121,6 +121,50 @@ async def test_cpp_is_compiled_while_its_author_pauses_and_run_skips_the_compile
     assert 1 <= seconds_since(stamp, pressed_at) <= 60, (stamp, pressed_at, text)
 
 
+async def test_an_edit_of_an_extra_file_compiles_the_program_again_while_its_author_pauses(
+    open_page: OpenPage,
+) -> None:
+    page = await open_page()
+    sent: list[dict[str, object]] = []  # the prepares the page sent
+    ready: list[dict[str, object]] = []  # the prepares the server had ready
+    answered = asyncio.Event()
+
+    def watch(socket: WebSocket) -> None:
+        def frame_sent(payload: str | bytes) -> None:
+            if isinstance(payload, str) and '"prepare"' in payload:
+                sent.append(json.loads(payload))
+
+        def frame_received(payload: str | bytes) -> None:
+            if isinstance(payload, str) and '"prepared"' in payload:
+                if json.loads(payload)["outcome"] == "ready":
+                    ready.append(sent[-1])
+                answered.set()
+
+        socket.on("framesent", frame_sent)
+        socket.on("framereceived", frame_received)
+
+    page.on("websocket", watch)
+    await wait_until_ready(page)
+    await choose_language(page, "c")
+    await replace_code(
+        page, '#include <stdio.h>\n#include "greeting.h"\nint main(void) { puts(GREETING); }\n'
+    )
+    await page.click(".run-options summary")
+    await page.click("#file-add")
+    await page.fill("#file-name", "greeting.h")
+    for header in ('#define GREETING "hello"\n', '#define GREETING "again"\n'):
+        await asyncio.sleep(1.5)  # past the page's pause: what is sent next, the edit asked for
+        await page.fill("#file-content", header)
+        wanted = {"name": "greeting.h", "content": header}
+        async with asyncio.timeout(30):  # no Run pressed: the edit alone sends a prepare
+            while not any(wanted in program["files"] for program in ready):  # type: ignore[operator]
+                await answered.wait()
+                answered.clear()
+    await page.click("#run")
+    await wait_for_status(page, "exited 0")
+    assert "again" in await terminal_text(page)
+
+
 async def test_c_compile_error_shows_the_compiler_message(open_page: OpenPage) -> None:
     page = await open_page(color_scheme="dark")
     await wait_until_ready(page)
