@@ -33,7 +33,7 @@ from ce_ws.config import (
     MIN_PIDS,
     MIN_WALL_MS,
 )
-from ce_ws.errors import BadMessage, clip
+from ce_ws.errors import BadMessage, CeError, clip
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "ce.v1"
@@ -376,8 +376,8 @@ class Prepared(ServerMessage):
 
     `ready`: compiled (or already kept); `compile_error`: the compiler refused
     them (a run shows its words); `failed`: the compile did not finish
-    (`message` says why); `skipped`: nothing was compiled (`message` says why:
-    not a compiled language, no cache, the server busy, a newer `prepare`).
+    (`message` says why); `skipped`: nothing kept (`message` says why: not a
+    compiled language, no cache, the server busy, the program too big to keep).
     """
 
     type: Literal["prepared"] = "prepared"
@@ -430,7 +430,29 @@ class ErrorMessage(ServerMessage):
     code: str
     message: str
     field: str | None = None
-    omit_if_none = frozenset({"field"})
+    #: The refused message's `id`, when it had one (new in v1.3).
+    id: str | int | None = None
+    omit_if_none = frozenset({"field", "id"})
+
+
+def error_message(exc: CeError, message_id: str | int | None = None) -> ErrorMessage:
+    """The `error` refusing a message (`message_id`: that message's `id`)."""
+    return ErrorMessage(code=exc.code, message=exc.message, field=exc.field, id=message_id)
+
+
+#: The longest `id` echoed from a message that could not be read.
+_MAX_LOOSE_ID = 256
+
+
+def message_id(text: str | bytes) -> str | int | None:
+    """The `id` of a client message that failed validation, if it is JSON with a usable one."""
+    try:
+        value = json.loads(text).get("id")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return value if len(str(value)) <= _MAX_LOOSE_ID else None
 
 
 class Pong(ServerMessage):

@@ -46,6 +46,7 @@ from ce_ws.protocol import (
     PrepareMessage,
     ResizeMessage,
     RunMessage,
+    RunRequest,
     ServerMessage,
     ShareMessage,
     SignalMessage,
@@ -53,6 +54,8 @@ from ce_ws.protocol import (
     UnshareMessage,
     UnwatchMessage,
     WatchMessage,
+    error_message,
+    message_id,
     parse_client_message,
 )
 from ce_ws.recordings.store import RecordingStore
@@ -259,16 +262,17 @@ class Connection:
         try:
             message = parse_client_message(text)
         except CeError as exc:
-            await self._refuse(exc)
+            await self._refuse(exc, message_id=message_id(text))
             return
+        refused_id = message.id if isinstance(message, RunRequest) else None
         try:
             await self._dispatch(message)
         except CeError as exc:
-            await self._refuse(exc)
+            await self._refuse(exc, message_id=refused_id)
         except Exception:
             # A bug must not take the connection (or the server) down with it.
             log.exception("internal error while handling a %s message", type(message).__name__)
-            await self._send_error(CeError("internal error; the server logged it"))
+            await self._send_error(CeError("internal error; the server logged it"), refused_id)
 
     async def _on_keys(self, data: bytes) -> None:
         """A binary frame: keystrokes for the active run."""
@@ -321,24 +325,24 @@ class Connection:
             case UnwatchMessage():
                 await self._sharing.unwatch()
             case PrepareMessage():
-                self._start_prepare(message)
+                await self._start_prepare(message)
             case _:
                 assert_never(message)
 
     async def _send(self, message: ServerMessage) -> None:
         await send_message(self._ws, message)
 
-    async def _send_error(self, exc: CeError) -> None:
+    async def _send_error(self, exc: CeError, message_id: str | int | None = None) -> None:
         log.info("refused %s: %s", exc.code, exc.message)
-        await self._send(ErrorMessage(code=exc.code, message=exc.message, field=exc.field))
+        await self._send(error_message(exc, message_id))
 
-    async def _refuse(self, exc: CeError) -> None:
+    async def _refuse(self, exc: CeError, *, message_id: str | int | None = None) -> None:
         """The client's message was refused; called only from the receive loop.
 
         Each refusal spends a token: a client that keeps sending what it is
         told is wrong ends up closed with 1008 (its run ends first).
         """
-        await self._send_error(exc)
+        await self._send_error(exc, message_id)
         if not self._refusals.take():
             log.info("too many refused messages; closing")
             await self._stop_run()
@@ -364,13 +368,8 @@ class Connection:
             refusal: CeError = AlreadyRunning("a run is already active on this connection")
             self._runner.refused(self._client, refusal)
             raise refusal
-        if not authorized(self._settings.tokens, message.token) and not self._authorized:
-            refusal = Unauthorized("a valid token is required", field="token")
-            self._runner.refused(self._client, refusal)
-            await self._send_error(refusal)
-            await self._ws.close(code=CloseCode.POLICY, message=b"unauthorized")
+        if not await self._authorize(message):
             return
-        self._authorized = True
         self._end_tee()
         tee = self._tee_for(message)
         if message.tty is not None:
@@ -385,9 +384,20 @@ class Connection:
         )
         self._tee = tee
 
-    def _start_prepare(self, message: PrepareMessage) -> None:
+    async def _authorize(self, message: RunRequest) -> bool:
+        """A run's or prepare's token; a wrong one closes the socket (1008): no guessing."""
         if not authorized(self._settings.tokens, message.token) and not self._authorized:
-            raise Unauthorized("a valid token is required", field="token")
+            refusal = Unauthorized("a valid token is required", field="token")
+            self._runner.refused(self._client, refusal)
+            await self._send_error(refusal, message.id)
+            await self._ws.close(code=CloseCode.POLICY, message=b"unauthorized")
+            return False
+        self._authorized = True
+        return True
+
+    async def _start_prepare(self, message: PrepareMessage) -> None:
+        if not await self._authorize(message):
+            return
         if self._preparing is not None and not self._preparing.done():
             # Not cancelled: a flood of prepares must not churn boxes. The
             # client sends its newest files again once this one is answered.
@@ -395,12 +405,16 @@ class Connection:
         self._preparing = asyncio.create_task(self._prepare(message))
 
     async def _prepare(self, message: PrepareMessage) -> None:
+        """Compile ahead; always answered (`prepared`, or an `error` with its `id`)."""
         try:
             answer: Prepared | ErrorMessage = await self._runner.prepare(
                 message, client=self._client
             )
         except CeError as exc:
-            answer = ErrorMessage(code=exc.code, message=exc.message, field=exc.field)
+            answer = error_message(exc, message.id)
+        except Exception:
+            log.exception("internal error while compiling ahead")
+            answer = error_message(CeError("internal error; the server logged it"), message.id)
         with contextlib.suppress(ConnectionError):
             await self._send(answer)
 

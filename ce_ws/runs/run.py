@@ -32,6 +32,7 @@ from ce_ws.runs.deadline import Deadline
 from ce_ws.runs.ending import Ending
 from ce_ws.runs.fanout import Subscriber
 from ce_ws.runs.outcome import (
+    COMPILED_NOT_KEPT,
     COMPILED_ONLY,
     WALL_TIMEOUT,
     EndReason,
@@ -148,6 +149,8 @@ class Run:
         self._live = asyncio.Event()
         self._stage = "run"
         self._compile_exit_code: int | None = None
+        #: The compile stage left the program in the compile cache (or found it there).
+        self.program_kept = False
         self._admitted = time.monotonic()
         self._printed = False
         self._exit: Exit | None = None
@@ -222,7 +225,9 @@ class Run:
                 if self._ending.reason is None and await self._compile_stage(box):
                     if self.plan.compile_only:
                         self._compile_exit_code = 0
-                        self._ending.record(COMPILED_ONLY)
+                        self._ending.record(
+                            COMPILED_ONLY if self.program_kept else COMPILED_NOT_KEPT
+                        )
                     else:
                         box_exit = await self._run_stage(box)
                 return await self._conclude(box_exit)  # before removal: the client may go on
@@ -311,6 +316,7 @@ class Run:
         if failure := compile_failure(ended):
             self._compile_exit_code = ended.exit_code if ended else None
             self._ending.record(failure)
+        self.program_kept = ended is not None and ended.kept
         return self._ending.reason is None
 
     async def _compiler_output(

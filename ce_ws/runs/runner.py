@@ -21,7 +21,15 @@ from typing import Literal
 from ce_ws.config import Settings
 from ce_ws.errors import Busy, CeError, RateLimited
 from ce_ws.languages import Language, LanguageTable
-from ce_ws.protocol import ErrorMessage, Exit, Prepared, Queued, RunRequest, ServerMessage, Status
+from ce_ws.protocol import (
+    Exit,
+    Prepared,
+    Queued,
+    RunRequest,
+    ServerMessage,
+    Status,
+    error_message,
+)
 from ce_ws.runs.admission import Admission
 from ce_ws.runs.fanout import Subscriber
 from ce_ws.runs.plan import RunPlan, plan_run
@@ -247,7 +255,7 @@ class Runner:
         except asyncio.CancelledError:
             await handle.cancel()
             raise
-        return _prepared(plan, ended)
+        return _prepared(plan, ended, kept=run.program_kept)
 
     def _track(self, run: Run, drive: Coroutine[None, None, Exit]) -> RunHandle:
         task = asyncio.create_task(drive)
@@ -277,9 +285,7 @@ class Runner:
         except CeError as exc:  # no slot: the line was full, or none came in time
             telemetry.refused(exc)
             with contextlib.suppress(ConnectionError):
-                await run.owner.send(
-                    ErrorMessage(code=exc.code, message=exc.message, field=exc.field)
-                )
+                await run.owner.send(error_message(exc, run.plan.correlation_id))
             raise
         except asyncio.CancelledError:
             if run.state is RunState.PENDING and self._closing:
@@ -382,11 +388,12 @@ def _skipped(plan: RunPlan, why: str) -> Prepared:
     )
 
 
-def _prepared(plan: RunPlan, ended: Exit) -> Prepared:
-    """What a `prepare`'s end means for the run of its files."""
+def _prepared(plan: RunPlan, ended: Exit, *, kept: bool) -> Prepared:
+    """What a `prepare`'s end means for the run of its files (`kept`: in the compile cache)."""
+    outcome: Literal["ready", "compile_error", "failed", "skipped"]
     if ended.status is Status.EXITED:
-        outcome: Literal["ready", "compile_error", "failed"] = "ready"
-        message = None
+        outcome = "ready" if kept else "skipped"
+        message = None if kept else ended.message
     else:
         outcome = "compile_error" if ended.status is Status.COMPILE_ERROR else "failed"
         message = ended.message

@@ -117,6 +117,8 @@ class CompileExit:
     exit_code: int | None
     oom_killed: bool
     box_stopped: bool = False
+    #: The program is in the compile cache: a run of the same files skips its compile.
+    kept: bool = False
 
 
 @dataclass(frozen=True, slots=True)

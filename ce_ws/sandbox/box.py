@@ -224,13 +224,15 @@ class Box:
         try:
             async with asyncio.timeout(timeout_s):
                 async with (
-                    cache.one_compile(key) if cache is not None else contextlib.nullcontext()
+                    cache.one_compile(key, self.profile)
+                    if cache is not None
+                    else contextlib.nullcontext()
                 ) as cached:
                     if cached is not None:
                         if cached.compiler_output:
                             await sink(cached.compiler_output, COMPILER)
                         self._install = (cached.path, binary)
-                        return CompileExit(exit_code=0, oom_killed=False)
+                        return CompileExit(exit_code=0, oom_killed=False, kept=True)
                     ended = await self._compile_here(argv, binary, sink, key)
         except TimeoutError:
             return None
@@ -252,9 +254,10 @@ class Box:
         if code is None or (code > 128 and await self._stops_soon()):
             return None
         kills = (await asyncio.to_thread(read_usage, self.id)).oom_kills
+        kept = False
         if cache is not None and code == 0 and program:
-            await asyncio.to_thread(cache.store, key, program, words)
-        return CompileExit(exit_code=code, oom_killed=bool(kills))
+            kept = await asyncio.to_thread(cache.store, key, program, words)
+        return CompileExit(exit_code=code, oom_killed=bool(kills), kept=kept)
 
     async def _relay_compile(self, sink: OutputSink, keep: int) -> tuple[int | None, bytes, bytes]:
         """Relay the launcher's compile frames: the compiler's words to `sink`.

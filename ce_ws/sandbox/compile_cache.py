@@ -35,7 +35,7 @@ import secrets
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +86,8 @@ class CompileCache:
         self._recipe = recipe.encode()
         self._secret = secrets.token_bytes(32)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        #: The keys a box is compiling now, set when that compile ends.
-        self._compiling: dict[str, asyncio.Event] = {}
+        #: The compiles under way (a key, in boxes of one kind), set when each ends.
+        self._compiling: dict[tuple[str, Hashable], asyncio.Event] = {}
         shutil.rmtree(folder, ignore_errors=True)  # a crashed server's: its secret is gone
         os.mkdir(folder, 0o700)
         os.chown(folder, -1, SANDBOX_GID)
@@ -118,25 +118,28 @@ class CompileCache:
         return CachedProgram(f"{CACHE_MOUNT}/{key}", entry.compiler_output)
 
     @contextlib.asynccontextmanager
-    async def one_compile(self, key: str) -> AsyncIterator[CachedProgram | None]:
+    async def one_compile(self, key: str, box: Hashable) -> AsyncIterator[CachedProgram | None]:
         """The kept program, or None: then the caller compiles.
 
-        While one box compiles a key, the runs of the same key wait for it
-        (bounded by their own compile time, the caller's timeout) and take
-        what it kept. A run that waited and still finds nothing (a compile
-        error, a program too big to keep, a compile that was killed)
-        compiles on its own, beside the other waiters: never one after another.
+        While one box compiles a key, the runs of the same key in the same
+        kind of `box` (its limits) wait for it, bounded by their own compile
+        time (the caller's timeout), and take what it kept. A run in a box of
+        other limits never waits: a compile starved of CPU on purpose cannot
+        use up the time of everyone else's. A run that waited and still finds
+        nothing (a compile error, a program too big to keep, a compile that
+        was killed) compiles on its own, beside the other waiters: never one
+        after another.
         """
-        if (under_way := self._compiling.get(key)) is not None:
+        if (under_way := self._compiling.get((key, box))) is not None:
             await under_way.wait()
         if (cached := self.lookup(key)) is not None or under_way is not None:
             yield cached
             return
-        done = self._compiling[key] = asyncio.Event()
+        done = self._compiling[key, box] = asyncio.Event()
         try:
             yield None
         finally:
-            del self._compiling[key]
+            del self._compiling[key, box]
             done.set()
 
     @property
@@ -144,13 +147,16 @@ class CompileCache:
         """The largest program that may be kept."""
         return min(self._settings.max_binary_bytes, self._settings.max_bytes)
 
-    def store(self, key: str, program: bytes, compiler_output: bytes) -> None:
-        """Keep a program (called in a thread); the oldest go when over the size bound."""
+    def store(self, key: str, program: bytes, compiler_output: bytes) -> bool:
+        """Keep a program (called in a thread); the oldest go when over the size bound.
+
+        False: too big to keep (the program, or the compiler's words).
+        """
         if (
             len(program) > self.max_program_bytes
             or len(compiler_output) > MAX_COMPILER_OUTPUT_BYTES
         ):
-            return
+            return False
         temporary = f".{key}.{secrets.token_hex(8)}"
         dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
@@ -167,6 +173,7 @@ class CompileCache:
             len(program) + len(compiler_output), time.monotonic(), compiler_output
         )
         self._evict()
+        return True
 
     @property
     def size_bytes(self) -> int:

@@ -300,8 +300,8 @@ const handlers = {
     prepare.reset();
     prepare.schedule();
   },
-  prepared() {
-    prepare.answered();
+  prepared(msg) {
+    prepare.answered(msg);
   },
   queued(msg) {
     if (!run) return;
@@ -340,7 +340,7 @@ const handlers = {
     // Keystrokes or acks racing the end of a run: harmless, not worth a message.
     if (msg.code === 'not_running' && !run) return;
     // A compile ahead that was refused: the Run will compile, nothing to tell.
-    if (!run && prepare.answered()) return;
+    if (prepare.answered(msg)) return;
     // An error before `started` means the run was refused.
     if (run && run.phase !== 'started') endRun();
     status.set('error', describeError(msg));

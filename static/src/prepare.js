@@ -1,7 +1,7 @@
 // Compiles the program while its author pauses typing (`prepare`), so that the
 // Run that follows skips its compile. Compiled languages only; one `prepare` at
 // a time, and only files it has not sent already: the server answers each with
-// `prepared` and never shows anything of it.
+// `prepared` (or an `error` carrying its `id`) and never shows anything of it.
 import { canonical } from './languages.js';
 
 const PAUSE_MS = 700;
@@ -13,16 +13,18 @@ const COMPILED = new Set(['c', 'cpp']);
  */
 export function createPrepare({ send, program, idle }) {
   let timer = null;
-  let underWay = false;
+  let sent = 0;
+  let underWay = null; // the `id` of the prepare awaiting its answer
   let lastSent = null; // the program last sent, as JSON
 
   function sendIfNew() {
     const request = program();
-    if (!COMPILED.has(canonical(request.language)) || !idle() || underWay) return;
+    if (!COMPILED.has(canonical(request.language)) || !idle() || underWay !== null) return;
     const key = JSON.stringify(request);
     if (key === lastSent) return;
-    if (send({ type: 'prepare', ...request })) {
-      underWay = true;
+    const id = `prepare-${++sent}`;
+    if (send({ type: 'prepare', ...request, id })) {
+      underWay = id;
       lastSent = key;
     }
   }
@@ -33,17 +35,17 @@ export function createPrepare({ send, program, idle }) {
       clearTimeout(timer);
       timer = setTimeout(sendIfNew, PAUSE_MS);
     },
-    /** The answer came (`prepared`, or an `error` while one was under way): true if it was ours. */
-    answered() {
-      const ours = underWay;
-      underWay = false;
-      if (ours) this.schedule(); // the code may have changed meanwhile
-      return ours;
+    /** A `prepared` or an `error` came: true if it answers the prepare under way. */
+    answered(message) {
+      if (underWay === null || message.id !== underWay) return false;
+      underWay = null;
+      this.schedule(); // the code may have changed meanwhile
+      return true;
     },
     /** A new connection: the server knows nothing of what was sent before. */
     reset() {
       clearTimeout(timer);
-      underWay = false;
+      underWay = null;
       lastSent = null;
     },
   };

@@ -111,7 +111,10 @@ async def test_cpp_is_compiled_while_its_author_pauses_and_run_skips_the_compile
         'int main() { std::cout << "compiled at " << __TIME__ << std::endl; }\n',
     )
     await asyncio.wait_for(ready.wait(), timeout=30)  # no Run pressed yet
-    assert answers[-1] == {"type": "prepared", "language": "cpp", "outcome": "ready"}, answers
+    assert answers[-1] == {
+        "type": "prepared", "language": "cpp", "outcome": "ready", "id": answers[-1]["id"],
+    }, answers  # fmt: skip
+    assert str(answers[-1]["id"]).startswith("prepare-"), answers
     await asyncio.sleep(1.1)  # a compile now would print a later time
     pressed_at = datetime.datetime.now()
     await page.click("#run")

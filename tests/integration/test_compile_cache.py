@@ -107,6 +107,24 @@ async def test_runs_of_the_same_files_at_once_compile_once(
     assert len(cached_programs()) == 1
 
 
+async def test_a_compile_starved_of_cpu_holds_up_no_run_of_the_same_files_in_other_limits(
+    client: TestClient[Any, Any],
+) -> None:
+    """Asking for a sliver of a CPU makes one's own compile slow, never everyone else's run."""
+    async with TermClient.connect(client) as starved, TermClient.connect(client) as other:
+        started = await starved.run("cpp", SLOW_STAMPED, limits={"cpus": 0.05})
+        assert started["type"] == "started", started
+        await starved.next_message("stage")
+        await asyncio.sleep(1.1)  # its compile is under way, at 5% of a CPU
+        ended = await other.run_to_exit("cpp", SLOW_STAMPED)
+        assert ended["exit_code"] == 0, other.text()
+        assert "compiled at" in other.text()
+        await starved.send(type="kill")
+        killed = await starved.wait_exit(timeout=60)
+    # Still compiling when `other` ended: `other` compiled on its own.
+    assert (killed["stage"], killed["status"]) == ("compile", "killed"), killed
+
+
 async def test_runs_of_the_same_broken_files_each_show_the_compilers_words(
     client: TestClient[Any, Any],
 ) -> None:

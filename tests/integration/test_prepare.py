@@ -50,6 +50,19 @@ async def test_a_prepare_of_broken_code_says_so_and_keeps_nothing(term: TermClie
     assert exit_message["status"] == "compile_error" and "nope" in term.text()
 
 
+async def test_a_program_too_big_to_keep_is_not_said_to_be_ready(
+    make_client: MakeClient,
+) -> None:
+    """Compiled, but nothing kept: the run will compile again, and the answer says so."""
+    client = await make_client(compile_cache={"max_binary_bytes": 64 * 1024})
+    big = "char data[100000] = {1};\nint main(void) { return data[0] - 1; }\n"  # 100 kB program
+    async with TermClient.connect(client) as term:
+        await term.send(type="prepare", language="c", code=big)
+        prepared = await term.next_message("prepared", "error", timeout=60)
+    assert prepared["outcome"] == "skipped", prepared
+    assert "too big for the compile cache" in prepared["message"], prepared
+
+
 async def test_an_interpreted_language_has_nothing_to_prepare(term: TermClient) -> None:
     await term.send(type="prepare", language="python", code="print(1)")
     prepared = await term.next_message("prepared", "error")
@@ -57,14 +70,24 @@ async def test_an_interpreted_language_has_nothing_to_prepare(term: TermClient) 
     assert prepared["message"] == "python is not compiled: its runs start at once"
 
 
-async def test_one_prepare_at_a_time_and_bad_ones_are_refused(term: TermClient) -> None:
-    await term.send(type="prepare", language="c", code=STAMPED)
-    await term.send(type="prepare", language="c", code=STAMPED.replace("at", "on"))
+async def test_one_prepare_at_a_time_and_bad_ones_are_refused_by_their_id(
+    term: TermClient,
+) -> None:
+    """Each refusal carries the refused prepare's `id`: a client tells it from its run's errors."""
+    await term.send(type="prepare", language="c", code=STAMPED, id="p1")
+    await term.send(type="prepare", language="c", code=STAMPED.replace("at", "on"), id="p2")
     refused = await term.next_message("error")
-    assert refused["code"] == "already_running", refused
-    assert (await term.next_message("prepared", timeout=60))["outcome"] == "ready"
-    await term.send(type="prepare", language="cobol", code="x")
-    assert (await term.next_message("error"))["code"] == "unknown_language"
+    assert (refused["code"], refused["id"]) == ("already_running", "p2"), refused
+    assert (await term.next_message("prepared", timeout=60))["id"] == "p1"
+    await term.send(type="prepare", language="cobol", code="x", id=3)
+    refused = await term.next_message("error")
+    assert (refused["code"], refused["id"]) == ("unknown_language", 3), refused
+    twice = [{"name": "main.c", "content": STAMPED}] * 2  # refused as the message is read
+    await term.send(type="prepare", language="c", files=twice, id="p4")
+    refused = await term.next_message("error")
+    assert (refused["code"], refused["id"]) == ("bad_message", "p4"), refused
+    await term.send(type="prepare", language="c", code=STAMPED)
+    assert "id" not in await term.next_message("prepared", timeout=60)
 
 
 async def test_a_prepare_never_takes_a_slot_a_run_needs(make_client: MakeClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import aiohttp
@@ -156,11 +157,12 @@ async def test_by_default_only_the_servers_own_origin_and_non_browsers_get_in(
 
 async def test_missing_or_wrong_token_gets_unauthorized_and_1008(make_client: MakeClient) -> None:
     client = await make_client(tokens=["s3cret"])
-    for token in (None, "wrong"):
+    for kind, token in itertools.product(("run", "prepare"), (None, "wrong")):
         async with TermClient.connect(client) as term:
             fields = {} if token is None else {"token": token}
-            error = await term.run("python", "print(1)", **fields)
-            assert error["code"] == "unauthorized"
+            await term.send(type=kind, language="c", code="int main(void) {}", **fields)
+            error = await term.next_message("error", "started", "prepared")
+            assert error["code"] == "unauthorized", (kind, error)
             closing = await term.ws.receive(timeout=5)
             assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1008
     async with TermClient.connect(client) as term:

@@ -12,6 +12,7 @@ from ce_ws.protocol import (
     RunMessage,
     SignalMessage,
     Status,
+    message_id,
     parse_client_message,
     parse_execute_request,
 )
@@ -138,3 +139,20 @@ def test_exit_keeps_nullable_fields_and_drops_unset_optional_ones() -> None:
 
 def test_error_field_is_omitted_when_unknown() -> None:
     assert "field" not in ErrorMessage(code="busy", message="full").to_json()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"type": "prepare", "id": "p1", "files": []}', "p1"),
+        ('{"type": "run", "id": 7}', 7),
+        ('{"type": "run", "id": true}', None),
+        ('{"type": "run", "id": [1]}', None),
+        ('{"type": "run", "id": "' + "x" * 257 + '"}', None),
+        ('["run"]', None),
+        ("not json", None),
+        ("[" * 100_000, None),
+    ],
+)
+def test_the_id_of_a_message_that_failed_validation(text: str, expected: object) -> None:
+    assert message_id(text) == expected
