@@ -264,15 +264,14 @@ class Connection:
         except CeError as exc:
             await self._refuse(exc, message_id=message_id(text))
             return
-        refused_id = message.id if isinstance(message, RunRequest) else None
         try:
             await self._dispatch(message)
         except CeError as exc:
-            await self._refuse(exc, message_id=refused_id)
+            await self._refuse(exc, message_id=_id_of(message))
         except Exception:
             # A bug must not take the connection (or the server) down with it.
             log.exception("internal error while handling a %s message", type(message).__name__)
-            await self._send_error(CeError("internal error; the server logged it"), refused_id)
+            await self._send_error(CeError("internal error; the server logged it"), _id_of(message))
 
     async def _on_keys(self, data: bytes) -> None:
         """A binary frame: keystrokes for the active run."""
@@ -462,3 +461,8 @@ def _terminal(message: RunMessage) -> Terminal:
     if message.tty is None:
         return Terminal(tty=False, open_input=True, flow_control=message.flow_control)
     return Terminal(cols=message.tty.cols, rows=message.tty.rows, flow_control=message.flow_control)
+
+
+def _id_of(message: ClientMessage) -> str | int | None:
+    """The `id` an `error` refusing `message` echoes (runs and prepares have one)."""
+    return message.id if isinstance(message, RunRequest) else None

@@ -30,10 +30,6 @@ WALL_TIMEOUT = EndReason(Status.TIMEOUT, limit=Limit.WALL)
 IDLE_TIMEOUT = EndReason(Status.IDLE_TIMEOUT, limit=Limit.IDLE)
 #: A `prepare` ends once its program is compiled and kept.
 COMPILED_ONLY = EndReason(Status.EXITED, "compiled ahead of its run; nothing was run")
-COMPILED_NOT_KEPT = EndReason(
-    Status.EXITED,
-    "compiled, but the program is too big for the compile cache: its run compiles it again",
-)
 #: Under gVisor a program that reaches its process limit takes the sandbox down with it.
 PROCESS_LIMIT = EndReason(
     Status.KILLED,

@@ -32,7 +32,6 @@ from ce_ws.runs.deadline import Deadline
 from ce_ws.runs.ending import Ending
 from ce_ws.runs.fanout import Subscriber
 from ce_ws.runs.outcome import (
-    COMPILED_NOT_KEPT,
     COMPILED_ONLY,
     WALL_TIMEOUT,
     EndReason,
@@ -225,9 +224,7 @@ class Run:
                 if self._ending.reason is None and await self._compile_stage(box):
                     if self.plan.compile_only:
                         self._compile_exit_code = 0
-                        self._ending.record(
-                            COMPILED_ONLY if self.program_kept else COMPILED_NOT_KEPT
-                        )
+                        self._ending.record(COMPILED_ONLY)
                     else:
                         box_exit = await self._run_stage(box)
                 return await self._conclude(box_exit)  # before removal: the client may go on

@@ -388,12 +388,15 @@ def _skipped(plan: RunPlan, why: str) -> Prepared:
     )
 
 
+_NOT_KEPT = "compiled, but the program is too big for the compile cache: its run compiles it again"
+
+
 def _prepared(plan: RunPlan, ended: Exit, *, kept: bool) -> Prepared:
     """What a `prepare`'s end means for the run of its files (`kept`: in the compile cache)."""
     outcome: Literal["ready", "compile_error", "failed", "skipped"]
     if ended.status is Status.EXITED:
         outcome = "ready" if kept else "skipped"
-        message = None if kept else ended.message
+        message = None if kept else _NOT_KEPT
     else:
         outcome = "compile_error" if ended.status is Status.COMPILE_ERROR else "failed"
         message = ended.message

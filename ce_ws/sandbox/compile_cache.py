@@ -35,11 +35,12 @@ import secrets
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ce_ws.config import CompileCacheSettings
+from ce_ws.sandbox.base import BoxProfile
 from ce_ws.sandbox.spec import CACHE_MOUNT, SANDBOX_GID
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class CompileCache:
         self._secret = secrets.token_bytes(32)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         #: The compiles under way (a key, in boxes of one kind), set when each ends.
-        self._compiling: dict[tuple[str, Hashable], asyncio.Event] = {}
+        self._compiling: dict[tuple[str, BoxProfile], asyncio.Event] = {}
         shutil.rmtree(folder, ignore_errors=True)  # a crashed server's: its secret is gone
         os.mkdir(folder, 0o700)
         os.chown(folder, -1, SANDBOX_GID)
@@ -118,7 +119,7 @@ class CompileCache:
         return CachedProgram(f"{CACHE_MOUNT}/{key}", entry.compiler_output)
 
     @contextlib.asynccontextmanager
-    async def one_compile(self, key: str, box: Hashable) -> AsyncIterator[CachedProgram | None]:
+    async def one_compile(self, key: str, box: BoxProfile) -> AsyncIterator[CachedProgram | None]:
         """The kept program, or None: then the caller compiles.
 
         While one box compiles a key, the runs of the same key in the same
